@@ -1,0 +1,343 @@
+"""`Client`: the entry point application code calls, async first with a thin sync facade.
+
+The client resolves the model, checks the request against the backend before any money is
+spent, splits ``n`` across calls when a backend returns fewer images per call, runs the calls
+concurrently, and merges them into one `ImageResult` that keeps every image that was paid for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from imagegate.backend import Backend
+from imagegate.catalog import Catalog
+from imagegate.decision import RouteDecision
+from imagegate.errors import CostCapExceededError, InvalidRequestError, NoRouteError
+from imagegate.formats import to_format
+from imagegate.request import ImageRequest
+from imagegate.result import Cost, CostEstimate, ImageResult, ImageWarning, Timings
+from imagegate.validation import check_request
+
+__all__ = ["Client", "SyncClient", "agenerate", "generate"]
+
+T = TypeVar("T")
+Operation = Literal["generate", "edit"]
+
+
+class Client:
+    """Generates and edits images through the backends it is given.
+
+    Args:
+        backends: the backends requests may use, each serving one model name.
+        catalog: the model catalog used to resolve names and aliases (default: the shipped one).
+        default_model: the model used when a request says ``model="auto"`` or nothing.
+
+    Example:
+        >>> from imagegate.testing import FakeBackend
+        >>> client = Client([FakeBackend("fake/model")])
+        >>> result = await client.generate("a red fox", model="fake/model")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        backends: Iterable[Backend] = (),
+        *,
+        catalog: Catalog | None = None,
+        default_model: str | None = None,
+    ) -> None:
+        self._backends = {backend.name: backend for backend in backends}
+        self._catalog = catalog or Catalog.default()
+        self._default_model = default_model
+
+    @property
+    def backends(self) -> list[str]:
+        """Names of the backends this client can use."""
+        return list(self._backends)
+
+    def backend_for(self, request: ImageRequest) -> Backend:
+        """The backend that would serve `request`.
+
+        Raises:
+            UnknownModelError: the model name is not known.
+            NoRouteError: the model is known but no backend for it is configured.
+        """
+        name = request.model or self._default_model
+        if name is None:
+            raise NoRouteError(
+                "no model given and no default: name one (model='openai/gpt-image-2') or set "
+                "Client(default_model=...)",
+                exclusions={},
+            )
+        if name in self._backends:
+            return self._backends[name]
+        canonical = self._catalog.resolve(name).name
+        if canonical in self._backends:
+            return self._backends[canonical]
+        raise NoRouteError(
+            f"no backend for {canonical} is configured in this client "
+            f"(configured: {', '.join(self._backends) or 'none'})",
+            exclusions={canonical: "not configured"},
+        )
+
+    def estimate(
+        self, request: ImageRequest | str | None = None, /, **options: Any
+    ) -> CostEstimate:
+        """Check `request` and estimate its cost, spending nothing.
+
+        Raises:
+            InvalidRequestError, CapabilityError, UnknownModelError, NoRouteError: as `generate`.
+        """
+        req = _as_request(request, options)
+        backend = self.backend_for(req)
+        check_request(req, backend.capabilities, backend.name)
+        return backend.estimate_cost(req)
+
+    async def generate(
+        self, request: ImageRequest | str | None = None, /, **options: Any
+    ) -> ImageResult:
+        """Make images from a prompt.
+
+        Takes an `ImageRequest`, or a prompt and any `ImageRequest` fields as keywords.
+
+        Raises:
+            InvalidRequestError: the request is malformed, or has input images (use `edit`).
+            UnknownModelError: the model name is not known.
+            CapabilityError: the backend cannot do what is asked.
+            CostCapExceededError: the estimate is over `max_cost_usd`.
+            NoRouteError: no backend serves the model.
+            ProviderError: the backend failed and no image was made.
+        """
+        req = _as_request(request, options)
+        if req.is_edit:
+            raise InvalidRequestError(
+                "generate() makes images from a prompt; to change input images call edit()",
+                field="images",
+            )
+        return await self._run(req, "generate")
+
+    async def edit(
+        self, request: ImageRequest | str | None = None, /, **options: Any
+    ) -> ImageResult:
+        """Edit input images (``images=[...]``, optionally ``mask=...``) as the prompt says.
+
+        Raises:
+            InvalidRequestError: the request is malformed or has no input image.
+            (and the errors of `generate`)
+        """
+        req = _as_request(request, options)
+        if not req.is_edit:
+            raise InvalidRequestError(
+                "edit() needs input images: pass images=[...] (bytes, paths or PIL images)",
+                field="images",
+            )
+        return await self._run(req, "edit")
+
+    async def aclose(self) -> None:
+        """Release the backends' connections and models."""
+        for backend in self._backends.values():
+            close: Callable[[], Awaitable[None]] | None = getattr(backend, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _run(self, request: ImageRequest, operation: Operation) -> ImageResult:
+        started = time.perf_counter()
+        backend = self.backend_for(request)
+        warnings = check_request(request, backend.capabilities, backend.name)
+        estimate = backend.estimate_cost(request)
+        if request.max_cost_usd is not None and estimate.usd > request.max_cost_usd:
+            raise CostCapExceededError(
+                f"{backend.name} is estimated at ${estimate.usd:.4f} ({estimate.basis}), over "
+                f"max_cost_usd=${request.max_cost_usd:.4f}",
+                estimate_usd=estimate.usd,
+                cap_usd=request.max_cost_usd,
+                backend=backend.name,
+            )
+        parts = _split(request, backend.capabilities.max_images_per_call)
+        call = backend.generate if operation == "generate" else backend.edit
+        outcomes = await asyncio.gather(*(call(part) for part in parts), return_exceptions=True)
+        results = [o for o in outcomes if isinstance(o, ImageResult)]
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if not results:
+            raise failures[0]
+        for failure in failures:
+            if not isinstance(failure, Exception):
+                raise failure
+        warnings.extend(_partial_failure_warnings(request, results, failures))
+        route = self._decision_for(backend.name, estimate)
+        return _merge(request, results, estimate, warnings, route, time.perf_counter() - started)
+
+    def _decision_for(self, name: str, estimate: CostEstimate) -> RouteDecision:
+        latency = self._catalog.resolve(name).latency.p50_s if name in self._catalog else None
+        return RouteDecision(
+            chosen=name,
+            reason="named by the request",
+            candidates=(name,),
+            estimated_cost_usd=estimate.usd,
+            expected_latency_s=latency,
+        )
+
+
+def _as_request(request: ImageRequest | str | None, options: dict[str, Any]) -> ImageRequest:
+    if isinstance(request, ImageRequest):
+        if options:
+            raise InvalidRequestError(
+                f"pass an ImageRequest or keyword options, not both (got {sorted(options)})"
+            )
+        return request
+    if request is not None:
+        options = {"prompt": request, **options}
+    return ImageRequest(**options)
+
+
+def _split(request: ImageRequest, per_call: int) -> list[ImageRequest]:
+    """One sub-request per provider call; ids and seeds derived so retries stay stable."""
+    calls = math.ceil(request.n / per_call)
+    if calls == 1:
+        return [request]
+    parts = []
+    for index in range(calls):
+        count = min(per_call, request.n - index * per_call)
+        update: dict[str, Any] = {"n": count, "request_id": f"{request.request_id}-{index}"}
+        if request.seed is not None:
+            # Distinct seeds per call, or every call would return the same images.
+            update["seed"] = request.seed + index * per_call
+        parts.append(request.model_copy(update=update))
+    return parts
+
+
+def _partial_failure_warnings(
+    request: ImageRequest, results: Sequence[ImageResult], failures: Sequence[BaseException]
+) -> list[ImageWarning]:
+    made = sum(len(r.images) for r in results)
+    return [
+        ImageWarning(
+            kind="other",
+            feature="n",
+            message=f"{request.n - made} of {request.n} images were not made: "
+            f"{type(failure).__name__}: {failure}",
+        )
+        for failure in failures
+    ]
+
+
+def _merge(
+    request: ImageRequest,
+    results: Sequence[ImageResult],
+    estimate: CostEstimate,
+    warnings: list[ImageWarning],
+    route: RouteDecision,
+    elapsed: float,
+) -> ImageResult:
+    first = results[0]
+    images = []
+    for result in results:
+        warnings.extend(result.warnings)
+        for image in result.images:
+            converted, warning = to_format(
+                image, request.output_format, request.output_compression, first.backend
+            )
+            images.append(converted)
+            if warning is not None and warning not in warnings:
+                warnings.append(warning)
+    actuals = [r.cost.actual_usd for r in results]
+    actual = None if any(a is None for a in actuals) else sum(a for a in actuals if a is not None)
+    bases = [r.cost.actual_basis for r in results if r.cost.actual_basis]
+    return ImageResult(
+        images=tuple(images),
+        backend=first.backend,
+        model=first.model,
+        request_id=request.request_id,
+        cost=Cost(estimate=estimate, actual_usd=actual, actual_basis="; ".join(bases) or None),
+        timings=Timings(
+            queued_s=_longest(r.timings.queued_s for r in results),
+            running_s=_longest(r.timings.running_s for r in results),
+            download_s=_longest(r.timings.download_s for r in results),
+            total_s=elapsed,
+        ),
+        route=route,
+        provider_request_ids=tuple(i for r in results for i in r.provider_request_ids),
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
+
+
+def _longest(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+class SyncClient(AbstractContextManager["SyncClient"]):
+    """A blocking facade over `Client`, for scripts and notebooks.
+
+    It runs the async client on an event loop in a background thread, so it also works where
+    a loop is already running (Jupyter). Close it, or use it as a context manager.
+    """
+
+    def __init__(self, client: Client | None = None, **client_options: Any) -> None:
+        self.client = client or Client(**client_options)
+        self._portal_cm = start_blocking_portal()
+        self._portal: BlockingPortal = self._portal_cm.__enter__()
+
+    def generate(self, request: ImageRequest | str | None = None, /, **options: Any) -> ImageResult:
+        """Blocking `Client.generate`."""
+        return self._portal.call(functools.partial(self.client.generate, request, **options))
+
+    def edit(self, request: ImageRequest | str | None = None, /, **options: Any) -> ImageResult:
+        """Blocking `Client.edit`."""
+        return self._portal.call(functools.partial(self.client.edit, request, **options))
+
+    def estimate(
+        self, request: ImageRequest | str | None = None, /, **options: Any
+    ) -> CostEstimate:
+        """`Client.estimate` (it never blocks on the network)."""
+        return self.client.estimate(request, **options)
+
+    def close(self) -> None:
+        """Close the client and stop the background loop."""
+        try:
+            self._portal.call(self.client.aclose)
+        finally:
+            self._portal_cm.__exit__(None, None, None)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+async def agenerate(
+    request: ImageRequest | str | None = None, /, *, client: Client | None = None, **options: Any
+) -> ImageResult:
+    """Generate with `client` (or a `Client()` with no extra configuration).
+
+    Takes an `ImageRequest`, or a prompt and any `ImageRequest` fields as keywords.
+    """
+    if client is not None:
+        return await client.generate(request, **options)
+    async with Client() as own:
+        return await own.generate(request, **options)
+
+
+def generate(
+    request: ImageRequest | str | None = None, /, *, client: Client | None = None, **options: Any
+) -> ImageResult:
+    """Blocking `agenerate`, usable from plain scripts and from inside a running loop."""
+    with start_blocking_portal() as portal:
+        return portal.call(functools.partial(agenerate, request, client=client, **options))

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from imagegate import Client, get_model
+from imagegate.testing import FakeBackend
+
+
+def encode(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def photo_png() -> bytes:
+    """A 64x48 opaque PNG."""
+    return encode(Image.new("RGB", (64, 48), (200, 30, 30)))
+
+
+@pytest.fixture
+def mask_png() -> bytes:
+    """A 64x48 PNG with alpha: the left half transparent."""
+    mask = Image.new("RGBA", (64, 48), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, 32, 48))
+    return encode(mask)
+
+
+def catalog_fake(name: str, **options: object) -> FakeBackend:
+    """A fake backend with the capabilities the catalog gives `name`."""
+    return FakeBackend(name, capabilities=get_model(name).capabilities, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def gpt_image_1() -> FakeBackend:
+    return catalog_fake("openai/gpt-image-1")
+
+
+@pytest.fixture
+def flux_schnell() -> FakeBackend:
+    return catalog_fake("fal/flux-schnell", price_per_image=0.003)
+
+
+@pytest.fixture
+def client(gpt_image_1: FakeBackend, flux_schnell: FakeBackend) -> Client:
+    return Client([gpt_image_1, flux_schnell])
