@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -61,6 +64,39 @@ def list_models(
 
 
 @app.command()
+def emulate(
+    tls: bool = typer.Option(False, help="Serve HTTPS with a throwaway CA (for fal-client)."),
+    queue_s: float = typer.Option(0.5, help="Seconds async jobs wait in the queue."),
+    run_s: float = typer.Option(2.0, help="Seconds async jobs run."),
+    duration: float | None = typer.Option(None, help="Stop after this many seconds."),
+) -> None:
+    """Serve offline emulators of OpenAI, Replicate, fal and WaveSpeed on loopback."""
+    from imagegate.testing.jobs import JobTiming
+    from imagegate.testing.launch import running_emulators
+
+    console = Console()
+    with running_emulators(timing=JobTiming(queue_s=queue_s, run_s=run_s), tls=tls) as emulators:
+        table = Table(title="imagegate emulators")
+        for column in ("provider", "base URL", "settings"):
+            table.add_column(column)
+        exports: list[str] = []
+        for provider, emulator in emulators.items():
+            settings = emulator.client_settings()
+            table.add_row(
+                provider, emulator.base_url, "\n".join(f"{k}={v}" for k, v in settings.items())
+            )
+            exports.extend(f"export {k}={v}" for k, v in settings.items() if k.isupper())
+        console.print(table)
+        tls_ca = next(iter(emulators.values())).tls
+        if tls_ca is not None:
+            exports.append(f"export SSL_CERT_FILE={tls_ca.ca_file}")
+        typer.echo("\n".join(exports))
+        typer.echo("serving; press Ctrl-C to stop", err=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            time.sleep(duration if duration is not None else 10**9)
+
+
+@app.command()
 def version() -> None:
     """Print imagegate's version."""
     from imagegate import __version__
@@ -71,3 +107,7 @@ def version() -> None:
 def main() -> None:
     """Entry point of the ``imagegate`` script."""
     app()
+
+
+if __name__ == "__main__":
+    main()

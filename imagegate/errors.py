@@ -8,7 +8,8 @@ Callers catch one root, or the branch that matters to them::
     │   ├── UnknownModelError         a model name not in the catalog ("did you mean …")
     │   └── CapabilityError           the chosen backend cannot do what was asked
     ├── ConfigError                   the installation or configuration is incomplete
-    │   └── MissingDependencyError    an optional extra is not installed (also an ImportError)
+    │   ├── MissingDependencyError    an optional extra is not installed (also an ImportError)
+    │   └── MissingCredentialsError   a backend's API key is not set
     ├── PolicyError                   the policy forbids spending on this request
     │   ├── CostCapExceededError      the estimate is over the request's or policy's cap
     │   ├── BudgetExceededError       the budget left cannot cover the estimate
@@ -19,7 +20,9 @@ Callers catch one root, or the branch that matters to them::
         ├── ProviderUnavailableError  5xx, dropped connection, overload     (retryable)
         ├── ContentPolicyError        the provider refused the prompt or output
         ├── JobFailedError            an accepted job ended in failure
-        └── ProviderTimeoutError      no result before the deadline
+        ├── ProviderTimeoutError      no result before the deadline
+        ├── OutputDownloadError       an output image could not be fetched or read
+        └── UnsafeOutputURLError      an output URL points outside the allowed hosts (SSRF)
 
 Request, config and policy errors are raised before any network call, so nothing is spent.
 Every error carries the backend and provider request id where known and says whether
@@ -41,8 +44,10 @@ __all__ = [
     "ImagegateError",
     "InvalidRequestError",
     "JobFailedError",
+    "MissingCredentialsError",
     "MissingDependencyError",
     "NoRouteError",
+    "OutputDownloadError",
     "PolicyError",
     "ProviderError",
     "ProviderTimeoutError",
@@ -50,6 +55,7 @@ __all__ = [
     "RateLimitedError",
     "RequestError",
     "UnknownModelError",
+    "UnsafeOutputURLError",
 ]
 
 
@@ -151,6 +157,18 @@ class MissingDependencyError(ConfigError, ImportError):
         super().__init__(message, **kwargs)
         self.package = package
         self.extra = extra
+
+
+class MissingCredentialsError(ConfigError):
+    """A backend's API key is not configured.
+
+    Attributes:
+        env_var: the environment variable the key is read from.
+    """
+
+    def __init__(self, message: str, *, env_var: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.env_var = env_var
 
 
 class PolicyError(ImagegateError):
@@ -257,3 +275,12 @@ class JobFailedError(ProviderError):
 
 class ProviderTimeoutError(ProviderError):
     """No result arrived before the deadline; the provider job, if any, was canceled."""
+
+
+class OutputDownloadError(ProviderError):
+    """A finished job's output could not be downloaded or is not a readable image."""
+
+
+class UnsafeOutputURLError(ProviderError):
+    """An output URL (or its redirect) leads outside the backend's allowed hosts or to a
+    non-public address; it is never fetched."""

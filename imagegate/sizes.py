@@ -105,6 +105,9 @@ class SizeRule(BaseModel):
     default: str = Field("1024x1024", description="Size made when the request gives none.")
     sizes: tuple[str, ...] = Field((), description="The only sizes accepted, when fixed.")
     aspect_ratios: tuple[str, ...] = Field((), description="Ratios the provider takes by name.")
+    takes_pixels: bool = Field(
+        True, description="False when the provider takes only a named ratio, not pixels."
+    )
     min_side: int = Field(1, ge=1, description="Smallest width or height, pixels.")
     max_side: int = Field(4096, ge=1, description="Largest width or height, pixels.")
     multiple_of: int = Field(1, ge=1, description="Width and height must divide by this.")

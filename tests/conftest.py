@@ -47,3 +47,6 @@ def flux_schnell() -> FakeBackend:
 @pytest.fixture
 def client(gpt_image_1: FakeBackend, flux_schnell: FakeBackend) -> Client:
     return Client([gpt_image_1, flux_schnell])
+
+
+pytest_plugins = ["imagegate.testing.fixtures"]

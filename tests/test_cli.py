@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import httpx
 from typer.testing import CliRunner
 
 import imagegate
@@ -26,3 +30,38 @@ def test_models_marks_unverified_prices() -> None:
 def test_version_prints_the_version() -> None:
     result = runner.invoke(app, ["version"])
     assert result.output.strip() == imagegate.__version__
+
+
+def test_emulate_serves_all_four_and_prints_how_to_reach_them() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "imagegate.cli", "emulate", "--duration", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        exports: dict[str, str] = {}
+        for line in process.stdout:
+            if line.startswith("export "):
+                key, _, value = line.removeprefix("export ").strip().partition("=")
+                exports[key] = value
+            if "WAVESPEED_API_KEY" in exports:
+                break
+        assert {"OPENAI_BASE_URL", "REPLICATE_BASE_URL", "FAL_KEY", "FAL_QUEUE_RUN_HOST"} <= set(
+            exports
+        )
+        response = httpx.post(
+            f"{exports['OPENAI_BASE_URL']}/images/generations",
+            json={"model": "gpt-image-2", "prompt": "a fox", "size": "1024x1024"},
+            headers={"Authorization": f"Bearer {exports['OPENAI_API_KEY']}"},
+        )
+        assert response.status_code == 200
+        replicate = httpx.get(
+            f"{exports['REPLICATE_BASE_URL']}/v1/predictions",
+            headers={"Authorization": f"Bearer {exports['REPLICATE_API_TOKEN']}"},
+        )
+        assert replicate.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

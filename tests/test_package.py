@@ -58,3 +58,15 @@ def test_missing_dependency_is_caught_as_import_error() -> None:
 
 def test_installed_module_is_returned() -> None:
     assert require("json", purpose="tests").dumps([]) == "[]"
+
+
+def test_testing_loads_no_emulator_dependency_until_an_emulator_is_used() -> None:
+    code = (
+        "import sys, imagegate.testing as t; t.FakeBackend;"
+        "before = 'starlette' in sys.modules; t.OpenAIEmulator;"
+        "print(before, 'starlette' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "True"]

@@ -1,9 +1,58 @@
-"""Test doubles that ship with imagegate: use them to test code that generates images.
+"""Test doubles and provider emulators that ship with imagegate.
 
-`FakeBackend` draws the prompt instead of calling a provider.
+`FakeBackend` draws the prompt instead of calling a provider. The emulators
+(`OpenAIEmulator`, `ReplicateEmulator`, `FalEmulator`, `WaveSpeedEmulator`) speak each
+provider's HTTP protocol on loopback, with fault injection; they need the ``server`` extra
+and are imported on first use.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from imagegate.extras import require
 from imagegate.testing.fake import FakeBackend
+from imagegate.testing.faults import Fault, FaultPlan
+from imagegate.testing.jobs import JobTiming, LogNormal, Uniform
 from imagegate.testing.render import render_image
 
-__all__ = ["FakeBackend", "render_image"]
+if TYPE_CHECKING:
+    from imagegate.testing.emulator import Emulator, TestCA
+    from imagegate.testing.fal_emulator import FalEmulator
+    from imagegate.testing.openai_emulator import OpenAIEmulator
+    from imagegate.testing.replicate_emulator import ReplicateEmulator
+    from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+
+__all__ = [
+    "Emulator",
+    "FakeBackend",
+    "FalEmulator",
+    "Fault",
+    "FaultPlan",
+    "JobTiming",
+    "LogNormal",
+    "OpenAIEmulator",
+    "ReplicateEmulator",
+    "TestCA",
+    "Uniform",
+    "WaveSpeedEmulator",
+    "render_image",
+]
+
+_LAZY = {
+    "Emulator": "imagegate.testing.emulator",
+    "TestCA": "imagegate.testing.emulator",
+    "OpenAIEmulator": "imagegate.testing.openai_emulator",
+    "ReplicateEmulator": "imagegate.testing.replicate_emulator",
+    "FalEmulator": "imagegate.testing.fal_emulator",
+    "WaveSpeedEmulator": "imagegate.testing.wavespeed_emulator",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The emulators need starlette and uvicorn (the "server" extra): import them on first use.
+    if name not in _LAZY:
+        raise AttributeError(f"module 'imagegate.testing' has no attribute {name!r}")
+    require("starlette", purpose="the provider emulators")
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -1,0 +1,191 @@
+"""Fetching output images: streamed, size-limited, checked, and only from allowed hosts.
+
+Output URLs come from a provider's response, so they are untrusted input: a crafted URL must
+not make us fetch an internal address (SSRF). Only http(s) is fetched; the host must be on the
+backend's allow-list; every address it resolves to must be public (loopback only when the
+backend allows it, for the emulators); redirects are followed by hand and checked the same way.
+``data:`` URIs (fal and WaveSpeed inline modes) are decoded without any request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import io
+import ipaddress
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit
+
+import anyio
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from imagegate.errors import OutputDownloadError, UnsafeOutputURLError
+from imagegate.result import GeneratedImage
+
+__all__ = ["Downloader", "OutputPolicy"]
+
+_IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+_MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class OutputPolicy:
+    """Where a backend may fetch outputs from, and how much.
+
+    Attributes:
+        allowed_hosts: host names or ``*.suffix`` patterns outputs may come from.
+        allow_loopback: also fetch from loopback addresses (the emulators); never private ones.
+        max_bytes: the largest image accepted.
+    """
+
+    allowed_hosts: Sequence[str]
+    allow_loopback: bool = False
+    max_bytes: int = 64 * 1024 * 1024
+
+
+class Downloader:
+    """Downloads output images under an `OutputPolicy`, through a shared httpx client."""
+
+    def __init__(self, policy: OutputPolicy, client: httpx.AsyncClient | None = None) -> None:
+        self.policy = policy
+        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._client.aclose()
+
+    async def fetch(self, url: str, *, backend: str, job_id: str | None = None) -> GeneratedImage:
+        """The image at `url`, decoded once to check it.
+
+        Raises:
+            UnsafeOutputURLError: the URL (or a redirect) leaves the allowed hosts or addresses.
+            OutputDownloadError: the download failed, was too large or is not an image.
+        """
+        if url.startswith("data:"):
+            return self._checked(_data_uri(url, backend), backend, job_id, url="data: URI")
+        current = url
+        for _ in range(_MAX_REDIRECTS + 1):
+            await self._check_url(current, backend)
+            try:
+                async with self._client.stream("GET", current, follow_redirects=False) as response:
+                    if response.is_redirect:
+                        current = urljoin(current, response.headers.get("location", ""))
+                        continue
+                    if response.status_code != 200:
+                        raise OutputDownloadError(
+                            f"output {current} answered {response.status_code}",
+                            status_code=response.status_code,
+                            retryable=response.status_code >= 500,
+                            backend=backend,
+                            provider_request_id=job_id,
+                        )
+                    data = await self._read_limited(response, backend, job_id)
+            except httpx.HTTPError as exc:
+                raise OutputDownloadError(
+                    f"downloading {current} failed: {type(exc).__name__}: {exc}",
+                    retryable=True,
+                    backend=backend,
+                    provider_request_id=job_id,
+                ) from exc
+            return self._checked(data, backend, job_id, url=current)
+        raise UnsafeOutputURLError(
+            f"output {url} redirected more than {_MAX_REDIRECTS} times",
+            backend=backend,
+            provider_request_id=job_id,
+        )
+
+    async def _read_limited(
+        self, response: httpx.Response, backend: str, job_id: str | None
+    ) -> bytes:
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.policy.max_bytes:
+            raise OutputDownloadError(
+                f"output is {int(declared):,} bytes, over the {self.policy.max_bytes:,} limit",
+                backend=backend,
+                provider_request_id=job_id,
+            )
+        content_type = response.headers.get("content-type", "")
+        if content_type and not content_type.startswith(("image/", "application/octet-stream")):
+            raise OutputDownloadError(
+                f"output has content-type {content_type!r}, not an image",
+                backend=backend,
+                provider_request_id=job_id,
+            )
+        chunks = bytearray()
+        async for chunk in response.aiter_bytes():
+            chunks.extend(chunk)
+            if len(chunks) > self.policy.max_bytes:
+                raise OutputDownloadError(
+                    f"output exceeded the {self.policy.max_bytes:,}-byte limit",
+                    backend=backend,
+                    provider_request_id=job_id,
+                )
+        return bytes(chunks)
+
+    async def _check_url(self, url: str, backend: str) -> None:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.scheme not in ("http", "https") or not host:
+            raise UnsafeOutputURLError(
+                f"refusing output URL {url!r}: only http(s) URLs are fetched", backend=backend
+            )
+        if not any(fnmatch.fnmatch(host.lower(), p.lower()) for p in self.policy.allowed_hosts):
+            raise UnsafeOutputURLError(
+                f"refusing output URL host {host!r}: not in this backend's allowed output hosts "
+                f"({', '.join(self.policy.allowed_hosts) or 'none'})",
+                backend=backend,
+            )
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise OutputDownloadError(
+                f"cannot resolve output host {host!r}: {exc}", retryable=True, backend=backend
+            ) from exc
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+            if address.is_loopback and self.policy.allow_loopback:
+                continue
+            if not address.is_global or address.is_multicast:
+                raise UnsafeOutputURLError(
+                    f"refusing output URL {url!r}: {host} resolves to non-public address {address}",
+                    backend=backend,
+                )
+
+    def _checked(
+        self, data: bytes, backend: str, job_id: str | None, *, url: str
+    ) -> GeneratedImage:
+        if len(data) > self.policy.max_bytes:
+            raise OutputDownloadError(
+                f"output exceeded the {self.policy.max_bytes:,}-byte limit", backend=backend
+            )
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                media_type = _IMAGE_TYPES.get(image.format or "")
+                width, height = image.size
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise OutputDownloadError(
+                f"output at {url} is not a readable image ({exc})",
+                backend=backend,
+                provider_request_id=job_id,
+            ) from None
+        if media_type is None:
+            raise OutputDownloadError(
+                f"output at {url} is an unsupported image format", backend=backend
+            )
+        return GeneratedImage(data=data, media_type=media_type, width=width, height=height)
+
+
+def _data_uri(uri: str, backend: str) -> bytes:
+    header, _, payload = uri.partition(",")
+    try:
+        if header.endswith(";base64"):
+            return base64.b64decode(payload, validate=True)
+        return unquote_to_bytes(payload)
+    except (binascii.Error, ValueError) as exc:
+        raise OutputDownloadError(f"malformed data: URI ({exc})", backend=backend) from None

@@ -1,0 +1,83 @@
+"""One rule for turning a provider's HTTP status or transport failure into a typed error.
+
+The rule that matters is whether a retry is safe. Reads (status polls, result fetches,
+cancels) can always be repeated. A submit can be repeated only when the provider cannot
+have accepted the job: it throttled us (429), its gateway or an overloaded service turned
+the request away (502, 503), or the connection failed before the request was sent. A 500,
+a 504, a read timeout or a connection dropped mid-answer may have started a paid job, so a
+submit that fails that way is not retried.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from imagegate.errors import (
+    AuthenticationError,
+    ImagegateError,
+    InvalidRequestError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
+
+__all__ = ["status_error", "transport_error"]
+
+_UNSENT = ("ConnectError", "ConnectTimeout")  # by name: httpx and httpx2 both raise these
+
+
+def status_error(
+    status: int,
+    message: str,
+    *,
+    submitting: bool,
+    retry_after_s: float | None = None,
+    **where: Any,
+) -> ImagegateError:
+    """The typed error for an HTTP error status from a provider.
+
+    Args:
+        status: the HTTP status.
+        message: what the provider said, for the error message.
+        submitting: whether the call was a submit (see the module docstring).
+        retry_after_s: the provider's Retry-After, when it sent one.
+        where: ``backend`` and ``provider_request_id`` for the error.
+    """
+    if status in (401, 403):
+        return AuthenticationError(message, status_code=status, **where)
+    if status == 429:
+        return RateLimitedError(message, status_code=status, retry_after_s=retry_after_s, **where)
+    if 400 <= status < 500 and status not in (408, 409):
+        return InvalidRequestError(message, **where)
+    retryable = status in (408, 409, 502, 503) or (not submitting and status >= 500)
+    return ProviderUnavailableError(message, status_code=status, retryable=retryable, **where)
+
+
+def transport_error(
+    exc: BaseException, *, provider: str, submitting: bool, **where: Any
+) -> ImagegateError:
+    """The typed error for a failure that left no HTTP answer (connection, timeout)."""
+    unsent = type(exc).__name__ in _UNSENT or type(exc.__cause__).__name__ in _UNSENT
+    safe = unsent or not submitting
+    warning = "" if safe else "; the job may have been accepted (and billed), so it is not resent"
+    if isinstance(exc, httpx.TimeoutException) or "Timeout" in type(exc).__name__:
+        return ProviderTimeoutError(
+            f"{provider} did not answer in time{warning}", retryable=safe, **where
+        )
+    return ProviderUnavailableError(
+        f"{provider} unreachable ({type(exc).__name__}: {exc}){warning}", retryable=safe, **where
+    )
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (numeric forms), if present."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return float(value) / scale
+            except ValueError:
+                continue
+    return None

@@ -1,0 +1,97 @@
+"""What every hosted backend shares: its identity from the catalog, its config, its result.
+
+Adapters subclass `HostedBackend` and implement `_run`; the catalog entry gives name,
+capabilities and price, the `HostedConfig` gives where and how to connect.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar
+
+from imagegate.backend import Capabilities
+from imagegate.catalog import ModelSpec
+from imagegate.providers.config import HostedConfig
+from imagegate.providers.download import Downloader
+from imagegate.request import ImageRequest
+from imagegate.result import Cost, CostEstimate, GeneratedImage, ImageResult, ImageWarning, Timings
+
+__all__ = ["HostedBackend"]
+
+
+class HostedBackend(ABC):
+    """A model served by a hosted provider.
+
+    Args:
+        spec: the model's catalog entry (name, capabilities, price).
+        config: base URL, credentials and limits (default: the provider's own service).
+    """
+
+    output_hosts: ClassVar[tuple[str, ...]] = ()
+    """Hosts the provider serves outputs from, unless the config says otherwise."""
+
+    def __init__(self, spec: ModelSpec, config: HostedConfig | None = None) -> None:
+        self.spec = spec
+        self.config = config or HostedConfig()
+        self._downloader: Downloader | None = None
+
+    @property
+    def downloader(self) -> Downloader:
+        """The downloader for this backend's outputs (made on first use)."""
+        if self._downloader is None:
+            self._downloader = Downloader(self.config.output_policy(self.output_hosts))
+        return self._downloader
+
+    @property
+    def name(self) -> str:
+        """The imagegate model name."""
+        return self.spec.name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the model can do (from the catalog)."""
+        return self.spec.capabilities
+
+    def estimate_cost(self, request: ImageRequest) -> CostEstimate:
+        """The expected cost from the catalog's price."""
+        return self.spec.estimate_cost(request)
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        """Make images from the prompt."""
+        return await self._run(request, edit=False)
+
+    async def edit(self, request: ImageRequest) -> ImageResult:
+        """Edit ``request.images`` as the prompt says."""
+        return await self._run(request, edit=True)
+
+    @abstractmethod
+    async def _run(self, request: ImageRequest, *, edit: bool) -> ImageResult:
+        """Serve one provider call."""
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        if self._downloader is not None:
+            await self._downloader.aclose()
+            self._downloader = None
+
+    def _result(
+        self,
+        request: ImageRequest,
+        images: Sequence[GeneratedImage],
+        *,
+        cost: Cost,
+        timings: Timings,
+        job_ids: Sequence[str],
+        warnings: Sequence[ImageWarning],
+    ) -> ImageResult:
+        return ImageResult(
+            images=tuple(images),
+            backend=self.name,
+            model=self.spec.provider_model,
+            request_id=request.request_id,
+            cost=cost,
+            timings=timings,
+            provider_request_ids=tuple(job_ids),
+            warnings=tuple(warnings),
+        )

@@ -1,0 +1,216 @@
+"""OpenAI gpt-image backends (gpt-image-2, gpt-image-1): generate and edit with mask.
+
+Built on the official `openai` SDK (2.x or 3.x) with its own retries off. OpenAI has no job id
+and no idempotency key for images, so a POST that may have reached the model is never sent
+again: imagegate retries only a 429 rate limit (not a quota 429), a 502/503 (the gateway or an
+overloaded service turned the request away) and a connection that failed before the request
+was sent. A 500, a 504, a read timeout or a connection dropped mid-answer may have produced a
+billed image; those fail without a retry, saying so.
+
+Cost: the actual cost is the response's ``usage`` priced with the catalog's token prices, text
+and image tokens separately, input tokens (prompt and reference images) included.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+from typing import Any
+
+from PIL import Image
+
+from imagegate.catalog import ModelSpec
+from imagegate.errors import (
+    ContentPolicyError,
+    ImagegateError,
+    InvalidRequestError,
+    ProviderError,
+    ProviderUnavailableError,
+)
+from imagegate.extras import require
+from imagegate.formats import MEDIA_TYPES
+from imagegate.pricing import TokenPrice, TokenUsage
+from imagegate.providers.config import HostedConfig
+from imagegate.providers.failures import retry_after, status_error, transport_error
+from imagegate.providers.hosted import HostedBackend
+from imagegate.providers.retry import call_with_retry
+from imagegate.providers.sizing import fit_size
+from imagegate.request import ImageRequest
+from imagegate.result import Cost, GeneratedImage, ImageResult, ImageWarning, Timings
+
+__all__ = ["OpenAIBackend"]
+
+_KEY_ENV = "OPENAI_API_KEY"
+
+
+class OpenAIBackend(HostedBackend):
+    """One OpenAI image model (``openai/gpt-image-2``, ``openai/gpt-image-1``).
+
+    Args:
+        spec: the catalog entry of the model.
+        config: base URL, key and limits (default: api.openai.com and ``OPENAI_API_KEY``).
+    """
+
+    def __init__(self, spec: ModelSpec, config: HostedConfig | None = None) -> None:
+        super().__init__(spec, config)
+        self._client: Any = None
+
+    async def aclose(self) -> None:
+        """Close the SDK client."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        await super().aclose()
+
+    def _sdk(self) -> Any:
+        if self._client is None:
+            openai = require("openai", purpose=f"the {self.name} backend")
+            self._client = openai.AsyncOpenAI(
+                api_key=self.config.key(_KEY_ENV, self.name),
+                base_url=self.config.base_url,
+                max_retries=0,  # imagegate is the only retry loop
+                timeout=self.config.request_timeout_s,
+            )
+        return self._client
+
+    def params(
+        self, request: ImageRequest, *, edit: bool
+    ) -> tuple[dict[str, Any], list[ImageWarning]]:
+        """The SDK arguments for `request`, and warnings for what had to change."""
+        warnings: list[ImageWarning] = []
+        params: dict[str, Any] = {
+            "model": self.spec.provider_model,
+            "prompt": request.prompt,
+            "n": request.n,
+            "quality": request.quality,
+            "background": request.background,
+            "output_format": request.output_format,
+        }
+        if request.size is not None or request.aspect_ratio is not None:
+            fitted = fit_size(request, self.capabilities.sizes, self.name)
+            params["size"] = str(fitted.size)
+            if fitted.warning is not None:
+                warnings.append(fitted.warning)
+        if request.output_compression is not None and request.output_format != "png":
+            params["output_compression"] = request.output_compression
+        if request.user is not None:
+            params["user"] = request.user
+        if edit:
+            if request.moderation != "auto":
+                warnings.append(
+                    ImageWarning(
+                        kind="unsupported",
+                        feature="moderation",
+                        message="OpenAI's edits endpoint takes no moderation setting",
+                    )
+                )
+            params["image"] = [
+                (f"image-{i}.{image.format}", image.data, image.media_type)
+                for i, image in enumerate(request.images)
+            ]
+            if request.mask is not None:
+                params["mask"] = ("mask.png", request.mask.data, "image/png")
+        else:
+            params["moderation"] = request.moderation
+        extra = request.provider_options.get("openai")
+        if extra:
+            params["extra_body"] = dict(extra)
+        return params, warnings
+
+    async def _run(self, request: ImageRequest, *, edit: bool) -> ImageResult:
+        started = time.perf_counter()
+        params, warnings = self.params(request, edit=edit)
+        sdk = self._sdk()
+        call = sdk.images.edit if edit else sdk.images.generate
+
+        async def attempt() -> Any:
+            try:
+                return await call(**params)
+            except Exception as exc:
+                raise self._typed(exc) from exc
+
+        response = await call_with_retry(attempt, self.config.retry_policy())
+        images = tuple(
+            _decoded(item.b64_json, request.output_format, getattr(item, "revised_prompt", None))
+            for item in response.data or []
+        )
+        if not images:
+            raise ProviderUnavailableError(
+                "OpenAI answered without images", backend=self.name, retryable=False
+            )
+        elapsed = time.perf_counter() - started
+        request_id = getattr(response, "_request_id", None)
+        return self._result(
+            request,
+            images,
+            cost=self._cost(request, response.usage),
+            timings=Timings(running_s=elapsed, total_s=elapsed),
+            job_ids=[request_id] if isinstance(request_id, str) else [],
+            warnings=warnings,
+        )
+
+    def _cost(self, request: ImageRequest, usage: Any) -> Cost:
+        estimate = self.estimate_cost(request)
+        price = self.spec.pricing
+        if usage is None or not isinstance(price, TokenPrice):
+            return Cost(estimate=estimate)
+        inputs, outputs = usage.input_tokens_details, usage.output_tokens_details
+        output_image = outputs.image_tokens if outputs is not None else usage.output_tokens
+        tokens = TokenUsage(
+            input_text=inputs.text_tokens,
+            input_image=inputs.image_tokens,
+            output_text=outputs.text_tokens if outputs is not None else 0,
+            output_image=output_image,
+        )
+        usd, basis = price.cost_of(tokens)
+        return Cost(estimate=estimate, actual_usd=usd, actual_basis=f"usage: {basis}")
+
+    def _typed(self, exc: Exception) -> ImagegateError:
+        """The imagegate error for an SDK exception, retryable only where no image was made."""
+        openai = require("openai", purpose=f"the {self.name} backend")
+        where: dict[str, Any] = {
+            "backend": self.name,
+            "provider_request_id": getattr(exc, "request_id", None),
+        }
+        if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
+            return transport_error(exc, provider="OpenAI", submitting=True, **where)
+        if isinstance(exc, openai.APIStatusError):
+            return _status_error(exc, where)
+        if isinstance(exc, json.JSONDecodeError):
+            return ProviderUnavailableError(
+                f"OpenAI's answer was not valid JSON ({exc}); the image may have been billed",
+                retryable=False,
+                **where,
+            )
+        return ProviderError(f"OpenAI call failed: {type(exc).__name__}: {exc}", **where)
+
+
+def _status_error(exc: Any, where: dict[str, Any]) -> ImagegateError:
+    status, code = exc.status_code, getattr(exc, "code", None)
+    message = f"OpenAI {status}: {getattr(exc, 'message', exc)}"
+    if status == 400 and code in ("moderation_blocked", "content_policy_violation"):
+        return ContentPolicyError(message, status_code=status, **where)
+    error = status_error(
+        status, message, submitting=True, retry_after_s=retry_after(exc.response.headers), **where
+    )
+    if isinstance(error, InvalidRequestError):
+        error.field = getattr(exc, "param", None)
+    if code == "insufficient_quota" or exc.response.headers.get("x-should-retry") == "false":
+        error.retryable = False
+    return error
+
+
+def _decoded(b64: str | None, output_format: str, revised_prompt: str | None) -> GeneratedImage:
+    data = base64.b64decode(b64 or "")
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+        media_type = f"image/{(image.format or output_format).lower()}"
+    return GeneratedImage(
+        data=data,
+        media_type=media_type if media_type in MEDIA_TYPES.values() else "image/png",
+        width=width,
+        height=height,
+        revised_prompt=revised_prompt,
+    )

@@ -1,0 +1,323 @@
+"""What every provider emulator shares: serving, auth, the request log, faults, jobs, files.
+
+An emulator is an ASGI app (Starlette) that speaks one provider's HTTP protocol. It runs
+in-process (`Emulator.app` with ``httpx.ASGITransport``) for protocol tests, or for real on
+127.0.0.1 (uvicorn in a background thread, optionally over HTTPS with a throwaway CA) where
+official SDKs, timeouts and dropped connections must be exercised::
+
+    with OpenAIEmulator() as emu:
+        client = openai.OpenAI(base_url=emu.base_url + "/v1", api_key=emu.api_key)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import tempfile
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from imagegate.extras import require
+from imagegate.formats import MEDIA_TYPES
+from imagegate.testing.faults import Fault, FaultPlan
+from imagegate.testing.jobs import FileStore, JobStore, JobTiming
+from imagegate.testing.render import render_image
+from imagegate.testing.requestlog import RecordedRequest, RequestLog, redact
+
+if TYPE_CHECKING:
+    from imagegate.providers.config import HostedConfig
+
+__all__ = ["Emulator", "Endpoint", "TestCA"]
+
+Endpoint = Callable[[Request, Fault | None], Awaitable[Response]]
+"""A provider route: the request and the fault planned for this call (if any)."""
+
+
+class TestCA:
+    """A throwaway certificate authority and a loopback server certificate.
+
+    Clients trust `ca_file` (e.g. ``SSL_CERT_FILE=ca.ca_file``, or ``verify=ca.ca_file``).
+    """
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        trustme = require("trustme", purpose="serving the emulators over HTTPS")
+        self._dir = tempfile.TemporaryDirectory(prefix="imagegate-ca-")
+        folder = Path(self._dir.name)
+        authority = trustme.CA()
+        server_cert = authority.issue_cert("127.0.0.1", "localhost")
+        self.ca_file = folder / "ca.pem"
+        self.cert_file = folder / "server.pem"
+        authority.cert_pem.write_to_path(str(self.ca_file))
+        server_cert.private_key_and_cert_chain_pem.write_to_path(str(self.cert_file))
+
+    def close(self) -> None:
+        """Delete the certificate files."""
+        self._dir.cleanup()
+
+
+class Emulator(ABC):
+    """Base of the provider emulators.
+
+    Args:
+        api_key: the key clients must send (default: a random one).
+        timing: queue and run durations of async jobs.
+        output_ttl_s: seconds an output URL keeps working (None: forever).
+        tls: serve HTTPS with this CA's certificate instead of HTTP.
+
+    Attributes:
+        log: every request received, secrets redacted.
+        faults: the fault plan; add to it at any time.
+        jobs: the jobs created so far.
+        files: the output files served at ``/files/{name}``.
+    """
+
+    provider: ClassVar[str]
+    listeners: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        timing: JobTiming | None = None,
+        output_ttl_s: float | None = None,
+        tls: TestCA | None = None,
+    ) -> None:
+        self.api_key = api_key or f"emu-{self.provider}-{secrets.token_hex(8)}"
+        self.log = RequestLog()
+        self.faults = FaultPlan()
+        self.jobs = JobStore(timing or JobTiming())
+        self.files = FileStore(ttl_s=output_ttl_s, clock=self.jobs.clock)
+        self.tls = tls
+        self.app = Starlette(
+            routes=[*self.routes(), self.route("/files/{name}", "output", self._serve_file)]
+        )
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.ports: list[int] = []
+
+    # ------------------------------------------------------------------ provider hooks
+
+    @abstractmethod
+    def routes(self) -> Sequence[Route]:
+        """The provider's routes, each made with `route`."""
+
+    @abstractmethod
+    def authorized(self, request: Request) -> bool:
+        """Whether the request carries this emulator's key in the provider's scheme."""
+
+    @abstractmethod
+    def error(self, status: int, message: str, *, fault: Fault | None = None) -> Response:
+        """An error response in the provider's own shape."""
+
+    def decorate(self, response: Response) -> Response:
+        """Add the headers the provider puts on every response."""
+        return response
+
+    def client_settings(self) -> dict[str, str]:
+        """Environment variables (or client arguments) that point clients at this emulator."""
+        return {"base_url": self.base_url, "api_key": self.api_key}
+
+    @property
+    def api_root(self) -> str:
+        """The base URL an imagegate backend is configured with (OpenAI's includes ``/v1``)."""
+        return self.base_url
+
+    def backend_config(self, **settings: Any) -> HostedConfig:
+        """Settings that point an imagegate hosted backend at this emulator.
+
+        Outputs may come from loopback, as the emulator serves them; `settings` override any
+        other `HostedConfig` field (e.g. ``request_timeout_s``).
+        """
+        from pydantic import SecretStr
+
+        from imagegate.providers.config import HostedConfig
+
+        return HostedConfig(
+            base_url=self.api_root,
+            api_key=SecretStr(self.api_key),
+            allowed_output_hosts=("127.0.0.1", "localhost"),
+            allow_loopback_outputs=True,
+            **settings,
+        )
+
+    # ------------------------------------------------------------------ serving
+
+    @property
+    def base_url(self) -> str:
+        """``http(s)://127.0.0.1:PORT`` of the first listener (start the emulator first)."""
+        return self.url_of(0)
+
+    def url_of(self, listener: int) -> str:
+        """The base URL of one listener."""
+        if not self.ports:
+            raise RuntimeError(f"{type(self).__name__} is not started: use it in a with block")
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.ports[listener]}"
+
+    def start(self) -> None:
+        """Serve on 127.0.0.1 (free ports) in a background thread."""
+        uvicorn = require("uvicorn", purpose="serving the emulators")
+        sockets = []
+        for _ in range(self.listeners):
+            # IPPROTO_TCP explicitly: asyncio turns Nagle's algorithm off only for sockets that
+            # say so, and with it on every request on a kept-alive connection waits ~40 ms.
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        self.ports = [sock.getsockname()[1] for sock in sockets]
+        tls = {}
+        if self.tls is not None:
+            tls = {"ssl_certfile": str(self.tls.cert_file)}
+        config = uvicorn.Config(
+            self.app,
+            log_level="critical",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            **tls,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": sockets},
+            name=f"{self.provider}-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"{type(self).__name__} failed to start")
+            threading.Event().wait(0.005)
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+        self.ports = []
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ shared machinery
+
+    def route(
+        self, path: str, name: str, endpoint: Endpoint, methods: Sequence[str] = ("GET",)
+    ) -> Route:
+        """A Starlette route that logs, checks auth and applies faults around `endpoint`."""
+
+        async def handle(request: Request) -> Response:
+            return await self._dispatch(name, request, endpoint)
+
+        return Route(path, handle, methods=list(methods), name=name)
+
+    async def _dispatch(self, name: str, request: Request, endpoint: Endpoint) -> Response:
+        body = await request.body()
+        form = await _form_of(request)
+        self.log.add(
+            RecordedRequest(
+                route=name,
+                method=request.method,
+                path=request.url.path,
+                query=dict(request.query_params),
+                headers=redact(request.headers),
+                body=body,
+                form=form,
+            )
+        )
+        if name != "output" and not self.authorized(request):
+            return self.decorate(self.error(401, "missing or invalid credentials"))
+        fault = self.faults.take(name)
+        if fault is not None and fault.is_http_error:
+            assert fault.status is not None
+            return self.decorate(self.error(fault.status, fault.message, fault=fault))
+        if fault is not None and fault.kind == "slow":
+            await asyncio.sleep(fault.delay_s)
+        response = self.decorate(await endpoint(request, fault))
+        if fault is not None and fault.kind == "malformed_json":
+            return Response(
+                b'{"id": "unterminated',
+                status_code=response.status_code,
+                media_type="application/json",
+            )
+        if fault is not None and fault.kind == "drop_connection":
+            return _DroppedResponse(response)
+        return response
+
+    async def _serve_file(self, request: Request, fault: Fault | None) -> Response:
+        stored = self.files.get(request.path_params["name"])
+        if stored is None or (fault is not None and fault.kind == "output_expired"):
+            return JSONResponse({"detail": "Not found"}, status_code=404)
+        return Response(stored.data, media_type=stored.media_type)
+
+    def output_url(self, request: Request, data: bytes, output_format: str) -> str:
+        """Store an output and return its absolute URL on this emulator."""
+        fmt = "jpeg" if output_format in ("jpg", "jpeg") else output_format
+        name = self.files.put(data, MEDIA_TYPES[fmt], "jpg" if fmt == "jpeg" else fmt)  # type: ignore[index]
+        return f"{str(request.base_url).rstrip('/')}/files/{name}"
+
+    @staticmethod
+    def draw(prompt: str, width: int, height: int, output_format: str, seed: int) -> bytes:
+        """A real image of the requested size and format with the prompt drawn on it."""
+        return render_image(prompt, width, height, output_format, seed=seed)
+
+
+async def _form_of(request: Request) -> dict[str, Any] | None:
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return None
+    form = await request.form()
+    described: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        shown = (
+            f"<file {value.filename!r}, {value.size} bytes>"
+            if isinstance(value, UploadFile)
+            else value
+        )
+        described.setdefault(key, []).append(shown)
+    return described
+
+
+class _DroppedResponse(Response):
+    """Sends the headers and half the body, then breaks the connection."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.body, status_code=response.status_code)
+        self.raw_headers = list(response.raw_headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG002
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        await send(
+            {
+                "type": "http.response.body",
+                "body": self.body[: len(self.body) // 2],
+                "more_body": True,
+            }
+        )
+        raise ConnectionAbortedError("emulated dropped connection")

@@ -1,0 +1,186 @@
+"""Deterministic fault injection for the provider emulators.
+
+A `FaultPlan` says, per route, which calls fail and how: "the first 2 submits get 429, the
+third succeeds" is ``plan.add("submit", Fault.rate_limited(retry_after_s=1), times=2)``.
+Faults are taken in the order they were added, one per matching call.
+
+Two families, with different side effects:
+- HTTP errors (429, 500, 502, 503, 504, content-policy refusal of the request): the emulator
+  answers the error and does nothing else, as an overloaded gateway would;
+- lost or garbled answers (``drop_connection``, ``slow``, ``malformed_json``): the emulator does
+  the work (a job *is* created and would be billed) and the answer never arrives intact. These
+  are the ambiguous failures that make a careless client pay twice.
+Job fates (``job_failed``, ``job_canceled``, ``content_policy`` on an async job) are given to
+the job the call creates; ``output_expired`` makes an output URL answer 404.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["Fault", "FaultKind", "FaultPlan"]
+
+FaultKind = Literal[
+    "rate_limited",
+    "server_error",
+    "bad_gateway",
+    "unavailable",
+    "gateway_timeout",
+    "drop_connection",
+    "slow",
+    "malformed_json",
+    "content_policy",
+    "job_failed",
+    "job_canceled",
+    "output_expired",
+]
+
+_HTTP_STATUS: dict[str, int] = {
+    "rate_limited": 429,
+    "server_error": 500,
+    "bad_gateway": 502,
+    "unavailable": 503,
+    "gateway_timeout": 504,
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected failure.
+
+    Attributes:
+        kind: what goes wrong.
+        retry_after_s: for ``rate_limited``, the Retry-After the emulator sends (None: none).
+        delay_s: for ``slow``, how long the answer is held back.
+        message: the error text the provider would give.
+        detail: provider-specific variant, e.g. OpenAI's ``insufficient_quota`` 429 or fal's
+            ingress 5xx (``"ingress"``, without ``x-fal-request-id``).
+    """
+
+    kind: FaultKind
+    retry_after_s: float | None = None
+    delay_s: float = 0.0
+    message: str = ""
+    detail: str = ""
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP status an HTTP-error fault answers with, else None."""
+        return _HTTP_STATUS.get(self.kind)
+
+    @property
+    def is_http_error(self) -> bool:
+        """Whether the fault is answered with an HTTP error and no side effect."""
+        return self.kind in _HTTP_STATUS
+
+    @classmethod
+    def rate_limited(cls, retry_after_s: float | None = 1.0, detail: str = "") -> Fault:
+        """429, with Retry-After when `retry_after_s` is given."""
+        return cls("rate_limited", retry_after_s=retry_after_s, detail=detail)
+
+    @classmethod
+    def server_error(cls, detail: str = "") -> Fault:
+        """500."""
+        return cls("server_error", detail=detail)
+
+    @classmethod
+    def bad_gateway(cls, detail: str = "") -> Fault:
+        """502."""
+        return cls("bad_gateway", detail=detail)
+
+    @classmethod
+    def unavailable(cls, detail: str = "") -> Fault:
+        """503 (overloaded)."""
+        return cls("unavailable", detail=detail)
+
+    @classmethod
+    def gateway_timeout(cls, detail: str = "") -> Fault:
+        """504."""
+        return cls("gateway_timeout", detail=detail)
+
+    @classmethod
+    def drop_connection(cls) -> Fault:
+        """The work is done, then the connection closes mid-answer."""
+        return cls("drop_connection")
+
+    @classmethod
+    def slow(cls, delay_s: float) -> Fault:
+        """The work is done, and the answer is held back `delay_s` seconds."""
+        return cls("slow", delay_s=delay_s)
+
+    @classmethod
+    def malformed_json(cls) -> Fault:
+        """The work is done, and the answer is not valid JSON."""
+        return cls("malformed_json")
+
+    @classmethod
+    def content_policy(cls, message: str = "") -> Fault:
+        """The provider's safety system refuses (as that provider presents it)."""
+        return cls("content_policy", message=message)
+
+    @classmethod
+    def job_failed(cls, message: str = "the model crashed") -> Fault:
+        """The job is accepted and ends in failure."""
+        return cls("job_failed", message=message)
+
+    @classmethod
+    def job_canceled(cls) -> Fault:
+        """The job is accepted and ends canceled."""
+        return cls("job_canceled")
+
+    @classmethod
+    def output_expired(cls) -> Fault:
+        """The output URL answers 404, as after the provider's retention period."""
+        return cls("output_expired")
+
+
+@dataclass
+class _Rule:
+    route: str
+    fault: Fault
+    remaining: int
+    skip: int
+
+
+@dataclass
+class FaultPlan:
+    """Which calls to each route fail, and how; safe to change while the emulator runs."""
+
+    _rules: list[_Rule] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, route: str, fault: Fault, *, times: int = 1, after: int = 0) -> FaultPlan:
+        """Fail the next `times` calls to `route` with `fault`, after letting `after` pass.
+
+        Returns:
+            The plan, so calls can be chained.
+        """
+        with self._lock:
+            self._rules.append(_Rule(route, fault, times, after))
+        return self
+
+    def take(self, route: str) -> Fault | None:
+        """The fault for this call to `route`, if one is planned (consumes it)."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.route != route or rule.remaining <= 0:
+                    continue
+                if rule.skip > 0:
+                    rule.skip -= 1
+                    return None
+                rule.remaining -= 1
+                return rule.fault
+        return None
+
+    def clear(self) -> None:
+        """Forget every planned fault."""
+        with self._lock:
+            self._rules.clear()
+
+    @property
+    def pending(self) -> int:
+        """How many planned faults have not fired yet."""
+        with self._lock:
+            return sum(rule.remaining for rule in self._rules)
