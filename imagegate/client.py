@@ -11,7 +11,7 @@ import asyncio
 import functools
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -23,6 +23,8 @@ from imagegate.catalog import Catalog
 from imagegate.decision import RouteDecision
 from imagegate.errors import CostCapExceededError, InvalidRequestError, NoRouteError
 from imagegate.formats import to_format
+from imagegate.providers import HOSTED_PROVIDERS, build_backend
+from imagegate.providers.config import HostedConfig
 from imagegate.request import ImageRequest
 from imagegate.result import Cost, CostEstimate, ImageResult, ImageWarning, Timings
 from imagegate.validation import check_request
@@ -37,7 +39,12 @@ class Client:
     """Generates and edits images through the backends it is given.
 
     Args:
-        backends: the backends requests may use, each serving one model name.
+        backends: backends to use, each serving one model name (your own, or configured ones).
+        providers: connection settings per hosted provider (``{"fal": HostedConfig(...)}``);
+            a catalog model of a listed provider gets its backend built on first use. None
+            (the default) makes every hosted provider available with its default settings
+            (the real service, the key from its usual environment variable); pass ``{}`` to
+            use only `backends`.
         catalog: the model catalog used to resolve names and aliases (default: the shipped one).
         default_model: the model used when a request says ``model="auto"`` or nothing.
 
@@ -51,10 +58,16 @@ class Client:
         self,
         backends: Iterable[Backend] = (),
         *,
+        providers: Mapping[str, HostedConfig] | None = None,
         catalog: Catalog | None = None,
         default_model: str | None = None,
     ) -> None:
         self._backends = {backend.name: backend for backend in backends}
+        self._providers = (
+            {name: HostedConfig() for name in HOSTED_PROVIDERS}
+            if providers is None
+            else dict(providers)
+        )
         self._catalog = catalog or Catalog.default()
         self._default_model = default_model
 
@@ -79,14 +92,20 @@ class Client:
             )
         if name in self._backends:
             return self._backends[name]
-        canonical = self._catalog.resolve(name).name
-        if canonical in self._backends:
-            return self._backends[canonical]
-        raise NoRouteError(
-            f"no backend for {canonical} is configured in this client "
-            f"(configured: {', '.join(self._backends) or 'none'})",
-            exclusions={canonical: "not configured"},
-        )
+        spec = self._catalog.resolve(name)
+        if spec.name in self._backends:
+            return self._backends[spec.name]
+        config = self._providers.get(spec.provider)
+        if config is None:
+            raise NoRouteError(
+                f"no backend for {spec.name} is configured in this client (backends: "
+                f"{', '.join(self._backends) or 'none'}; providers: "
+                f"{', '.join(self._providers) or 'none'})",
+                exclusions={spec.name: "not configured"},
+            )
+        backend = build_backend(spec, config)
+        self._backends[spec.name] = backend
+        return backend
 
     def estimate(
         self, request: ImageRequest | str | None = None, /, **options: Any

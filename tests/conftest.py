@@ -46,7 +46,7 @@ def flux_schnell() -> FakeBackend:
 
 @pytest.fixture
 def client(gpt_image_1: FakeBackend, flux_schnell: FakeBackend) -> Client:
-    return Client([gpt_image_1, flux_schnell])
+    return Client([gpt_image_1, flux_schnell], providers={})
 
 
 pytest_plugins = ["imagegate.testing.fixtures"]

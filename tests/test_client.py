@@ -13,6 +13,7 @@ from imagegate.errors import (
     CapabilityError,
     CostCapExceededError,
     InvalidRequestError,
+    MissingCredentialsError,
     NoRouteError,
     ProviderUnavailableError,
     UnknownModelError,
@@ -90,6 +91,14 @@ async def test_too_elongated_aspect_ratio_is_refused(client: Client) -> None:
 async def test_unknown_model_is_refused_with_suggestions(client: Client) -> None:
     with pytest.raises(UnknownModelError, match="did you mean"):
         await client.generate("a fox", model="fal/flux-schnel")
+
+
+async def test_a_hosted_model_is_built_from_the_environment_and_needs_its_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(MissingCredentialsError, match="set OPENAI_API_KEY"):
+        await Client().generate("a fox", model="openai/gpt-image-2")
 
 
 async def test_known_model_without_a_backend_is_no_route(client: Client) -> None:

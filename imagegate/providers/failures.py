@@ -2,10 +2,10 @@
 
 The rule that matters is whether a retry is safe. Reads (status polls, result fetches,
 cancels) can always be repeated. A submit can be repeated only when the provider cannot
-have accepted the job: it throttled us (429), its gateway or an overloaded service turned
-the request away (502, 503), or the connection failed before the request was sent. A 500,
-a 504, a read timeout or a connection dropped mid-answer may have started a paid job, so a
-submit that fails that way is not retried.
+have accepted the job: it throttled us (429), an overloaded service turned the request away
+(503), or the connection failed before the request was sent. A 500, a 502 or 504 from a
+gateway (the app behind it may have taken the job), a read timeout or a connection dropped
+mid-answer may have started a paid job, so a submit that fails that way is not retried.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def status_error(
         return RateLimitedError(message, status_code=status, retry_after_s=retry_after_s, **where)
     if 400 <= status < 500 and status not in (408, 409):
         return InvalidRequestError(message, **where)
-    retryable = status in (408, 409, 502, 503) or (not submitting and status >= 500)
+    retryable = status in (408, 409, 503) or (not submitting and status >= 500)
     return ProviderUnavailableError(message, status_code=status, retryable=retryable, **where)
 
 

@@ -2,9 +2,9 @@
 
 Built on the official `openai` SDK (2.x or 3.x) with its own retries off. OpenAI has no job id
 and no idempotency key for images, so a POST that may have reached the model is never sent
-again: imagegate retries only a 429 rate limit (not a quota 429), a 502/503 (the gateway or an
-overloaded service turned the request away) and a connection that failed before the request
-was sent. A 500, a 504, a read timeout or a connection dropped mid-answer may have produced a
+again: imagegate retries only a 429 rate limit (not a quota 429), a 503 (an overloaded
+service turned the request away) and a connection that failed before the request was sent.
+A 500, 502 or 504, a read timeout or a connection dropped mid-answer may have produced a
 billed image; those fail without a retry, saying so.
 
 Cost: the actual cost is the response's ``usage`` priced with the catalog's token prices, text

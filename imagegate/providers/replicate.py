@@ -2,8 +2,8 @@
 
 Built on the official `replicate` SDK: create a prediction on the model's endpoint, poll it,
 cancel it when the caller gives up or the deadline passes, download its outputs. Replicate
-has no idempotency key, so a create is retried only when Replicate turned it away (429, 502,
-503) or the connection failed before the request was sent.
+has no idempotency key, so a create is retried only when Replicate turned it away (429, 503)
+or the connection failed before the request was sent.
 
 The SDK retries GETs on 429/503/504 inside its transport and offers no switch for it; those
 are status reads, which cannot create or bill anything, so only latency is at stake.
