@@ -62,7 +62,7 @@ def transport_error(
     unsent = type(exc).__name__ in _UNSENT or type(exc.__cause__).__name__ in _UNSENT
     safe = unsent or not submitting
     warning = "" if safe else "; the job may have been accepted (and billed), so it is not resent"
-    if isinstance(exc, httpx.TimeoutException) or "Timeout" in type(exc).__name__:
+    if isinstance(exc, httpx.TimeoutException | TimeoutError) or "Timeout" in type(exc).__name__:
         return ProviderTimeoutError(
             f"{provider} did not answer in time{warning}", retryable=safe, **where
         )

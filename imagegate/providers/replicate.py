@@ -15,6 +15,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+import anyio
 import httpx
 
 from imagegate.errors import ImagegateError, ProviderError, ProviderUnavailableError
@@ -78,7 +79,9 @@ class ReplicateBackend(QueueBackend):
                 base_url=self.config.base_url,
                 timeout=httpx.Timeout(self.config.request_timeout_s, connect=10.0),
             )
-        return _Predictions(self._client, self.spec.provider_model, self.name)
+        return _Predictions(
+            self._client, self.spec.provider_model, self.name, self.config.request_timeout_s
+        )
 
     async def aclose(self) -> None:
         """Close the SDK's HTTP client and the downloader."""
@@ -91,14 +94,20 @@ class ReplicateBackend(QueueBackend):
 class _Predictions:
     """Create, read and cancel predictions, errors made typed."""
 
-    def __init__(self, client: Any, model: str, backend: str) -> None:
+    def __init__(self, client: Any, model: str, backend: str, timeout_s: float) -> None:
         self.client, self.model, self.backend = client, model, backend
+        self.timeout_s = timeout_s
 
     async def submit(self, payload: dict[str, Any]) -> str:
-        prediction = await self._call(
-            self.client.models.predictions.async_create(model=self.model, input=payload),
-            submitting=True,
-        )
+        create = self.client.models.predictions.async_create(model=self.model, input=payload)
+        try:
+            # Without Prefer: wait the SDK sends the create with no timeout at all.
+            with anyio.fail_after(self.timeout_s):
+                prediction = await self._call(create, submitting=True)
+        except TimeoutError as exc:
+            raise transport_error(
+                exc, provider="Replicate", submitting=True, backend=self.backend
+            ) from exc
         return str(prediction.id)
 
     async def status(self, job_id: str) -> JobStatus:
