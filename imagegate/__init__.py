@@ -8,16 +8,19 @@ from imagegate import errors
 from imagegate.backend import Backend, Capabilities
 from imagegate.catalog import Catalog, LatencyPrior, ModelSpec, get_model, models
 from imagegate.client import Client, SyncClient, agenerate, generate
-from imagegate.decision import Exclusion, FallbackAttempt, RouteDecision
+from imagegate.decision import CandidateScore, Exclusion, FallbackAttempt, RouteDecision
 from imagegate.inputs import InputImage
+from imagegate.policy import Policy
 from imagegate.request import ImageRequest, LoraSpec
 from imagegate.result import Cost, CostEstimate, GeneratedImage, ImageResult, ImageWarning, Timings
 from imagegate.sizes import SizeRule
+from imagegate.textneed import TextNeed, detect_text_need
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Backend",
+    "CandidateScore",
     "Capabilities",
     "Catalog",
     "Client",
@@ -33,12 +36,15 @@ __all__ = [
     "LatencyPrior",
     "LoraSpec",
     "ModelSpec",
+    "Policy",
     "RouteDecision",
     "SizeRule",
     "SyncClient",
+    "TextNeed",
     "Timings",
     "__version__",
     "agenerate",
+    "detect_text_need",
     "errors",
     "generate",
     "get_model",

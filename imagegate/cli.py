@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from imagegate.catalog import ModelSpec, models
+from imagegate.client import Client
+from imagegate.errors import ImagegateError
+from imagegate.ledger import SQLiteLedger
+from imagegate.policy import Policy
 from imagegate.pricing import GpuTimePrice, PerImagePrice, PerMegapixelPrice, TokenPrice
+from imagegate.request import ImageRequest
 
 app = typer.Typer(
     help="imagegate: one interface over image-generation backends.", no_args_is_help=True
@@ -94,6 +102,96 @@ def emulate(
         typer.echo("serving; press Ctrl-C to stop", err=True)
         with contextlib.suppress(KeyboardInterrupt):
             time.sleep(duration if duration is not None else 10**9)
+
+
+_POLICY = typer.Option(
+    None, "--policy", envvar="IMAGEGATE_POLICY", help="Routing policy (default: ./routing.yaml)."
+)
+
+
+@contextlib.contextmanager
+def _policy_client(policy: Path | None, emulators: bool) -> Iterator[Client]:
+    """A client for the policy, pointed at the offline emulators when asked."""
+    path = policy or Path("routing.yaml")
+    if not emulators:
+        yield Client.from_policy(path)
+        return
+    from imagegate.testing.launch import running_emulators
+
+    with running_emulators() as running:
+        providers = {name: emulator.backend_config() for name, emulator in running.items()}
+        yield Client.from_policy(path, providers=providers)
+
+
+@contextlib.contextmanager
+def _errors_as_one_line() -> Iterator[None]:
+    try:
+        yield
+    except ImagegateError as error:
+        typer.echo(f"error: {type(error).__name__}: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def route(
+    prompt: str = typer.Argument(..., help="What to draw."),
+    policy: Path | None = _POLICY,
+    model: str | None = typer.Option(None, help="A model name, or auto."),
+    size: str | None = typer.Option(None, help="WIDTHxHEIGHT."),
+    n: int = typer.Option(1, help="How many images."),
+    private: bool = typer.Option(False, help="Never leave this machine."),
+    max_cost: float | None = typer.Option(None, help="Cost cap in USD."),
+    latency_target: float | None = typer.Option(None, help="Latency target in seconds."),
+    tag: list[str] = typer.Option([], help="Tags, for budgets."),
+    explain: bool = typer.Option(False, help="Print every candidate and exclusion."),
+    emulators: bool = typer.Option(False, help="Route against the offline emulators."),
+) -> None:
+    """Decide where a request would go, spending nothing."""
+    with _errors_as_one_line(), _policy_client(policy, emulators) as client:
+        request = ImageRequest(
+            prompt=prompt,
+            model=model,
+            size=size,
+            n=n,
+            private=private,
+            max_cost_usd=max_cost,
+            latency_target_s=latency_target,
+            tags=tuple(tag),
+        )
+        decision = client.route(request)
+        typer.echo(decision.explain() if explain else decision.chosen)
+
+
+@app.command()
+def budget(
+    policy: Path | None = _POLICY,
+    period: str = typer.Option("day", help="day, month or total."),
+) -> None:
+    """Spend by backend and tag, and what each budget has left."""
+    with _errors_as_one_line():
+        loaded = Policy.load(policy or Path("routing.yaml"))
+        ledger = SQLiteLedger(os.path.expanduser(loaded.state.path))
+        if period not in ("day", "month", "total"):
+            raise typer.BadParameter("period must be day, month or total")
+        table = Table(title=f"spend this {period}" if period != "total" else "spend, all time")
+        for column in ("backend", "tag", "requests", "spent", "estimated"):
+            table.add_column(column)
+        for row in ledger.summary(period):  # type: ignore[arg-type]
+            table.add_row(
+                row.backend,
+                row.tag or "-",
+                str(row.requests),
+                f"${row.spent_usd:.4f}",
+                f"${row.estimated_usd:.4f}",
+            )
+        console = Console()
+        console.print(table)
+        for item in loaded.cost.budgets:
+            left = ledger.remaining(item)
+            console.print(
+                f"budget {item.name} ({item.scope}, per {item.period}): "
+                f"${left:.2f} left of ${item.limit_usd:.2f}"
+            )
 
 
 @app.command()

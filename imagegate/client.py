@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -20,13 +21,25 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from imagegate.backend import Backend
 from imagegate.catalog import Catalog
+from imagegate.circuit import CircuitBreakers, MemoryCircuitBreakers
 from imagegate.decision import RouteDecision
-from imagegate.errors import CostCapExceededError, InvalidRequestError, NoRouteError
+from imagegate.errors import (
+    ConfigError,
+    CostCapExceededError,
+    InvalidRequestError,
+    NoRouteError,
+    UnknownModelError,
+)
 from imagegate.formats import to_format
+from imagegate.latency import LatencyStats, SQLiteLatencyStats
+from imagegate.ledger import Ledger, SQLiteLedger
+from imagegate.policy import BackendEntry, Policy
+from imagegate.pricing import GpuTimePrice
 from imagegate.providers import HOSTED_PROVIDERS, build_backend
 from imagegate.providers.config import HostedConfig
 from imagegate.request import ImageRequest
 from imagegate.result import Cost, CostEstimate, ImageResult, ImageWarning, Timings
+from imagegate.router import RoutedBackend, Router, is_private
 from imagegate.validation import check_request
 
 __all__ = ["Client", "SyncClient", "agenerate", "generate"]
@@ -47,6 +60,8 @@ class Client:
             use only `backends`.
         catalog: the model catalog used to resolve names and aliases (default: the shipped one).
         default_model: the model used when a request says ``model="auto"`` or nothing.
+        router: chooses a backend for every request under a routing policy; see
+            `Client.from_policy`.
 
     Example:
         >>> from imagegate.testing import FakeBackend
@@ -61,8 +76,10 @@ class Client:
         providers: Mapping[str, HostedConfig] | None = None,
         catalog: Catalog | None = None,
         default_model: str | None = None,
+        router: Router | None = None,
     ) -> None:
         self._backends = {backend.name: backend for backend in backends}
+        self._router = router
         self._providers = (
             {name: HostedConfig() for name in HOSTED_PROVIDERS}
             if providers is None
@@ -70,6 +87,74 @@ class Client:
         )
         self._catalog = catalog or Catalog.default()
         self._default_model = default_model
+
+    @classmethod
+    def from_policy(
+        cls,
+        policy: Policy | Mapping[str, Any] | str | os.PathLike[str],
+        *,
+        providers: Mapping[str, HostedConfig] | None = None,
+        catalog: Catalog | None = None,
+        ledger: Ledger | None = None,
+        latency: LatencyStats | None = None,
+        circuits: CircuitBreakers | None = None,
+    ) -> Client:
+        """A client whose requests are routed by a policy (``routing.yaml``).
+
+        Args:
+            policy: a `Policy`, its YAML file, or the same as a mapping.
+            providers: connection settings per provider that override the policy's entries
+                (e.g. ``{"fal": emulator.backend_config()}``).
+            catalog: the model catalog (default: the shipped one).
+            ledger, latency, circuits: state stores (default: the policy's ``state``).
+
+        Raises:
+            ConfigError: the policy is invalid or names an unknown model.
+        """
+        if isinstance(policy, Mapping):
+            policy = Policy.from_dict(policy)
+        elif not isinstance(policy, Policy):
+            policy = Policy.load(policy)
+        catalog = catalog or Catalog.default()
+        state = os.path.expanduser(policy.state.path)
+        if state != ":memory:":
+            os.makedirs(os.path.dirname(state) or ".", exist_ok=True)
+        routed = [
+            _routed_backend(entry, policy, catalog, (providers or {}).get(entry_provider(entry)))
+            for entry in policy.backends
+            if entry.enabled
+        ]
+        router = Router(
+            policy,
+            routed,
+            ledger=ledger or SQLiteLedger(state),
+            latency=latency
+            or SQLiteLatencyStats(
+                state, window=policy.latency.window, min_samples=policy.latency.min_samples
+            ),
+            circuits=circuits or MemoryCircuitBreakers(policy.circuit_breaker),
+        )
+        backends = [r.backend for r in routed if r.backend is not None]
+        return cls(backends, providers={}, catalog=catalog, router=router)
+
+    @property
+    def router(self) -> Router | None:
+        """The router, when the client was made from a policy."""
+        return self._router
+
+    def route(self, request: ImageRequest | str | None = None, /, **options: Any) -> RouteDecision:
+        """Decide where `request` would go and why, spending nothing.
+
+        Raises:
+            NoRouteError: no backend may serve it (every exclusion with its reason).
+            InvalidRequestError: the request is malformed.
+        """
+        req = _as_request(request, options)
+        if self._router is not None:
+            return self._router.decide(req)
+        backend = self.backend_for(req)
+        check_request(req, backend.capabilities, backend.name)
+        return self._decision_for(backend.name, backend.estimate_cost(req))
 
     @property
     def backends(self) -> list[str]:
@@ -116,8 +201,12 @@ class Client:
             InvalidRequestError, CapabilityError, UnknownModelError, NoRouteError: as `generate`.
         """
         req = _as_request(request, options)
-        backend = self.backend_for(req)
-        check_request(req, backend.capabilities, backend.name)
+        if self._router is not None:
+            chosen = self._router.decide(req).chosen
+            backend = self._backends[chosen]
+        else:
+            backend = self.backend_for(req)
+            check_request(req, backend.capabilities, backend.name)
         return backend.estimate_cost(req)
 
     async def generate(
@@ -174,8 +263,20 @@ class Client:
         await self.aclose()
 
     async def _run(self, request: ImageRequest, operation: Operation) -> ImageResult:
-        started = time.perf_counter()
+        if self._router is not None:
+            return await self._router.run(
+                request, lambda backend, req: self._execute(backend, req, operation)
+            )
         backend = self.backend_for(request)
+        result = await self._execute(backend, request, operation)
+        route = self._decision_for(backend.name, result.cost.estimate)
+        return result.model_copy(update={"route": route})
+
+    async def _execute(
+        self, backend: Backend, request: ImageRequest, operation: Operation
+    ) -> ImageResult:
+        """Check, price and run `request` on one backend (several calls when n is split)."""
+        started = time.perf_counter()
         warnings = check_request(request, backend.capabilities, backend.name)
         estimate = backend.estimate_cost(request)
         if request.max_cost_usd is not None and estimate.usd > request.max_cost_usd:
@@ -197,8 +298,7 @@ class Client:
             if not isinstance(failure, Exception):
                 raise failure
         warnings.extend(_partial_failure_warnings(request, results, failures))
-        route = self._decision_for(backend.name, estimate)
-        return _merge(request, results, estimate, warnings, route, time.perf_counter() - started)
+        return _merge(request, results, estimate, warnings, time.perf_counter() - started)
 
     def _decision_for(self, name: str, estimate: CostEstimate) -> RouteDecision:
         latency = self._catalog.resolve(name).latency.p50_s if name in self._catalog else None
@@ -209,6 +309,47 @@ class Client:
             estimated_cost_usd=estimate.usd,
             expected_latency_s=latency,
         )
+
+
+def entry_provider(entry: BackendEntry) -> str:
+    """The provider part of a policy entry's model name."""
+    return entry.model.partition("/")[0]
+
+
+def _routed_backend(
+    entry: BackendEntry, policy: Policy, catalog: Catalog, override: HostedConfig | None
+) -> RoutedBackend:
+    try:
+        spec = catalog.resolve(entry.model)
+    except UnknownModelError as error:
+        raise ConfigError(f"routing policy: backends: {error.message}") from None
+    if entry.price is not None:
+        spec = spec.model_copy(update={"pricing": entry.price})
+    elif entry.gpu_cost_per_hour is not None and isinstance(spec.pricing, GpuTimePrice):
+        hourly = spec.pricing.model_copy(update={"usd_per_hour": entry.gpu_cost_per_hour})
+        spec = spec.model_copy(update={"pricing": hourly})
+    private = (
+        entry.private
+        if entry.private is not None
+        else is_private(spec.name, policy.privacy.private_backends, spec.capabilities.runs_locally)
+    )
+    config = HostedConfig(
+        base_url=entry.base_url,
+        api_key_env=entry.api_key_env,
+        api_key=entry.api_key,
+        allowed_output_hosts=entry.allowed_output_hosts,
+        allow_loopback_outputs=entry.allow_loopback_outputs,
+        request_timeout_s=entry.request_timeout_s,
+        job_deadline_s=entry.job_deadline_s,
+    )
+    if override is not None:
+        config = override
+    try:
+        backend = build_backend(spec, config)
+    except NoRouteError as error:
+        return RoutedBackend(spec.name, None, spec, private, unavailable=error.message)
+    check: Callable[[], str | None] | None = getattr(backend, "unavailable_reason", None)
+    return RoutedBackend(spec.name, backend, spec, private, unavailable=check() if check else None)
 
 
 def _as_request(request: ImageRequest | str | None, options: dict[str, Any]) -> ImageRequest:
@@ -259,7 +400,6 @@ def _merge(
     results: Sequence[ImageResult],
     estimate: CostEstimate,
     warnings: list[ImageWarning],
-    route: RouteDecision,
     elapsed: float,
 ) -> ImageResult:
     first = results[0]
@@ -288,7 +428,6 @@ def _merge(
             download_s=_longest(r.timings.download_s for r in results),
             total_s=elapsed,
         ),
-        route=route,
         provider_request_ids=tuple(i for r in results for i in r.provider_request_ids),
         warnings=tuple(dict.fromkeys(warnings)),
     )

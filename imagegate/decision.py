@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Exclusion", "FallbackAttempt", "RouteDecision"]
+from imagegate.textneed import TextNeed
+
+__all__ = ["CandidateScore", "Exclusion", "FallbackAttempt", "RouteDecision"]
 
 
 class Exclusion(BaseModel):
@@ -18,6 +20,19 @@ class Exclusion(BaseModel):
 
     backend: str
     reason: str
+
+
+class CandidateScore(BaseModel):
+    """What the router knew about an allowed backend when it ordered the candidates."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: str
+    estimated_cost_usd: float
+    expected_latency_s: float
+    latency_source: str = Field(description="'prior', 'measured' or 'blended'.")
+    meets_target: bool = Field(description="Expected latency within the request's target.")
+    text_grade: int
 
 
 class FallbackAttempt(BaseModel):
@@ -35,9 +50,11 @@ class RouteDecision(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     chosen: str = Field(description="The backend (model name) that serves the request.")
-    reason: str = Field(description="Why it was chosen, in one sentence.")
+    reason: str = Field(description="Why it was chosen, in one phrase.")
     candidates: tuple[str, ...] = Field((), description="Allowed backends, best first.")
+    scores: tuple[CandidateScore, ...] = Field((), description="The candidates' figures.")
     excluded: tuple[Exclusion, ...] = Field((), description="Backends ruled out, with reasons.")
+    text_need: TextNeed | None = Field(None, description="Detected or stated text need.")
     estimated_cost_usd: float | None = None
     expected_latency_s: float | None = None
     fallbacks: tuple[FallbackAttempt, ...] = Field(
@@ -45,14 +62,29 @@ class RouteDecision(BaseModel):
     )
 
     def explain(self) -> str:
-        """The decision as a few lines of plain text."""
+        """The decision as plain text, one fact per line."""
         lines = [f"chosen: {self.chosen} ({self.reason})"]
         if self.estimated_cost_usd is not None:
             lines.append(f"estimated cost: ${self.estimated_cost_usd:.4f}")
         if self.expected_latency_s is not None:
             lines.append(f"expected latency: {self.expected_latency_s:.1f} s")
-        if len(self.candidates) > 1:
+        if self.text_need is not None:
+            need = self.text_need
+            verdict = f"needed, grade {need.grade}" if need.needed else "not needed"
+            evidence = "; ".join(need.evidence) or "no evidence"
+            lines.append(f"text: {verdict} ({evidence})")
+        if self.scores:
+            lines.append("candidates, best first:")
+            lines.extend(
+                f"  {s.backend}: ${s.estimated_cost_usd:.4f}, {s.expected_latency_s:.1f} s "
+                f"({s.latency_source}{'' if s.meets_target else ', misses latency target'}), "
+                f"text grade {s.text_grade}"
+                for s in self.scores
+            )
+        elif len(self.candidates) > 1:
             lines.append("candidates, best first: " + ", ".join(self.candidates))
-        lines.extend(f"excluded {e.backend}: {e.reason}" for e in self.excluded)
+        if self.excluded:
+            lines.append("excluded:")
+            lines.extend(f"  {e.backend}: {e.reason}" for e in self.excluded)
         lines.extend(f"fell back from {f.backend}: {f.error}" for f in self.fallbacks)
         return "\n".join(lines)

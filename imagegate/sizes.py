@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,6 +52,7 @@ class AspectRatio(NamedTuple):
         return f"{self.width:g}:{self.height:g}"
 
 
+@lru_cache(maxsize=1024)  # the router checks the same few sizes against every backend
 def parse_size(text: str) -> Size:
     """Parse ``"WxH"`` (also ``W*H``, or with a multiplication sign) into a positive `Size`.
 
@@ -72,6 +74,7 @@ def parse_size(text: str) -> Size:
     return Size(width, height)
 
 
+@lru_cache(maxsize=256)
 def parse_aspect_ratio(text: str) -> AspectRatio:
     """Parse ``"W:H"`` into an `AspectRatio` of positive numbers.
 

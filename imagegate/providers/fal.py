@@ -26,7 +26,6 @@ from imagegate.result import ImageWarning
 
 __all__ = ["FalBackend"]
 
-_KEY_ENV = "FAL_KEY"
 _DEFAULT_QUEUE = "https://queue.fal.run"
 _PRESETS = {
     (1024, 1024): "square_hd",
@@ -50,6 +49,8 @@ class _JobError(Exception):
 
 class FalBackend(QueueBackend):
     """One FLUX model on fal (``fal/flux-schnell`` and the like)."""
+
+    key_env = "FAL_KEY"
 
     output_hosts = ("fal.media", "*.fal.media")
 
@@ -79,7 +80,7 @@ class FalBackend(QueueBackend):
         """fal's queue for this model, authenticated."""
         if self._http is None:
             self._http = httpx.AsyncClient(
-                headers={"Authorization": f"Key {self.config.key(_KEY_ENV, self.name)}"},
+                headers={"Authorization": f"Key {self.api_key()}"},
                 timeout=httpx.Timeout(self.config.request_timeout_s, connect=10.0),
             )
         queue = (self.config.base_url or _DEFAULT_QUEUE).rstrip("/")

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from imagegate.backend import Capabilities
 from imagegate.catalog import ModelSpec
+from imagegate.errors import MissingCredentialsError
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.download import Downloader
 from imagegate.request import ImageRequest
@@ -30,6 +31,8 @@ class HostedBackend(ABC):
 
     output_hosts: ClassVar[tuple[str, ...]] = ()
     """Hosts the provider serves outputs from, unless the config says otherwise."""
+    key_env: ClassVar[str]
+    """The environment variable the provider's key is usually in."""
 
     def __init__(self, spec: ModelSpec, config: HostedConfig | None = None) -> None:
         self.spec = spec
@@ -52,6 +55,22 @@ class HostedBackend(ABC):
     def capabilities(self) -> Capabilities:
         """What the model can do (from the catalog)."""
         return self.spec.capabilities
+
+    def api_key(self) -> str:
+        """The key to authenticate with.
+
+        Raises:
+            MissingCredentialsError: none is configured.
+        """
+        return self.config.key(self.key_env, self.name)
+
+    def unavailable_reason(self) -> str | None:
+        """Why this backend cannot be called now (missing credentials), or None."""
+        try:
+            self.api_key()
+        except MissingCredentialsError as error:
+            return error.message
+        return None
 
     def estimate_cost(self, request: ImageRequest) -> CostEstimate:
         """The expected cost from the catalog's price."""

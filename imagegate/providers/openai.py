@@ -42,8 +42,6 @@ from imagegate.result import Cost, GeneratedImage, ImageResult, ImageWarning, Ti
 
 __all__ = ["OpenAIBackend"]
 
-_KEY_ENV = "OPENAI_API_KEY"
-
 
 class OpenAIBackend(HostedBackend):
     """One OpenAI image model (``openai/gpt-image-2``, ``openai/gpt-image-1``).
@@ -52,6 +50,8 @@ class OpenAIBackend(HostedBackend):
         spec: the catalog entry of the model.
         config: base URL, key and limits (default: api.openai.com and ``OPENAI_API_KEY``).
     """
+
+    key_env = "OPENAI_API_KEY"
 
     def __init__(self, spec: ModelSpec, config: HostedConfig | None = None) -> None:
         super().__init__(spec, config)
@@ -68,7 +68,7 @@ class OpenAIBackend(HostedBackend):
         if self._client is None:
             openai = require("openai", purpose=f"the {self.name} backend")
             self._client = openai.AsyncOpenAI(
-                api_key=self.config.key(_KEY_ENV, self.name),
+                api_key=self.api_key(),
                 base_url=self.config.base_url,
                 max_retries=0,  # imagegate is the only retry loop
                 timeout=self.config.request_timeout_s,

@@ -29,7 +29,6 @@ from imagegate.result import ImageWarning
 
 __all__ = ["ReplicateBackend"]
 
-_KEY_ENV = "REPLICATE_API_TOKEN"
 _FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 _RESETS_IN = re.compile(r"resets in ~?(\d+(?:\.\d+)?)\s*s")
 _NSFW = re.compile(r"nsfw|safety|sensitive", re.IGNORECASE)
@@ -37,6 +36,8 @@ _NSFW = re.compile(r"nsfw|safety|sensitive", re.IGNORECASE)
 
 class ReplicateBackend(QueueBackend):
     """One FLUX model on Replicate (``replicate/flux-schnell`` and the like)."""
+
+    key_env = "REPLICATE_API_TOKEN"
 
     output_hosts = ("replicate.delivery", "*.replicate.delivery")
 
@@ -75,7 +76,7 @@ class ReplicateBackend(QueueBackend):
         if self._client is None:
             replicate = require("replicate", purpose=f"the {self.name} backend")
             self._client = replicate.Client(
-                api_token=self.config.key(_KEY_ENV, self.name),
+                api_token=self.api_key(),
                 base_url=self.config.base_url,
                 timeout=httpx.Timeout(self.config.request_timeout_s, connect=10.0),
             )

@@ -24,7 +24,6 @@ from imagegate.result import ImageWarning
 
 __all__ = ["WaveSpeedBackend"]
 
-_KEY_ENV = "WAVESPEED_API_KEY"
 _DEFAULT_BASE = "https://api.wavespeed.ai"
 _SYNC_MODE_TIMED_OUT = 5004
 _STATES = {
@@ -39,6 +38,8 @@ _SYNC_FACTOR = 3.0
 
 class WaveSpeedBackend(QueueBackend):
     """One model on WaveSpeed (``wavespeed/z-image-turbo``, ``wavespeed/flux-dev``…)."""
+
+    key_env = "WAVESPEED_API_KEY"
 
     output_hosts = ("*.wavespeed.ai", "*.cloudfront.net")
 
@@ -71,7 +72,7 @@ class WaveSpeedBackend(QueueBackend):
         if self._http is None:
             self._http = httpx.AsyncClient(
                 base_url=(self.config.base_url or _DEFAULT_BASE).rstrip("/"),
-                headers={"Authorization": f"Bearer {self.config.key(_KEY_ENV, self.name)}"},
+                headers={"Authorization": f"Bearer {self.api_key()}"},
                 timeout=httpx.Timeout(self.config.request_timeout_s, connect=10.0),
             )
         return _Tasks(self._http, self.spec.provider_model, self.name)

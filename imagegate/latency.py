@@ -1,0 +1,191 @@
+"""Measured latency per backend, so the router's expectations follow what backends really do.
+
+The catalog gives every model a prior p50/p95. Each finished call records how long it took;
+`estimate` then answers from the recent measurements, blended with the prior while there are
+too few of them to trust alone, and says which it did. The router asks for an estimate for
+every candidate of every request, so answers come from a per-backend cache in memory.
+
+This module holds the interface and the SQLite store; a Redis store plugs in behind the same
+interface.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal, NamedTuple, Protocol
+
+from imagegate.statedb import StateDatabase
+
+__all__ = ["LatencyEstimate", "LatencyStats", "SQLiteLatencyStats"]
+
+
+# A dataclass rather than a pydantic model: one is built per candidate per request, and
+# validation would cost more than the whole estimate.
+@dataclass(frozen=True, slots=True)
+class LatencyEstimate:
+    """Expected seconds for one call to a backend, and what the figure rests on.
+
+    `source` is ``prior`` with no measurements, ``blended`` with fewer than the stats'
+    `min_samples` (the prior weighs what the missing samples would), ``measured`` otherwise.
+    """
+
+    p50_s: float
+    p95_s: float
+    samples: int
+    source: Literal["prior", "measured", "blended"]
+
+
+class LatencyStats(Protocol):
+    """Where call latencies are recorded and estimated from; each method is atomic."""
+
+    def record(self, backend: str, seconds: float, *, ok: bool = True) -> None:
+        """Note that a call to `backend` took `seconds`; failed calls (`ok` False) are kept
+        but do not count toward the latency estimate."""
+        ...
+
+    def estimate(self, backend: str, prior_p50_s: float, prior_p95_s: float) -> LatencyEstimate:
+        """The expected p50 and p95 of the next successful call to `backend`."""
+        ...
+
+
+class _Window(NamedTuple):
+    """A backend's measured percentiles, as last read from the database."""
+
+    p50_s: float
+    p95_s: float
+    samples: int
+    read_at: float
+
+
+def _percentile(ordered: Sequence[float], fraction: float) -> float:
+    """Linear interpolation between the closest ranks of the sorted samples."""
+    position = fraction * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS latency_samples (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    backend TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    ok INTEGER NOT NULL,
+    recorded_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS latency_samples_recent ON latency_samples (backend, ok, id);
+"""
+
+
+class SQLiteLatencyStats:
+    """Latency measurements in a SQLite file, shared by the threads and processes using it.
+
+    `record` is one short synchronous transaction and `estimate` normally reads only memory:
+    both may be called directly from asyncio code. This process's recordings show in its next
+    estimate; other processes' show once this one's cached figures are `refresh_s` old.
+
+    Args:
+        path: the database file (created if missing), or ':memory:' for this process only.
+            It may be the file of a `SQLiteLedger` too.
+        window: how many of a backend's most recent successful calls are measured (as many
+            failed calls are kept besides).
+        max_age: leave out calls older than this; None keeps them until the window drops them.
+        min_samples: below this many samples the estimate is blended with the prior.
+        refresh_s: how old cached figures may get before they are read again.
+        now: the clock that timestamps samples; must return aware datetimes.
+        monotonic: the clock that times `refresh_s`.
+        busy_timeout_s: how long to wait for another process's write before failing.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        window: int = 200,
+        max_age: timedelta | None = None,
+        min_samples: int = 5,
+        refresh_s: float = 1.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        if window < 1 or min_samples < 1:
+            raise ValueError(f"window={window}, min_samples={min_samples}: give 1 or more")
+        self._db = StateDatabase(path, _SCHEMA, busy_timeout_s)
+        self._window = window
+        self._max_age = max_age
+        self._min_samples = min_samples
+        self._refresh_s = refresh_s
+        self._now = now
+        self._monotonic = monotonic
+        self._cache: dict[str, _Window] = {}
+
+    def record(self, backend: str, seconds: float, *, ok: bool = True) -> None:
+        """Store one call's duration, keeping only the most recent `window` per outcome."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"seconds={seconds}: give a finite duration, zero or more")
+        with self._db.transaction(write=True) as db:
+            db.execute(
+                "INSERT INTO latency_samples (backend, seconds, ok, recorded_at)"
+                " VALUES (?, ?, ?, ?)",
+                (backend, seconds, ok, self._now().timestamp()),
+            )
+            db.execute(
+                "DELETE FROM latency_samples WHERE backend = ? AND ok = ? AND id <= ("
+                " SELECT id FROM latency_samples WHERE backend = ? AND ok = ?"
+                " ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (backend, ok, backend, ok, self._window),
+            )
+            # Dropped under the database lock, which `_read` also holds while it reads and
+            # caches: a read that began before this write cannot cache its stale result after.
+            self._cache.pop(backend, None)
+
+    def estimate(self, backend: str, prior_p50_s: float, prior_p95_s: float) -> LatencyEstimate:
+        """The expected p50 and p95 of `backend`, from measurements and the prior."""
+        window = self._cache.get(backend)
+        if window is None or self._monotonic() - window.read_at >= self._refresh_s:
+            window = self._read(backend)
+        samples = window.samples
+        if samples >= self._min_samples:
+            return LatencyEstimate(window.p50_s, window.p95_s, samples, "measured")
+        if samples == 0:
+            return LatencyEstimate(prior_p50_s, prior_p95_s, 0, "prior")
+        weight = samples / self._min_samples
+        return LatencyEstimate(
+            prior_p50_s + (window.p50_s - prior_p50_s) * weight,
+            prior_p95_s + (window.p95_s - prior_p95_s) * weight,
+            samples,
+            "blended",
+        )
+
+    def close(self) -> None:
+        """Close the database connection; the stats reopen it if used again."""
+        self._db.close()
+
+    def _read(self, backend: str) -> _Window:
+        """Measure `backend`'s recent successful calls and cache the result."""
+        oldest = -math.inf if self._max_age is None else (self._now() - self._max_age).timestamp()
+        with self._db.transaction(write=False) as db:
+            rows = db.execute(
+                "SELECT seconds FROM latency_samples WHERE backend = ? AND ok = 1"
+                " AND recorded_at >= ? ORDER BY id DESC LIMIT ?",
+                (backend, oldest, self._window),
+            ).fetchall()
+            ordered = sorted(seconds for (seconds,) in rows)
+            window = (
+                _Window(
+                    _percentile(ordered, 0.5),
+                    _percentile(ordered, 0.95),
+                    len(ordered),
+                    self._monotonic(),
+                )
+                if ordered
+                else _Window(0.0, 0.0, 0, self._monotonic())
+            )
+            self._cache[backend] = window
+        return window

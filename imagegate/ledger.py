@@ -1,0 +1,394 @@
+"""The budget ledger: what has been spent and what is about to be, so budgets hold under load.
+
+Before calling a backend the router *reserves* the estimated cost against every budget that
+applies. Checking the budgets and recording the reservation is one atomic step, so requests
+running at once (in threads or in separate processes) can never together take more than a
+budget allows. When the call ends the reservation is *settled* with the actual cost, or
+*released* when nothing was spent. A reservation whose process died stops counting after a
+time-to-live, so a crash cannot block a budget for good.
+
+This module holds the interface, the budget and record types, and the SQLite ledger; a Redis
+ledger plugs in behind the same interface.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from imagegate.errors import BudgetExceededError
+from imagegate.statedb import StateDatabase
+
+__all__ = ["Budget", "Ledger", "MemoryLedger", "Period", "Reservation", "SQLiteLedger", "SpendRow"]
+
+Period = Literal["day", "month", "total"]
+"""A budget's period: the calendar day or month in UTC, or all time."""
+
+_PERIOD_WORDS = {"day": "today", "month": "this month", "total": "in all"}
+_SCOPE_KINDS = ("tag", "user", "backend")
+
+# Money is kept in integer micro-dollars so that sums are exact: with floats, ten reservations
+# of $0.10 do not add up to exactly $1 and the last one would be refused or let through at random.
+_MICROS = 1_000_000
+
+
+class Budget(BaseModel):
+    """A spending limit over a period, for all spend or for one tag, user or backend."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, description="Named in errors and reports, e.g. 'daily'.")
+    limit_usd: float = Field(ge=0, allow_inf_nan=False)
+    period: Period
+    scope: str = Field(
+        "all", description="Which spend counts: 'all', 'tag:<t>', 'user:<u>' or 'backend:<name>'."
+    )
+
+    @field_validator("scope")
+    @classmethod
+    def _scope_known(cls, value: str) -> str:
+        kind, colon, target = value.partition(":")
+        if value != "all" and not (kind in _SCOPE_KINDS and colon and target):
+            raise ValueError(
+                f"scope={value!r}: use 'all', 'tag:<t>', 'user:<u>' or 'backend:<name>'"
+            )
+        return value
+
+    def applies_to(self, backend: str, tags: Sequence[str] = (), user: str | None = None) -> bool:
+        """Whether spend on `backend` with these tags and user counts against this budget."""
+        kind, _, target = self.scope.partition(":")
+        return (
+            self.scope == "all"
+            or (kind == "backend" and target == backend)
+            or (kind == "tag" and target in tags)
+            or (kind == "user" and target == user)
+        )
+
+
+class Reservation(BaseModel):
+    """An estimated cost held against the budgets until the call it pays for ends."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    request_id: str
+    backend: str
+    amount_usd: float
+    tags: tuple[str, ...] = ()
+    user: str | None = None
+    created_at: datetime
+
+
+class SpendRow(BaseModel):
+    """Settled spend of one backend under one tag (`tag` None: spend without tags)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: str
+    tag: str | None
+    requests: int
+    spent_usd: float = Field(description="The actual cost.")
+    estimated_usd: float = Field(description="What was reserved for the same requests.")
+
+
+class Ledger(Protocol):
+    """Where spend is reserved, settled and counted; every method is atomic on its own."""
+
+    def reserve(
+        self,
+        backend: str,
+        amount_usd: float,
+        *,
+        tags: Sequence[str] = (),
+        user: str | None = None,
+        budgets: Sequence[Budget],
+        request_id: str,
+    ) -> Reservation:
+        """Hold `amount_usd` against every budget in `budgets` that applies to this spend.
+
+        Raises:
+            BudgetExceededError: an applicable budget cannot cover the amount (settled spend in
+                its current period, plus outstanding reservations, plus this amount would pass
+                its limit); nothing is recorded.
+        """
+        ...
+
+    def settle(self, reservation_id: str, actual_usd: float) -> None:
+        """Replace the reservation with the actual cost, which may be above or below it;
+        KeyError if there is no such reservation (never made, released or settled)."""
+        ...
+
+    def release(self, reservation_id: str) -> None:
+        """Drop the reservation: nothing was spent. Unknown ids are ignored."""
+        ...
+
+    def spent(
+        self,
+        *,
+        period: Period | None = None,
+        backend: str | None = None,
+        tag: str | None = None,
+        user: str | None = None,
+        since: datetime | None = None,
+    ) -> float:
+        """Settled spend in USD in the current `period` (None or 'total': all time) and since
+        `since`, of one backend, tag or user when given."""
+        ...
+
+    def summary(self, period: Period) -> list[SpendRow]:
+        """Settled spend in the current period by backend and tag, sorted by both.
+
+        Spend with several tags appears under each, so the rows may add up to more than the
+        total; spend without tags has a row with `tag` None.
+        """
+        ...
+
+    def remaining(self, budget: Budget) -> float:
+        """What the budget has left in its current period after outstanding reservations;
+        never below zero."""
+        ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _micros(usd: float, what: str) -> int:
+    if not math.isfinite(usd) or usd < 0:
+        raise ValueError(f"{what}={usd}: give a finite amount of USD, zero or more")
+    return round(usd * _MICROS)
+
+
+def _period_start(period: Period | None, now: datetime) -> float:
+    """The timestamp the current period began at; minus infinity for all time."""
+    if period == "day":
+        return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    if period == "month":
+        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+    return -math.inf
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment!r} has no time zone; give an aware datetime")
+    return moment.astimezone(UTC)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger_entries (
+    id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    user_id TEXT,
+    reserved_micros INTEGER NOT NULL,
+    reserved_at REAL NOT NULL,
+    actual_micros INTEGER,
+    settled_at REAL
+);
+CREATE INDEX IF NOT EXISTS ledger_entries_settled_at ON ledger_entries (settled_at);
+CREATE INDEX IF NOT EXISTS ledger_entries_outstanding ON ledger_entries (reserved_at)
+    WHERE settled_at IS NULL;
+CREATE TABLE IF NOT EXISTS ledger_tags (
+    entry_id TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (entry_id, tag)
+);
+CREATE INDEX IF NOT EXISTS ledger_tags_tag ON ledger_tags (tag);
+"""
+"""One row per reservation: outstanding while `settled_at` is NULL, then settled spend."""
+
+_FILTERS = {
+    "backend": "e.backend = ?",
+    "user": "e.user_id = ?",
+    "tag": "EXISTS (SELECT 1 FROM ledger_tags g WHERE g.entry_id = e.id AND g.tag = ?)",
+}
+
+
+def _scope_filter(**scope: str | None) -> tuple[str, list[str]]:
+    """SQL conditions on `ledger_entries e` for the scopes given (None: any)."""
+    given = {kind: target for kind, target in scope.items() if target is not None}
+    return "".join(f" AND {_FILTERS[kind]}" for kind in given), list(given.values())
+
+
+class SQLiteLedger:
+    """A ledger in a SQLite file, shared safely by the threads and processes that open it.
+
+    Every method is one short transaction, synchronous: call it directly from asyncio code. A
+    write waits at most `busy_timeout_s` for another process's write to finish, which with
+    transactions this short is rare and brief.
+
+    Args:
+        path: the database file (created if missing), or ':memory:' for this process only.
+            It may be the file of a `SQLiteLatencyStats` too.
+        now: the clock; must return aware datetimes. Periods are UTC calendar days and months.
+        reservation_ttl: how long a reservation counts against budgets if never settled or
+            released (its process died); it can still be settled after that.
+        busy_timeout_s: how long to wait for another process's write before failing.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        now: Callable[[], datetime] = _utc_now,
+        reservation_ttl: timedelta = timedelta(hours=1),
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        self._db = StateDatabase(path, _SCHEMA, busy_timeout_s)
+        self._now = now
+        self._ttl = reservation_ttl
+
+    def reserve(
+        self,
+        backend: str,
+        amount_usd: float,
+        *,
+        tags: Sequence[str] = (),
+        user: str | None = None,
+        budgets: Sequence[Budget],
+        request_id: str,
+    ) -> Reservation:
+        """Hold `amount_usd` against every applicable budget, or raise BudgetExceededError."""
+        amount = _micros(amount_usd, "amount_usd")
+        unique_tags = tuple(dict.fromkeys(tags))
+        now = _aware(self._now())
+        reservation = Reservation(
+            id=uuid.uuid4().hex,
+            request_id=request_id,
+            backend=backend,
+            amount_usd=amount / _MICROS,
+            tags=unique_tags,
+            user=user,
+            created_at=now,
+        )
+        with self._db.transaction(write=True) as db:
+            for budget in budgets:
+                if not budget.applies_to(backend, unique_tags, user):
+                    continue
+                left = _micros(budget.limit_usd, "limit_usd") - self._used(db, budget, now)
+                if amount > left:
+                    remaining = max(left, 0) / _MICROS
+                    raise BudgetExceededError(
+                        f"budget {budget.name!r} has ${remaining:.4f} left"
+                        f" {_PERIOD_WORDS[budget.period]}; the request needs ${amount_usd:.4f}",
+                        budget=budget.name,
+                        remaining_usd=remaining,
+                        estimate_usd=amount_usd,
+                        backend=backend,
+                    )
+            db.execute(
+                "INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
+                (reservation.id, request_id, backend, user, amount, now.timestamp()),
+            )
+            db.executemany(
+                "INSERT INTO ledger_tags VALUES (?, ?)", [(reservation.id, t) for t in unique_tags]
+            )
+        return reservation
+
+    def settle(self, reservation_id: str, actual_usd: float) -> None:
+        """Replace the reservation with the actual cost; KeyError if there is no such one."""
+        actual = _micros(actual_usd, "actual_usd")
+        settled_at = _aware(self._now()).timestamp()
+        with self._db.transaction(write=True) as db:
+            settled = db.execute(
+                "UPDATE ledger_entries SET actual_micros = ?, settled_at = ?"
+                " WHERE id = ? AND settled_at IS NULL",
+                (actual, settled_at, reservation_id),
+            ).rowcount
+        if not settled:
+            raise KeyError(f"no outstanding reservation {reservation_id!r}")
+
+    def release(self, reservation_id: str) -> None:
+        """Drop the reservation; unknown or already settled ids are ignored."""
+        with self._db.transaction(write=True) as db:
+            dropped = db.execute(
+                "DELETE FROM ledger_entries WHERE id = ? AND settled_at IS NULL", (reservation_id,)
+            ).rowcount
+            if dropped:
+                db.execute("DELETE FROM ledger_tags WHERE entry_id = ?", (reservation_id,))
+
+    def spent(
+        self,
+        *,
+        period: Period | None = None,
+        backend: str | None = None,
+        tag: str | None = None,
+        user: str | None = None,
+        since: datetime | None = None,
+    ) -> float:
+        """Settled spend in USD, filtered by period, time, backend, tag and user."""
+        after = _period_start(period, _aware(self._now()))
+        if since is not None:
+            after = max(after, _aware(since).timestamp())
+        scope, params = _scope_filter(backend=backend, tag=tag, user=user)
+        with self._db.transaction(write=False) as db:
+            (total,) = db.execute(
+                "SELECT COALESCE(SUM(actual_micros), 0) FROM ledger_entries e"
+                f" WHERE settled_at >= ?{scope}",
+                [after, *params],
+            ).fetchone()
+        return int(total) / _MICROS
+
+    def summary(self, period: Period) -> list[SpendRow]:
+        """Settled spend in the current period by backend and tag."""
+        after = _period_start(period, _aware(self._now()))
+        with self._db.transaction(write=False) as db:
+            rows = db.execute(
+                "SELECT e.backend, g.tag, COUNT(*), SUM(actual_micros), SUM(reserved_micros)"
+                " FROM ledger_entries e LEFT JOIN ledger_tags g ON g.entry_id = e.id"
+                " WHERE settled_at >= ? GROUP BY e.backend, g.tag ORDER BY e.backend, g.tag",
+                (after,),
+            ).fetchall()
+        return [
+            SpendRow(
+                backend=backend,
+                tag=tag,
+                requests=count,
+                spent_usd=spent / _MICROS,
+                estimated_usd=estimated / _MICROS,
+            )
+            for backend, tag, count, spent, estimated in rows
+        ]
+
+    def remaining(self, budget: Budget) -> float:
+        """What the budget has left now, after outstanding reservations; at least zero."""
+        now = _aware(self._now())
+        with self._db.transaction(write=False) as db:
+            used = self._used(db, budget, now)
+        return max(_micros(budget.limit_usd, "limit_usd") - used, 0) / _MICROS
+
+    def close(self) -> None:
+        """Close the database connection; the ledger reopens it if used again."""
+        self._db.close()
+
+    def _used(self, db: sqlite3.Connection, budget: Budget, now: datetime) -> int:
+        """Micro-dollars counted against `budget`: settled spend in its current period plus
+        reservations that have not expired."""
+        kind, _, target = budget.scope.partition(":")
+        scope, params = _scope_filter(**({kind: target} if budget.scope != "all" else {}))
+        (used,) = db.execute(
+            "SELECT COALESCE(SUM(COALESCE(actual_micros, reserved_micros)), 0)"
+            " FROM ledger_entries e WHERE (settled_at >= ?"
+            f" OR (settled_at IS NULL AND reserved_at >= ?)){scope}",
+            [_period_start(budget.period, now), (now - self._ttl).timestamp(), *params],
+        ).fetchone()
+        return int(used)
+
+
+class MemoryLedger(SQLiteLedger):
+    """A ledger that lives as long as the process: SQLite in memory, shared by its threads."""
+
+    def __init__(
+        self,
+        *,
+        now: Callable[[], datetime] = _utc_now,
+        reservation_ttl: timedelta = timedelta(hours=1),
+    ) -> None:
+        super().__init__(":memory:", now=now, reservation_ttl=reservation_ttl)

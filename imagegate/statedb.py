@@ -1,0 +1,77 @@
+"""The SQLite database that holds imagegate's state: ledger, latency measurements, journal.
+
+Several stores may share one file (each with its own tables); each process opens it once.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["StateDatabase"]
+
+
+class StateDatabase:
+    """A SQLite database opened by each process once and shared by its threads.
+
+    One connection behind a lock, rather than one per thread, so that ':memory:' databases are
+    shared by the threads too. Write transactions start with BEGIN IMMEDIATE: the write lock is
+    taken before the first read, so a read-check-write sequence cannot interleave with another
+    process's, and a busy database is waited for (up to the busy timeout) instead of failing.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], schema: str, busy_timeout_s: float) -> None:
+        self._path = os.fspath(path)
+        self._schema = schema
+        self._busy_timeout_s = busy_timeout_s
+        self.lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+        # SQLite forbids using or closing a connection inherited through fork(); a forked
+        # child keeps the parent's objects here, untouched, and opens its own.
+        self._inherited: list[sqlite3.Connection] = []
+        with self.lock:
+            self._connect()  # fail now, not on first use, if the file cannot be opened
+
+    @contextmanager
+    def transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """A transaction, committed when the block ends and rolled back if it raises."""
+        with self.lock:
+            connection = self._connect()
+            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        """Close this process's connection; the next transaction opens a new one."""
+        with self.lock:
+            if self._connection is not None and self._pid == os.getpid():
+                self._connection.close()
+            self._connection = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is not None and self._pid == os.getpid():
+            return self._connection
+        if self._connection is not None:
+            self._inherited.append(self._connection)
+        connection = sqlite3.connect(
+            self._path,
+            timeout=self._busy_timeout_s,
+            isolation_level=None,  # transactions are begun and ended explicitly
+            check_same_thread=False,  # the lock serialises the threads
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL loses no committed transaction when the process crashes, only
+        # (maybe) the last ones on power loss, and spares an fsync per transaction.
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.executescript(f"BEGIN IMMEDIATE; {self._schema} COMMIT;")
+        self._connection, self._pid = connection, os.getpid()
+        return connection

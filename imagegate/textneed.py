@@ -1,0 +1,788 @@
+"""Does an image prompt need legible text rendered in the picture, and how much?
+
+The router sends prompts that need text (posters with headlines, signs, menus, UI mockups,
+packaging, memes with captions, non-Latin writing...) to a backend with a high text grade and
+everything else to cheaper models. `detect_text_need` decides with a handful of regular
+expressions: no model, no network, a few microseconds per prompt. It is a heuristic, measured
+against a labelled set of prompts by ``bench/text_detection.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Final, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["TextNeed", "detect_text_need"]
+
+
+class TextNeed(BaseModel):
+    """Whether a prompt needs legible text in the image, why, and how demanding it is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    needed: bool
+    evidence: tuple[str, ...] = Field((), description="The reasons, in words.")
+    chars: int = Field(
+        0, ge=0, description="Characters of literal text to render (spaces included); 0: unknown."
+    )
+    lines: int = Field(0, ge=0, description="Separate pieces of literal text; 0: unknown.")
+    grade: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="The text grade a backend needs, on the scale of Capabilities.text_grade.",
+    )
+
+
+_Kind = Literal["neg", "type", "cue", "intro", "named", "carrier", "script"]
+
+
+class _Rule(NamedTuple):
+    kind: _Kind
+    """neg: the prompt rules text out. type: a kind of image made of text. cue: a word about
+    text. intro: introduces literal text and counts only when some follows. named: "called X",
+    which counts only for a thing that displays its name (a carrier, or a type). carrier: a thing
+    text is written on. script: asks for a non-Latin script."""
+    pattern: str
+    """Alternatives that each start with a literal letter (see `_Finder`)."""
+    grade: int = 3
+    label: str = ""
+    loose: bool = False
+    """The literal text after it may be lower case ("a sign that says open late")."""
+    colon: bool = False
+    """A colon shortly after it introduces the literal text ("a sign outside a farm: Eggs $3")."""
+    after_surface: bool = False
+    """Counts only after something text is written on ("sign reading X", not "girl reading X")."""
+    carrier: bool = False
+    """Also a thing that displays a name ("logo for ...")."""
+
+
+def _each(words: str, suffix: str) -> str:
+    """`suffix` after each of the |-separated `words`, as alternatives that start with a letter."""
+    return "|".join(word + suffix for word in words.split("|"))
+
+
+_NO_TEXT_NOUN = (
+    r"(?:readable |legible |visible |any )?(?:text|words?|letters|lettering|typography"
+    r"|captions?|titles?|logos?|watermarks?|writing|labels?|signage|branding)\b"
+)
+# "no title or lettering", "without any text, words or logos": the whole list is ruled out.
+_NO_TEXT_LIST = rf" {_NO_TEXT_NOUN}(?:(?:,| or| and| nor) (?:any )?{_NO_TEXT_NOUN})*"
+_DONT = r" (?:add|include|put|show|render|write|use)(?: any)?"
+
+# Latin-script rules, in priority order: where two could match at one place, the first wins.
+_LATIN_RULES: Final[tuple[_Rule, ...]] = (
+    # --- Negative cues first, so that "no text" is not read as "text".
+    _Rule(
+        "neg",
+        _each(r"no|without(?: any)?|zero|avoid(?:ing)?|free of(?: any)?", _NO_TEXT_LIST)
+        + "|"
+        + _each(r"do not|don['\u2019]?t|never", _DONT + _NO_TEXT_LIST)
+        + r"|text-?less\b|text-free\b|word-?less\b|letter-?less\b",
+    ),
+    # "Copy space" / "room for text" means: leave it empty, the text is added later.
+    _Rule(
+        "neg",
+        r"copy ?space\b|" + _each("space|room|area", r" for (?:text|copy|a headline|typography)\b"),
+    ),
+    # The same, in the languages users most often write prompts in.
+    _Rule(
+        "neg",
+        r"sin (?:texto|letras)\b|ohne (?:text|schrift)\b|sans texte\b|senza testo\b"
+        r"|sem texto\b|geen tekst\b|bez tekstu\b",
+    ),
+    # --- Lists, prices, mastheads, legends, paragraphs: many lines of small text, the hardest.
+    # First, so that a "recipe card" is graded as a recipe, not as a card.
+    _Rule(
+        "cue",
+        r"bullet(?:ed)? (?:points?|list)\b|numbered (?:list|steps)\b|step-by-step\b|check ?list\b"
+        r"|to-do list\b|ingredients? list\b|list of ingredients\b"
+        r"|ingredients and (?:steps|instructions|method)\b|with prices\b|and prices\b"
+        r"|price list\b|masthead\b|cover lines\b|credits? block\b|billing block\b"
+        r"|with a legend\b|map legend\b|paragraphs?\b|body (?:copy|text)\b|fine print\b"
+        r"|legal (?:line|text|copy)\b|table of contents\b|recipe cards?\b|"
+        + _each("street|station|city|country|place|stop|room", r" names\b")
+        + "|"
+        + _each(r"y|con|und|mit|et|avec|e|com", r" (?:precios|preisen?|prix|prezzi|pre\u00e7os)\b"),
+        grade=5,
+    ),
+    # --- Kinds of image that are made of text: asking for one asks for its text.
+    _Rule(
+        "type",
+        r"men[u\u00fa\u00fc]s?\b|speisekarte\b|card\u00e1pio\b|carta de (?:vinos|postres)\b",
+        grade=5,
+        label="a menu",
+    ),
+    _Rule("type", r"info-?graphics?\b|infograf[a-z\u00ed]*", grade=5, label="an infographic"),
+    # Charts, tables and diagrams carry labels, values and legends. Only named chart kinds:
+    # a bare "chart" is also a "chart-topping" singer or a star chart.
+    _Rule(
+        "type",
+        _each(
+            "pie|bar|line|area|column|org|organi[sz]ational|gantt|flow|radar|donut|doughnut"
+            "|comparison|size|seating",
+            r" ?charts?\b",
+        )
+        + r"|diagrams?\b|mind ?maps?\b|word ?clouds?\b|crosswords?\b|spreadsheets?\b|"
+        + _each("data|comparison|pricing|periodic|multiplication|nutrition", r" tables?\b")
+        + r"|nutrition(?:al)? (?:facts|label)\b|timelines?\b",
+        grade=5,
+        label="a chart, table or diagram",
+    ),
+    # A poster is a design with a headline. Not "poster-style art" (a look), a "poster boy"
+    # (an idiom) or a "framed poster" in a room (decor).
+    _Rule(
+        "type",
+        r"poster(?<!framed poster)s?\b(?![- ](?:style|boy|girl|child|children)\b)"
+        r"|plakat\b|affiche\b|cartaz\b|p\u00f3ster\b|locandina\b|afi\u015f\b",
+        grade=4,
+        label="a poster",
+    ),
+    _Rule(
+        "type",
+        r"flyers?\b|fliers?\b|leaflets?\b|brochures?\b|pamphlets?\b|folleto\b|flugblatt\b",
+        grade=4,
+        label="a flyer",
+    ),
+    _Rule("type", r"magazine ?covers?\b", grade=5, label="a magazine cover"),
+    # A cover shows a title and an author; "cover of darkness" is not a cover.
+    _Rule(
+        "type",
+        _each("book|novel|e-?book|comic|comic book|cookbook|zine|yearbook|report", r" ?covers?\b")
+        + r"|cover (?:design |art )?for (?:a |an |my |the )?(?:[a-z]+ )?(?:book|novel)\b",
+        grade=4,
+        label="a book cover",
+    ),
+    _Rule(
+        "type",
+        r"newspaper (?:front page|headlines?|page|article|clipping)s?\b|front page\b",
+        grade=5,
+        label="a newspaper page",
+    ),
+    # Screens of software are mostly labels. "A hero image for a website" is not a screen.
+    _Rule(
+        "type",
+        r"ui\b|ux\b|gui\b|user interface\b|landing ?pages?\b|web ?pages?\b|home ?page\b"
+        r"|wireframes?\b|screenshots?\b|product page\b|dashboard (?:ui|design|mock-?up)\b|"
+        + _each(
+            "website|web|app|mobile app|ios|android|saas",
+            r" (?:design|mock-?up|screen|layout|template|interface)s?\b",
+        )
+        + "|"
+        + _each(
+            "login|log-in|sign-?in|sign-?up|settings|onboarding|checkout|profile|splash|lock"
+            "|home|app",
+            r" (?:screen|page)s?\b",
+        )
+        + "|"
+        + _each("admin|analytics|sales|kpi|saas|finance", r" dashboards?\b"),
+        grade=5,
+        label="a UI screen",
+    ),
+    _Rule(
+        "type",
+        _each("pitch|slide|presentation", r" decks?\b")
+        + "|"
+        + _each("presentation|keynote|powerpoint|title", r" slides?\b")
+        + r"|powerpoint\b|slide for (?:a|an|my|our|the) (?:[a-z]+ )?"
+        r"(?:presentation|talk|deck|pitch|lecture)\b",
+        grade=4,
+        label="a presentation slide",
+    ),
+    # Printed stationery: its point is the names, dates and wishes on it.
+    _Rule(
+        "type",
+        _each(
+            r"business|greeting|birthday|christmas|xmas|holiday|thank[- ]you|wedding|anniversary"
+            r"|valentine['\u2019]?s?|get[- ]well|sympathy|trading|place|name|index|invitation"
+            r"|gift|loyalty|membership|id|report|flash",
+            r" cards?\b",
+        )
+        + "|"
+        + _each(
+            "wedding|party|birthday|baby shower|bridal shower|event|dinner|graduation",
+            r" (?:invitations?|invites?)\b",
+        )
+        + r"|save[- ]the[- ]date\b|invitation (?:design|template)s?\b|invitaci\u00f3n\b"
+        r"|einladung\b|faire-part\b|certificates?\b|diplomas?\b|"
+        + _each("gift|name|price|luggage", r" tags?\b"),
+        grade=4,
+        label="printed stationery",
+        colon=True,
+    ),
+    _Rule(
+        "type",
+        r"calendar (?:page|design|layout|template|for)\b|receipts?\b|invoices?\b"
+        r"|boarding pass(?:es)?\b|ticket (?:design|stub)s?\b|"
+        + _each("weekly|daily|monthly", r" planner\b")
+        + "|"
+        + _each("concert|movie|cinema|event|train|plane|raffle|festival", r" tickets?\b")
+        + "|"
+        + _each("departures?|arrivals?|flight", r" boards?\b"),
+        grade=5,
+        label="a document full of text",
+    ),
+    _Rule(
+        "type",
+        r"scoreboards?\b|letter ?boards?\b|sandwich boards?\b|"
+        + _each("license|licence|number|registration|vanity", r" plates?\b")
+        + "|"
+        + _each("theater|theatre|cinema|movie", r" marquee\b"),
+        grade=4,
+        label="a plate or display board",
+        colon=True,
+    ),
+    # A sign of a named kind carries its words. Singular only: "glowing neon signs" are the
+    # scenery of a street; and not "a sign of spring" or "a warning sign of the storm".
+    _Rule(
+        "type",
+        _each(
+            r"street|road|traffic|highway|freeway|motorway|exit|stop|yield|shop|store|storefront"
+            r"|shopfront|hotel|motel|bar|pub|caf[e\u00e9]|restaurant|diner|casino|neon|wooden"
+            r"|wood|metal|painted|hand-?painted|chalkboard|welcome|warning|for[- ]sale|yard"
+            r"|trail|directional|parking|door|entrance|vacancy|open|closed|protest|cardboard|led"
+            r"|retro|vintage|rustic",
+            r" sign(?![\w-])(?! (?:of|language)\b)",
+        )
+        + r"|signage\b|signboards?\b|placards?\b|letrero\b|r\u00f3tulo\b|enseigne\b|insegna\b"
+        r"|letreiro\b|tabela\b",
+        label="a sign",
+        colon=True,
+    ),
+    _Rule(
+        "type",
+        r"quotes? (?:graphic|card|poster|image|post|tile|design)s?\b|quote from\b|"
+        + _each("motivational|inspirational|famous", r" quotes?\b"),
+        grade=4,
+        label="a quote graphic",
+    ),
+    _Rule("type", r"meme (?:format|template)s?\b", grade=4, label="a captioned meme"),
+    _Rule(
+        "type",
+        r"packag(?:e|ing) (?:design|mock-?up|label|for)\b|label design\b"
+        r"|brand(?:ing)? (?:identity|design)\b",
+        grade=4,
+        label="packaging or brand design",
+    ),
+    # --- Words about text itself.
+    _Rule(
+        "cue",
+        r"speech (?:bubbles?|balloons?)\b|"
+        + _each("word|dialogue|dialog|thought", r" (?:bubbles?|balloons?|boxes)\b"),
+        grade=5,
+    ),
+    # Headline-like text: a line or two. "A headline act" is a performer; "Title: X" at the very
+    # start of a prompt names the prompt, it is not text to draw (nor is "Caption: ...").
+    _Rule(
+        "cue",
+        r"subheadlines?\b|headlines?\b(?! acts?\b)|taglines?\b|slogans?\b|mottos?\b"
+        r"|caption(?<!^caption)(?:s|ed)?\b|titled\b"
+        r"|title(?<!^title)s?\b(?! (?:belt|fight|match|bout|track|role|holder|defen[cs]e)s?\b)"
+        r"|call to action\b|cta\b|subtitles?\b|top text\b|bottom text\b"
+        r"|t\u00edtulo\b|titel\b|titre\b|titolo\b|\u00fcberschrift\b|aufschrift\b|schriftzug\b"
+        r"|beschriftung\b|intitul\u00e9e?\b|intitolat[oa]\b|titulad[oa]\b|scritta\b|dizeres\b"
+        r"|opschrift\b|napis\b|yaz\u0131s\u0131\b|d\u00f2ng ch\u1eef\b",
+        grade=4,
+        colon=True,
+    ),
+    # Labels are text; a "label maker", a "record label" or a "label-free" jar is not.
+    _Rule(
+        "cue",
+        r"label(?<!record label)(?<!white label)(?<!private label)(?:s|ed|led|ing|ling)?\b"
+        r"(?!-free| makers?\b)|etiqueta\b|\u00e9tiquette\b|etikett\w*|etichetta\b",
+        colon=True,
+    ),
+    # Words about lettering itself: a font or a monogram only matters if there is text.
+    _Rule(
+        "cue",
+        r"text\b(?!-to-)|texte\b|texto\b|testo\b|tekst\b|lettering\b|hand-?letter(?:ed|ing)\b"
+        r"|typograph(?:y|ic|ical)\b|typefaces?\b|fonts?\b|calligraph(?:y|ic)\b|sans[- ]serif\b"
+        r"|serif\b|wordmark\b|monogram(?:med)?\b|logotype\b|initials\b|inscri(?:ption|bed)\b"
+        r"|handwriting\b|tipograf\u00eda\b",
+        colon=True,
+    ),
+    # Asking for text to be readable is asking for text.
+    _Rule("cue", r"legible\b|readable\b", grade=4),
+    # A brand, shop or team name is displayed on what is asked for.
+    _Rule(
+        "cue",
+        _each(
+            r"brand|company|business|shop|store|studio|team|band|club|product|restaurant|bakery"
+            r"|caf[e\u00e9]|event|school|city|couple['\u2019]?s?|family|app|channel",
+            r" names?\b",
+        ),
+    ),
+    # "Written on/across/in gold" places text in the picture; "written in the stars" does not.
+    _Rule(
+        "cue",
+        r"written (?:on|across|over|along|above|below|beneath|under|at the (?:top|bottom)"
+        r"|in(?! the stars))\b",
+    ),
+    # "That says", "with the words": the literal text follows, even in lower case.
+    _Rule(
+        "cue",
+        _each("that|which|it", r" (?:says?|reads?|spells?(?: out)?)\b")
+        + r"|with the (?:words?|text|phrase|message)\b"
+        r"|que (?:dice|diz)\b|qui dit\b|mit den worten\b|con las palabras\b|avec les mots\b"
+        r"|les mots\b|con la scritta\b",
+        loose=True,
+        colon=True,
+    ),
+    # --- Phrases that introduce literal text, and count only when some follows:
+    # "saying HELLO", not "saying goodbye at the station".
+    _Rule("intro", r"says\b|saying\b|spell(?:s|ing|ed)?(?: out)?\b|spelt\b|writ(?:e|es|ing)\b"),
+    _Rule("intro", r"reads\b|reading\b", after_surface=True),
+    # "with the word AIR", "engraved with JUSTICE", "the brand Meadow & Co".
+    _Rule(
+        "intro",
+        r"the (?:words?|letters?|number|phrase|message|name)\b|words?\b|letters\b|brand\b|"
+        + _each(
+            "engraved|embroidered|printed|stitched|carved|etched|embossed|piped|stamped|emblazoned",
+            r"(?: with| on)?\b",
+        ),
+        colon=True,
+    ),
+    # "a logo for NovaTech"; and a logo displays the name given after "called".
+    _Rule("intro", r"logos? (?:for|of)\b", carrier=True),
+    # "called X" is text only on something that displays the name: decided after the scan.
+    _Rule("named", r"called\b|named\b|nicknamed\b"),
+    # Things that display a name, so that "a bakery called Crumb & Co" needs text and
+    # "a dog named Max" does not; and small surfaces whose text may follow a colon.
+    # Not the idioms "a banner day", "a sign of the times", nor "sign language".
+    _Rule(
+        "carrier",
+        r"logos?\b|store\b|shop\b|storefront\b|bakery\b|caf[e\u00e9]\b|restaurant\b|bar\b|pub\b"
+        r"|hotel\b|brewery\b|band\b|team\b|podcast\b|channel\b|app\b|box\b|bag\b|can\b"
+        r"|bottle\b|jar\b|tin\b|mug\b|t-?shirt\b|shirt\b|hoodie\b|jersey\b|cap\b|sticker\b"
+        r"|billboard\b|van\b|truck\b|boat\b|ship\b|banner\b(?! day\b)|album\b|magazine\b|book\b"
+        r"|game\b|note\b|cake\b|plaque\b|badge\b|signs?\b(?! (?:of|language)\b)",
+        colon=True,
+    ),
+    # "In Hebrew script", "with kanji": the text must be in a non-Latin script.
+    _Rule(
+        "script",
+        _each(
+            "in|with|using",
+            r" (?:[a-z]+ ){0,2}?(?:hebrew|arabic|chinese|japanese|korean|cyrillic|russian|hindi"
+            r"|devanagari|thai|greek|mandarin|cantonese|urdu|persian|farsi|ukrainian)"
+            r" (?:script|letters|characters|calligraphy|text|writing|lettering|alphabet|glyphs"
+            r"|words?|typography)\b",
+        )
+        + r"|kanji\b|hanzi\b|hangul\b|katakana\b|hiragana\b",
+        grade=5,
+    ),
+)
+
+# Words in non-Latin scripts, for prompts written in them. Words there run together without
+# spaces, so these cannot start at a word boundary; they only run on prompts that are not ASCII.
+_NATIVE_RULES: Final[tuple[_Rule, ...]] = (
+    # "no text": Japanese, Chinese, Korean, Russian.
+    _Rule(
+        "neg",
+        "テキストなし|文字なし|无文字|不要文字|没有文字|텍스트 없이|글자 없이"
+        "|без текста|без надпис",
+    ),
+    # menu: Japanese, Chinese, Korean, Russian, Greek, Hindi, Thai, Hebrew, Arabic.
+    _Rule(
+        "type",
+        "メニュー|菜单|菜單|메뉴|меню|μενού|मेनू|เมนู|תפריט|قائمة طعام",
+        grade=5,
+        label="a menu",
+    ),
+    # poster, in the same languages.
+    _Rule(
+        "type",
+        "ポスター|海报|海報|포스터|плакат|постер|αφίσα|पोस्टर|โปสเตอร์|פוסטר|ملصق",
+        grade=4,
+        label="a poster",
+    ),
+    # signboard. Not 招牌菜, a restaurant's "signature dish".
+    _Rule("type", "看板|招牌(?!菜)|간판|вывеск|πινακίδα|שלט|لافتة|ป้าย", label="a sign"),
+    # packaging (design), logo, label.
+    _Rule(
+        "type",
+        "パッケージ|包装设计|包裝設計|패키지 디자인|упаковк"
+        "|ロゴ|로고|логотип|ラベル|标签|라벨|этикетк",
+        grade=4,
+        label="packaging or brand design",
+    ),
+    # "written", "text", "title", "inscription", "brand name", "card", "slogan", by language.
+    _Rule(
+        "cue",
+        "書かれた|書いて|文字|タイトル|テキスト"  # Japanese
+        "|写着|寫著|写有|字样|标题|標題|品牌名"  # Chinese
+        "|적힌|쓰여|문구|글씨|텍스트|제목|카드"  # Korean
+        "|текст|надпис|написан|заголов|открытк"  # Russian
+        "|κείμενο|επιγραφ"  # Greek
+        "|כתוב|טקסט|כותרת"  # Hebrew
+        "|مكتوب|عبارة|شعار"  # Arabic
+        "|लिखा|लिखे|लिखी|शीर्षक"  # Hindi
+        "|เขียนว่า|ข้อความ",  # Thai
+    ),
+)
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a regular expression."""
+    alternatives: list[str] = []
+    depth = begin = i = 0
+    in_class = False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c in "()":
+            depth += 1 if c == "(" else -1
+        elif c == "|" and depth == 0:
+            alternatives.append(pattern[begin:i])
+            begin = i + 1
+        i += 1
+    alternatives.append(pattern[begin:])
+    return alternatives
+
+
+def _first_letter(alternative: str) -> tuple[str, str]:
+    """The literal letter an alternative starts with, and the rest of it."""
+    if alternative.startswith("\\u"):
+        letter, rest = chr(int(alternative[2:6], 16)), alternative[6:]
+    else:
+        letter, rest = alternative[:1], alternative[1:]
+    if not letter.isalpha() or rest[:1] in ("?", "*", "+", "{"):
+        raise ValueError(f"a rule alternative must start with a letter: {alternative!r}")
+    return letter, rest
+
+
+class _Finder:
+    """Finds where rules match in a lower-cased prompt, and which rule matched.
+
+    One regular expression of all the rules' alternatives is slow: at every word the engine tries
+    them all, some 250. Grouped under their first letter, all groups but one are skipped by a
+    single comparison each. Named groups, one per rule, would tell which rule matched but slow
+    that scan down; so a match is told apart afterwards, by a pattern of its letter's rules only.
+    The patterns compile at import (some 30 ms), so that no request pays for it.
+    """
+
+    def __init__(self, rules: tuple[_Rule, ...], prefix: str) -> None:
+        by_letter: dict[str, dict[int, list[str]]] = {}
+        for index, rule in enumerate(rules):
+            for alternative in _alternatives(rule.pattern):
+                letter, rest = _first_letter(alternative)
+                by_letter.setdefault(letter, {}).setdefault(index, []).append(rest)
+        self._rules = {f"r{index}": rule for index, rule in enumerate(rules)}
+        self._pattern = re.compile(
+            prefix
+            + "(?:"
+            + "|".join(
+                re.escape(letter)
+                + "(?:"
+                + "|".join(r for rests in by_rule.values() for r in rests)
+                + ")"
+                for letter, by_rule in by_letter.items()
+            )
+            + ")"
+        )
+        # The same alternatives in the same order, so the same one matches, now named by rule.
+        self._which = {
+            letter: re.compile(
+                re.escape(letter)
+                + "(?:"
+                + "|".join(f"(?P<r{index}>{'|'.join(rests)})" for index, rests in by_rule.items())
+                + ")"
+            )
+            for letter, by_rule in by_letter.items()
+        }
+
+    def find(self, text: str) -> Iterator[tuple[re.Match[str], _Rule]]:
+        """Each match, with its rule, left to right."""
+        for match in self._pattern.finditer(text):
+            start = match.start()
+            which = self._which[text[start]].match(text, start)
+            # The same alternative matches again, now inside its rule's group.
+            assert which is not None
+            assert which.lastgroup is not None
+            yield match, self._rules[which.lastgroup]
+
+
+_LATIN: Final = _Finder(_LATIN_RULES, r"\b")
+_NATIVE: Final = _Finder(_NATIVE_RULES, "")
+
+# The scripts a backend must be able to write, as Unicode blocks. Kana decides Japanese over
+# Chinese; Han characters alone could be either.
+_SCRIPT_BLOCKS: Final = {
+    "Japanese": "\u3040-\u30ff",
+    "Korean": "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af",
+    "CJK": "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff",
+    "Cyrillic": "\u0400-\u04ff",
+    "Arabic": "\u0600-\u06ff\u0750-\u077f",
+    "Hebrew": "\u0590-\u05ff",
+    "Devanagari": "\u0900-\u097f",
+    "Thai": "\u0e00-\u0e7f",
+    "Greek": "\u0370-\u03ff",
+}
+_NON_LATIN: Final = "".join(_SCRIPT_BLOCKS.values())
+_SCRIPT_RE: Final = re.compile("|".join(f"(?P<{n}>[{r}])" for n, r in _SCRIPT_BLOCKS.items()))
+_KANA_RE: Final = re.compile(f"[{_SCRIPT_BLOCKS['Japanese']}]")
+_NON_LATIN_RUN: Final = re.compile(f"[{_NON_LATIN}]+(?:[ \t]+[{_NON_LATIN}]+)*")
+_LATIN_LETTER: Final = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_SCRIPT_WORDS: Final = {
+    "hebrew": "Hebrew",
+    "arabic": "Arabic",
+    "urdu": "Arabic",
+    "persian": "Arabic",
+    "farsi": "Arabic",
+    "chinese": "CJK",
+    "mandarin": "CJK",
+    "cantonese": "CJK",
+    "hanzi": "CJK",
+    "japanese": "Japanese",
+    "kanji": "Japanese",
+    "katakana": "Japanese",
+    "hiragana": "Japanese",
+    "korean": "Korean",
+    "hangul": "Korean",
+    "cyrillic": "Cyrillic",
+    "russian": "Cyrillic",
+    "ukrainian": "Cyrillic",
+    "hindi": "Devanagari",
+    "devanagari": "Devanagari",
+    "thai": "Thai",
+    "greek": "Greek",
+}
+
+# Quoted strings. A straight single quote opens only after a non-letter and closes only before
+# a non-Latin-letter, so apostrophes ("don't", "Devil's Breath", "kids' poster", "d'un") are not
+# quotes, while Korean particles may follow a closing quote ('...'이라고). "'90s" is
+# a decade, not a quote.
+_QUOTE_RE: Final = re.compile(
+    r'"(?P<d>[^"\n]{1,200})"'
+    r"|\u201c(?P<c>[^\u201d\n]{1,200})\u201d"
+    r"|\u201e(?P<g>[^\u201c\u201d\n]{1,200})[\u201c\u201d]"
+    r"|\u2018(?P<s>[^\n]{1,200}?)\u2019(?![A-Za-z0-9])"
+    r"|\u00ab\s?(?P<a>[^\u00bb\n]{1,200}?)\s?\u00bb"
+    r"|\u2039\s?(?P<b>[^\u203a\n]{1,200}?)\s?\u203a"
+    r"|[\u300c\u300e](?P<j>[^\u300d\u300f\n]{1,200})[\u300d\u300f]"
+    r"|(?<!\w)'(?![0-9]0s\b)(?P<p>\S(?:[^\n]{0,198}?\S)?)'(?![A-Za-z0-9])"
+)
+_QUOTE_OPEN: Final = "\"'\u201c\u201e\u2018\u00ab\u2039\u300c\u300e"
+# A quote that names a style, film or artist is a reference, not text to draw:
+# "in the style of 'Blade Runner'", "a 'vaporwave' aesthetic".
+_STYLE_BEFORE: Final = re.compile(
+    r"(?:style of|styled after|inspired by|in the vein of|reminiscent of|homage to|[a\u00e0] la"
+    r"|like|vibes? of|aesthetic of|look of|feel of|fan ?art of|cosplay of|references?:?)"
+    r"\s*(?:the )?(?:movie|film|show|series|game|book|novel|band|artist|painter|anime)?\s*$"
+)
+_STYLE_AFTER: Final = re.compile(
+    r"\s*-?\s*(?:style[sd]?|inspired|esque|like|themed|vibes?|aesthetics?|look|feel|era|mood"
+    r"|palette|colou?r grad(?:e|ing)|lighting|glow|tones?|universe|movie|film|franchise)\b"
+)
+# A quote after "called" or "reading" may name a thing or a work, not text to draw: "a dog named
+# 'Max'", "a girl reading 'Dune'". It is text only on something that displays it: a carrier.
+_NAMED_BEFORE: Final = re.compile(r"\b(?:called|named|nicknamed|reading|watching|playing)\s*$")
+# A single lower-case word in quotes is usually emphasis ("an 'ethereal' glow"); it counts as
+# text only when something else in the prompt asks for text.
+_EMPHASIS: Final = re.compile(r"[a-z]+(?:-[a-z]+)*")
+# What text is read from: "a sign reading X" is text, "a girl reading Harry Potter" is not.
+_SURFACE_BEFORE: Final = re.compile(
+    r"\b(?:signs?|banners?|boards?|plaques?|plates?|labels?|cards?|posters?|t-?shirts?|tags?"
+    r"|notes?|screens?|neon|placards?|letters|lettering|text|cakes?|mugs?|stickers?|billboards?"
+    r"|marquee|headlines?|captions?|covers?|ribbons?|tattoos?|graffiti|flags?|buttons?|badges?"
+    r"|stamps?|balloons?|calligraphy|inscriptions?|hoodies?|caps?)\b"
+)
+
+# The literal text after an intro: a run of capitalised words, numbers or non-Latin words, with
+# the small words that join a title ("Greetings from Miami", "AURORA X \u2014 HEAR EVERYTHING").
+_WORD_START = f"[A-Z0-9$#\u00c0-\u00de{_NON_LATIN}]"
+# A full stop inside a token ("hacknight.dev", "2.4") but not at its end: a sentence ends there.
+_TOKEN = _WORD_START + r"(?:[\w'\u2019&!?%$#/+:-]|\.(?=\S))*"
+_CAPS_RUN: Final = re.compile(
+    rf"[ \t]*[:,\-\u2013\u2014]?[ \t]*(?P<t>{_TOKEN}(?:(?:[ \t]+(?:of|from|the|and|to|for|a|an"
+    rf"|at|on|in|is|my|your|our|de|la|le|du|des|el|y|&|[-\u2013\u2014]))*[ \t]+{_TOKEN})*)"
+)
+# After "that says", lower-case text counts too, up to a preposition that starts the scene.
+_PLAIN_RUN: Final = re.compile(
+    r"[ \t]*(?P<t>[^\W\d_][\w'\u2019]*(?:[ \t]+(?!(?:in|on|at|with|above|below|across|over"
+    r"|under|and|written|painted|printed|beside|next|for|from)\b)\w[\w'\u2019]*[!?]?){0,7})"
+)
+# "A sign outside a farm: Fresh Eggs $3", but not "the word of the day is serenity: a garden".
+_COLON_TEXT: Final = re.compile(
+    r"(?:(?! (?:is|are|was|were) )[^,.;:!?\n\"'\u201c\u201d\u2018\u2019\u00ab\u00bb\u300c])"
+    r"{0,40}?:[ \t]*(?P<t>[^.;\n]{1,120})"
+)
+_QUOTE_AHEAD: Final = re.compile(rf"[ \t]*[:,]?[ \t]*[{_QUOTE_OPEN}]")
+
+
+def _script_of(text: str) -> str | None:
+    """The non-Latin script `text` is written in, if any."""
+    if text.isascii():
+        return None
+    if _KANA_RE.search(text):
+        return "Japanese"
+    m = _SCRIPT_RE.search(text)
+    return m.lastgroup if m else None
+
+
+def _grade_for_text(chars: int, lines: int) -> int:
+    """The grade that renders this much literal text: a word, a headline, or dense text."""
+    if chars == 0 or (lines == 1 and chars <= 20):
+        return 3
+    if chars <= 40 and lines <= 3:
+        return 4
+    return 5
+
+
+def _short(text: str) -> str:
+    """`text`, cut to fit in a line of evidence."""
+    return text if len(text) <= 40 else text[:39] + "\u2026"
+
+
+def _lowered(prompt: str) -> str:
+    """The prompt in lower case, with every character where it was ("\u0130" lowers to two)."""
+    lowered = prompt.lower()
+    if len(lowered) == len(prompt):
+        return lowered
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in prompt)
+
+
+def _text_after(prompt: str, end: int, rule: _Rule, *, runs: bool) -> list[str]:
+    """The literal text a rule introduces at `end`, split in its pieces; [] if none follows.
+
+    Without `runs`, only text after a colon counts: "a van Gogh" is not text on a van.
+    """
+    if _QUOTE_AHEAD.match(prompt, end):
+        return []  # the quoted text is counted as such
+    if (
+        rule.colon
+        and prompt.find(":", end, end + 42) >= 0
+        and (m := _COLON_TEXT.match(prompt, end))
+    ):
+        text = m["t"].strip()
+        if text and not _QUOTE_RE.search(text) and text[0] not in _QUOTE_OPEN:
+            return [p for p in (part.strip() for part in text.split(",")) if p]
+    if not runs:
+        return []
+    if (m := _CAPS_RUN.match(prompt, end)) or (rule.loose and (m := _PLAIN_RUN.match(prompt, end))):
+        return [m["t"].rstrip(".,:;")]
+    return []
+
+
+def detect_text_need(prompt: str) -> TextNeed:
+    """Whether an image prompt needs legible text rendered in the image, with the reasons,
+    the amount of literal text when the prompt spells it out, and the text grade needed."""
+    lowered = _lowered(prompt)
+    evidence: list[str] = []
+    texts: list[str] = []
+    emphasis: list[str] = []  # quoted single words: text only if something asks for text
+    names: list[tuple[str, str]] = []  # after "called": text only on a carrier; with evidence
+    spans: list[tuple[int, int]] = []
+    explicit = implicit = negated = has_carrier = quote_follows_intro = False
+    grade = 0
+
+    for m in _QUOTE_RE.finditer(prompt):
+        start, end = m.span()
+        spans.append((start, end))
+        content = (m[m.lastgroup or ""] or "").strip()
+        if not content or _STYLE_BEFORE.search(lowered, max(0, start - 40), start):
+            continue
+        if _STYLE_AFTER.match(lowered, end):
+            continue
+        if _NAMED_BEFORE.search(lowered, max(0, start - 13), start):
+            names.append((content, f'quoted text "{_short(content)}"'))
+            continue
+        if _EMPHASIS.fullmatch(content):
+            emphasis.append(content)
+            continue
+        explicit = True
+        texts.append(content)
+        evidence.append(f'quoted text "{_short(content)}"')
+
+    ascii_only = prompt.isascii()
+    # Text after a native word is not set off by spaces or capitals: no text is read after one.
+    matches = [(m, rule, True) for m, rule in _LATIN.find(lowered)]
+    if not ascii_only:
+        matches += [(m, rule, False) for m, rule in _NATIVE.find(lowered)]
+    for m, rule, latin in matches:
+        start, end = m.span()
+        if spans and any(s <= start < e for s, e in spans):
+            continue  # words inside quoted text are the text, not instructions
+        phrase = m.group()
+        if rule.kind == "neg":
+            negated = True
+            evidence.append(f'negative cue "{phrase}"')
+            continue
+        has_carrier = has_carrier or rule.kind == "carrier" or rule.carrier
+        if rule.kind == "type":
+            implicit = True
+            grade = max(grade, rule.grade)
+            evidence.append(f"asks for {rule.label}")
+        elif rule.kind == "cue":
+            implicit = True
+            grade = max(grade, rule.grade)
+            evidence.append(f'mentions "{phrase}"')
+        elif rule.kind == "script":
+            implicit = True
+            grade = 5
+            name = next((_SCRIPT_WORDS[w] for w in phrase.split() if w in _SCRIPT_WORDS), "")
+            evidence.append(f"non-Latin script ({name or phrase})")
+            continue
+        elif rule.after_surface and not _SURFACE_BEFORE.search(lowered, max(0, start - 40), start):
+            continue
+        if not latin:
+            continue
+        found = _text_after(prompt, end, rule, runs=rule.kind not in ("type", "carrier"))
+        if not found:
+            if rule.kind == "intro" and _QUOTE_AHEAD.match(prompt, end):
+                quote_follows_intro = True
+            continue
+        if rule.kind == "named":
+            names.append((found[0], f'text "{_short(found[0])}" after "{phrase}"'))
+            continue
+        explicit = True
+        if new := [t for t in found if t not in texts]:  # a colon's text is found once
+            texts.extend(new)
+            evidence.append(f'text "{_short(", ".join(new))}" after "{phrase}"')
+
+    if names and (has_carrier or implicit):
+        explicit = True
+        for name, reason in names:
+            texts.append(name)
+            evidence.append(reason)
+
+    native_script = None
+    if not ascii_only and (runs := _NON_LATIN_RUN.findall(prompt)):
+        if len(_LATIN_LETTER.findall(prompt)) > sum(map(len, runs)):
+            # Non-Latin words inside a Latin-script prompt are words to draw.
+            explicit = True
+            for run in runs:
+                if not any(run in t for t in texts):
+                    texts.append(run)
+                    evidence.append(f'non-Latin text "{_short(run)}"')
+        else:
+            native_script = _script_of(prompt)
+
+    needed = explicit or (implicit and not negated) or (quote_follows_intro and not negated)
+    if not needed:
+        return TextNeed(needed=False, evidence=tuple(dict.fromkeys(evidence)))
+    if emphasis and (implicit or quote_follows_intro):
+        texts.extend(emphasis)
+        evidence.extend(f'quoted text "{word}"' for word in emphasis)
+    scripts = [s for t in texts if (s := _script_of(t))]
+    if native_script and not texts:
+        # A prompt written in Japanese that asks for a menu wants the menu in Japanese.
+        scripts.append(native_script)
+    for script in dict.fromkeys(scripts):
+        evidence.append(f"non-Latin script ({script})")
+        grade = 5
+    chars = sum(len(t) for t in texts)
+    lines = sum(1 + t.count("\n") for t in texts)
+    grade = max(grade, _grade_for_text(chars, lines))
+    return TextNeed(
+        needed=True, evidence=tuple(dict.fromkeys(evidence)), chars=chars, lines=lines, grade=grade
+    )
