@@ -1,91 +1,126 @@
-"""imagegate demo, foundation edition.
+"""imagegate demo: the repository's routing.yaml, routing real requests to offline emulators.
 
-What it does, honestly: lists the model catalog, prices one request on every model, shows
-bad requests refused before anything is spent, and generates images with the offline
-FakeBackend (it draws the prompt; no provider is called). Provider adapters, emulators and
-the router land in later releases; this script will then route real requests.
+What it does: starts local emulators of OpenAI, Replicate, fal and WaveSpeed (no keys, no
+network), loads ./routing.yaml, and sends requests that make each rule fire: text detected,
+privacy, a cost cap, a latency target decided by measured latency, and a failing backend
+that falls back. It prints every decision and the spend, and writes the images it got.
+There is no local Diffusers backend in this version, so the private request is refused
+rather than sent to a hosted provider: that is the rule working.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-import imagegate
 from imagegate import Client, ImageRequest
-from imagegate.errors import ImagegateError
-from imagegate.testing import FakeBackend
+from imagegate.errors import ImagegateError, NoRouteError
+from imagegate.testing import Fault, JobTiming
+from imagegate.testing.launch import running_emulators
 
 OUTPUT = Path("demo-output")
 
-
-def price_table(request: ImageRequest) -> Table:
-    table = Table(title=f"What {request.n} x {request.size} ({request.quality}) costs, by model")
-    for column in ("model", "estimate", "how", "price confirmed"):
-        table.add_column(column)
-    for spec in imagegate.models():
-        estimate = spec.estimate_cost(request)
-        table.add_row(
-            spec.name,
-            f"${estimate.usd:.4f}",
-            estimate.basis,
-            "yes" if estimate.price_verified else "no",
-        )
-    return table
-
-
-async def refused_before_spending(console: Console, client: Client) -> None:
-    attempts = {
-        "blank prompt": {"prompt": "   "},
-        "size and aspect ratio": {"prompt": "a fox", "size": "1024x1024", "aspect_ratio": "1:1"},
-        "misspelt model": {"prompt": "a fox", "model": "fal/flux-pro-11"},
-        "too large for the model": {
-            "prompt": "a fox",
-            "model": "openai/gpt-image-1",
-            "size": "4096x4096",
-        },
-        "over the cost cap": {
-            "prompt": "a fox",
-            "model": "fake/flux",
-            "n": 8,
-            "max_cost_usd": 0.01,
-        },
-    }
-    for label, options in attempts.items():
-        try:
-            await client.generate(**options)
-        except ImagegateError as error:
-            console.print(f"[bold]{label}[/]: {type(error).__name__}: {error}")
+REQUESTS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "poster with a headline",
+        {"prompt": 'A poster for a bakery with the headline "Grand Opening Saturday"'},
+    ),
+    (
+        "private product photo",
+        {"prompt": "studio photo of our unreleased headphones, codename ORCA", "private": True},
+    ),
+    (
+        "catalog batch under a cap",
+        {"prompt": "a linen shirt on a plain background", "n": 8, "max_cost_usd": 0.05},
+    ),
+    (
+        "tight latency target",
+        {"prompt": "a watercolor fox in a meadow", "latency_target_s": 0.5},
+    ),
+    (
+        "first choice fails (503)",
+        {"prompt": "a bowl of ramen, overhead shot", "size": "1024x768"},
+    ),
+]
 
 
 async def main() -> None:
-    console = Console()
+    console = Console(width=150)
     console.print(__doc__)
-    console.print(price_table(ImageRequest(prompt="a product shot", size="1024x1024", n=1)))
+    shutil.rmtree(OUTPUT, ignore_errors=True)
+    OUTPUT.mkdir()
+    os.environ["IMAGEGATE_STATE"] = str(OUTPUT / "state.db")
+    # fal is the cheapest but, here, the slowest: the latency rule has something to measure.
+    timing = {
+        "fal": JobTiming(queue_s=0.2, run_s=0.6),
+        "replicate": JobTiming(queue_s=0.1, run_s=0.4),
+        "wavespeed": JobTiming(run_s=0.1),
+    }
+    with running_emulators(timing=timing) as emulators:
+        providers = {name: emulator.backend_config() for name, emulator in emulators.items()}
+        async with Client.from_policy("routing.yaml", providers=providers) as client:
+            await measure(client)
+            table = Table(title="routing decisions (./routing.yaml)")
+            for column in ("request", "served by", "why", "cost", "seconds", "files / error"):
+                table.add_column(column)
+            for label, options in REQUESTS:
+                if label.startswith("first choice fails"):
+                    emulators["fal"].faults.add("submit", Fault.unavailable())
+                table.add_row(label, *await serve(client, label, options))
+            console.print(table)
+            router = client.router
+            assert router is not None
+            console.print(
+                f"spend today: ${router.ledger.spent(period='day'):.4f}; images in {OUTPUT}/; "
+                "`imagegate budget` shows it by backend and tag"
+            )
+            explain = client.route(**REQUESTS[0][1]).explain()
+            console.rule("the first decision, explained")
+            console.print(explain, markup=False)
 
-    flux = FakeBackend("fake/flux", price_per_image=0.003)
-    gpt = FakeBackend(
-        "openai/gpt-image-1", capabilities=imagegate.get_model("gpt-image-1").capabilities
-    )
-    async with Client([flux, gpt]) as client:
-        console.rule("Refused before any money is spent")
-        await refused_before_spending(console, client)
 
-        console.rule("Generated offline with FakeBackend")
-        result = await client.generate(
-            'A poster with the headline "Grand Opening"', model="fake/flux", n=6, size="512x384"
+async def measure(client: Client) -> None:
+    """Enough calls for the router to trust its measurements (routing.yaml's min_samples),
+    as a gateway that has been running would have."""
+    router = client.router
+    assert router is not None
+    for model in ("fal/flux-schnell", "wavespeed/z-image-turbo"):
+        await asyncio.gather(
+            *(
+                client.generate("warm-up sketch", model=model, size="512x512")
+                for _ in range(router.policy.latency.min_samples)
+            )
         )
-        paths = result.save(OUTPUT, stem="poster")
-        console.print(
-            f"{len(result.images)} images in {len(flux.calls)} calls of at most "
-            f"{flux.capabilities.max_images_per_call}; cost ${result.cost.usd:.3f}; "
-            f"written to {OUTPUT}/ ({', '.join(p.name for p in paths)})"
-        )
-        assert result.route is not None
-        console.print(result.route.explain())
+
+
+async def serve(client: Client, label: str, options: dict[str, Any]) -> list[str]:
+    request = ImageRequest(**options)
+    try:
+        result = await client.generate(request)
+    except NoRouteError as error:
+        reasons = sorted(set(error.exclusions.values()))
+        return ["-", "refused before spending", "$0", "-", "; ".join(reasons)]
+    except ImagegateError as error:
+        first_line = str(error).splitlines()[0]
+        return ["-", "failed", "$0", "-", f"{type(error).__name__}: {first_line}"]
+    stem = label.split()[0]
+    paths = result.save(OUTPUT, stem=stem)
+    route = result.route
+    assert route is not None
+    why = route.reason + (f" (after {route.fallbacks[0].backend})" if route.fallbacks else "")
+    return [
+        result.backend,
+        why,
+        f"${result.cost.usd:.4f}",
+        f"{result.timings.total_s:.2f}",
+        f"{len(paths)} x {paths[0].name}",
+    ]
 
 
 if __name__ == "__main__":

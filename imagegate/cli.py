@@ -190,7 +190,7 @@ def budget(
             left = ledger.remaining(item)
             console.print(
                 f"budget {item.name} ({item.scope}, per {item.period}): "
-                f"${left:.2f} left of ${item.limit_usd:.2f}"
+                f"${left:.4f} left of ${item.limit_usd:.2f}"
             )
 
 

@@ -36,9 +36,9 @@ def build_backend(spec: ModelSpec, config: HostedConfig) -> Backend:
     target = HOSTED_PROVIDERS.get(spec.provider)
     if target is None:
         raise NoRouteError(
-            f"{spec.name}: no hosted backend for provider {spec.provider!r} "
-            f"(hosted providers: {', '.join(HOSTED_PROVIDERS)})",
-            exclusions={spec.name: "no hosted adapter"},
+            f"no backend adapter for provider {spec.provider!r} in this version "
+            f"(adapters: {', '.join(HOSTED_PROVIDERS)})",
+            exclusions={spec.name: "no adapter"},
         )
     module, _, name = target.partition(":")
     backend_class = getattr(importlib.import_module(module), name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 
 from imagegate.testing.emulator import Emulator, TestCA
@@ -17,22 +17,30 @@ __all__ = ["running_emulators"]
 
 @contextmanager
 def running_emulators(
-    *, timing: JobTiming | None = None, tls: bool = False
+    *, timing: JobTiming | Mapping[str, JobTiming] | None = None, tls: bool = False
 ) -> Iterator[dict[str, Emulator]]:
     """Serve the four emulators on loopback until the block ends.
+
+    Args:
+        timing: job timing for the job-based emulators, or per provider name.
+        tls: serve HTTPS with a throwaway CA.
 
     Yields:
         Provider name → running emulator.
     """
+
+    def timing_of(provider: str) -> JobTiming | None:
+        return timing.get(provider) if isinstance(timing, Mapping) else timing
+
     with ExitStack() as stack:
         ca = TestCA() if tls else None
         if ca is not None:
             stack.callback(ca.close)
         emulators: dict[str, Emulator] = {
             "openai": OpenAIEmulator(tls=ca),
-            "replicate": ReplicateEmulator(timing=timing, tls=ca),
-            "fal": FalEmulator(timing=timing, tls=ca),
-            "wavespeed": WaveSpeedEmulator(timing=timing, tls=ca),
+            "replicate": ReplicateEmulator(timing=timing_of("replicate"), tls=ca),
+            "fal": FalEmulator(timing=timing_of("fal"), tls=ca),
+            "wavespeed": WaveSpeedEmulator(timing=timing_of("wavespeed"), tls=ca),
         }
         for emulator in emulators.values():
             stack.enter_context(emulator)

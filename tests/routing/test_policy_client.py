@@ -139,3 +139,23 @@ def test_route_without_keys_prints_one_line_per_problem(
     assert result.exit_code == 1
     assert "error: NoRouteError" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_budget_reports_spend_and_what_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fal_emulator: FalEmulator
+) -> None:
+    state = tmp_path / "state.db"
+    monkeypatch.setenv("IMAGEGATE_STATE", str(state))
+    client = Client.from_policy(
+        ROOT / "routing.yaml", providers={"fal": fal_emulator.backend_config()}
+    )
+    async with client:
+        await client.generate(FOX, model="fal/flux-schnell", size="1024x1024", tags=["marketing"])
+    result = CliRunner().invoke(
+        app, ["budget", "--policy", str(ROOT / "routing.yaml")], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "fal/flux-schnell" in result.output
+    assert "marketing" in result.output
+    assert "budget daily (all, per day): $19.9970 left of $20.00" in result.output
+    assert "budget marketing (tag:marketing, per month): $199.9970 left" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
@@ -241,3 +242,21 @@ def test_explain_matches_the_golden_text(make_router: MakeRouter) -> None:
     decision = standard(make_router).decide(ImageRequest(prompt=POSTER, size="1024x1024"))
     golden = Path(__file__).parent.parent / "data" / "explain_poster.txt"
     assert decision.explain() == golden.read_text().rstrip("\n")
+
+
+async def test_a_hundred_concurrent_requests_never_overspend_the_budget(
+    make_router: MakeRouter,
+) -> None:
+    router = make_router(
+        [routed("fal/flux-schnell", price=0.1)],
+        cost={"budgets": [{"name": "daily", "limit_usd": 1.0, "period": "day"}]},
+    )
+    client = client_for(router)
+    outcomes = await asyncio.gather(
+        *(client.generate(FOX, size="64x64") for _ in range(100)), return_exceptions=True
+    )
+    served = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, BudgetExceededError)]
+    assert len(served) == 10
+    assert len(refused) == 90
+    assert router.ledger.spent() == pytest.approx(1.0)
