@@ -51,12 +51,8 @@ class FalBackend(QueueBackend):
     """One FLUX model on fal (``fal/flux-schnell`` and the like)."""
 
     key_env = "FAL_KEY"
-
+    auth_scheme = "Key"
     output_hosts = ("fal.media", "*.fal.media")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._http: httpx.AsyncClient | None = None
 
     def payload(
         self, request: ImageRequest, *, edit: bool
@@ -78,20 +74,8 @@ class FalBackend(QueueBackend):
 
     def api(self) -> JobAPI:
         """fal's queue for this model, authenticated."""
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                headers={"Authorization": f"Key {self.api_key()}"},
-                timeout=httpx.Timeout(self.config.request_timeout_s, connect=10.0),
-            )
-        queue = (self.config.base_url or _DEFAULT_QUEUE).rstrip("/")
-        return _Queue(self._http, queue, self.spec.provider_model, self.name)
-
-    async def aclose(self) -> None:
-        """Close the HTTP client and the downloader."""
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-        await super().aclose()
+        http = self.http(_DEFAULT_QUEUE)
+        return _Queue(http, str(http.base_url).rstrip("/"), self.spec.provider_model, self.name)
 
 
 class _Queue:

@@ -10,6 +10,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
 
+import httpx
+
 from imagegate.backend import Capabilities
 from imagegate.catalog import ModelSpec
 from imagegate.errors import MissingCredentialsError
@@ -33,11 +35,24 @@ class HostedBackend(ABC):
     """Hosts the provider serves outputs from, unless the config says otherwise."""
     key_env: ClassVar[str]
     """The environment variable the provider's key is usually in."""
+    auth_scheme: ClassVar[str] = "Bearer"
+    """How the key is sent: ``Authorization: <scheme> <key>``."""
 
     def __init__(self, spec: ModelSpec, config: HostedConfig | None = None) -> None:
         self.spec = spec
         self.config = config or HostedConfig()
         self._downloader: Downloader | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    def http(self, default_base_url: str) -> httpx.AsyncClient:
+        """An authenticated HTTP client for the provider's API (made on first use)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                base_url=(self.config.base_url or default_base_url).rstrip("/"),
+                headers={"Authorization": f"{self.auth_scheme} {self.api_key()}"},
+                timeout=httpx.Timeout(self.config.request_timeout_s, connect=10.0),
+            )
+        return self._http
 
     @property
     def downloader(self) -> Downloader:
@@ -90,6 +105,9 @@ class HostedBackend(ABC):
 
     async def aclose(self) -> None:
         """Release connections."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
         if self._downloader is not None:
             await self._downloader.aclose()
             self._downloader = None

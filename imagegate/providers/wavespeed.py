@@ -40,12 +40,7 @@ class WaveSpeedBackend(QueueBackend):
     """One model on WaveSpeed (``wavespeed/z-image-turbo``, ``wavespeed/flux-dev``…)."""
 
     key_env = "WAVESPEED_API_KEY"
-
     output_hosts = ("*.wavespeed.ai", "*.cloudfront.net")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._http: httpx.AsyncClient | None = None
 
     def payload(
         self, request: ImageRequest, *, edit: bool
@@ -69,20 +64,7 @@ class WaveSpeedBackend(QueueBackend):
 
     def api(self) -> JobAPI:
         """WaveSpeed's task API, authenticated."""
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                base_url=(self.config.base_url or _DEFAULT_BASE).rstrip("/"),
-                headers={"Authorization": f"Bearer {self.api_key()}"},
-                timeout=httpx.Timeout(self.config.request_timeout_s, connect=10.0),
-            )
-        return _Tasks(self._http, self.spec.provider_model, self.name)
-
-    async def aclose(self) -> None:
-        """Close the HTTP client and the downloader."""
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-        await super().aclose()
+        return _Tasks(self.http(_DEFAULT_BASE), self.spec.provider_model, self.name)
 
 
 class _Tasks:
