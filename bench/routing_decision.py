@@ -14,11 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from imagegate import ImageRequest, get_model
 from imagegate.circuit import MemoryCircuitBreakers
 from imagegate.latency import SQLiteLatencyStats
 from imagegate.ledger import SQLiteLedger
 from imagegate.policy import Policy
+from imagegate.providers import HOSTED_PROVIDERS, build_backend
+from imagegate.providers.config import HostedConfig
 from imagegate.router import RoutedBackend, Router
 from imagegate.testing import FakeBackend
 
@@ -61,7 +65,12 @@ def build_router(folder: Path) -> Router:
     routed = []
     for name in MODELS:
         spec = get_model(name)
-        backend = FakeBackend(name, capabilities=spec.capabilities, price_per_image=0.01)
+        # The real adapters (priced from the catalog); nothing is sent: decisions only.
+        backend = (
+            build_backend(spec, HostedConfig(api_key=SecretStr("unused")))
+            if spec.provider in HOSTED_PROVIDERS
+            else FakeBackend(name, capabilities=spec.capabilities)
+        )
         routed.append(RoutedBackend(name, backend, spec, spec.capabilities.runs_locally))
     database = folder / "state.db"
     return Router(

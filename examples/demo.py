@@ -1,11 +1,11 @@
-"""imagegate demo: the repository's routing.yaml, routing real requests to offline emulators.
+"""imagegate demo: the repository's routing.yaml, routing real requests to offline stand-ins.
 
 What it does: starts local emulators of OpenAI, Replicate, fal and WaveSpeed (no keys, no
-network), loads ./routing.yaml, and sends requests that make each rule fire: text detected,
+network) and builds a tiny, randomly initialised Flux pipeline that stands in for a real
+local model (this machine has no GPU: it runs on the CPU, up to 256x256, and draws noise).
+It loads ./routing.yaml and sends requests that make each rule fire: text detected,
 privacy, a cost cap, a latency target decided by measured latency, and a failing backend
 that falls back. It prints every decision and the spend, and writes the images it got.
-There is no local Diffusers backend in this version, so the private request is refused
-rather than sent to a hosted provider: that is the rule working.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from imagegate import Client, ImageRequest
+from imagegate import Catalog, Client, ImageRequest
 from imagegate.errors import ImagegateError, NoRouteError
+from imagegate.providers import ProviderConfig
+from imagegate.providers.local import LocalConfig
 from imagegate.testing import Fault, JobTiming
 from imagegate.testing.launch import running_emulators
+from imagegate.testing.tiny_pipelines import save_tiny_flux
 
 OUTPUT = Path("demo-output")
 
@@ -33,11 +36,20 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ),
     (
         "private product photo",
-        {"prompt": "studio photo of our unreleased headphones, codename ORCA", "private": True},
+        {
+            "prompt": "studio photo of our unreleased headphones, codename ORCA",
+            "private": True,
+            "size": "256x256",
+        },
     ),
     (
         "catalog batch under a cap",
-        {"prompt": "a linen shirt on a plain background", "n": 8, "max_cost_usd": 0.05},
+        {
+            "prompt": "a linen shirt on a plain background",
+            "n": 8,
+            "size": "1024x1024",
+            "max_cost_usd": 0.05,
+        },
     ),
     (
         "tight latency target",
@@ -62,9 +74,14 @@ async def main() -> None:
         "replicate": JobTiming(queue_s=0.1, run_s=0.4),
         "wavespeed": JobTiming(run_s=0.1),
     }
+    tiny = save_tiny_flux(OUTPUT / "tiny-flux")
     with running_emulators(timing=timing) as emulators:
-        providers = {name: emulator.backend_config() for name, emulator in emulators.items()}
-        async with Client.from_policy("routing.yaml", providers=providers) as client:
+        providers: dict[str, ProviderConfig] = {
+            name: emulator.backend_config() for name, emulator in emulators.items()
+        }
+        providers["local"] = LocalConfig(model_path=str(tiny))
+        client = Client.from_policy("routing.yaml", providers=providers, catalog=demo_catalog())
+        async with client:
             await measure(client)
             table = Table(title="routing decisions (./routing.yaml)")
             for column in ("request", "served by", "why", "cost", "seconds", "files / error"):
@@ -83,6 +100,16 @@ async def main() -> None:
             explain = client.route(**REQUESTS[0][1]).explain()
             console.rule("the first decision, explained")
             console.print(explain, markup=False)
+
+
+def demo_catalog() -> Catalog:
+    """The shipped catalog, with the local model limited to what its CPU stand-in can draw."""
+    catalog = Catalog.default()
+    spec = catalog.resolve("local/flux-schnell")
+    sizes = spec.capabilities.sizes.model_copy(update={"default": "256x256", "max_side": 256})
+    capabilities = spec.capabilities.model_copy(update={"sizes": sizes})
+    local = spec.model_copy(update={"capabilities": capabilities})
+    return Catalog(local if s.name == local.name else s for s in catalog)
 
 
 async def measure(client: Client) -> None:

@@ -35,8 +35,9 @@ from imagegate.latency import LatencyStats, SQLiteLatencyStats
 from imagegate.ledger import Ledger, SQLiteLedger
 from imagegate.policy import BackendEntry, Policy
 from imagegate.pricing import GpuTimePrice
-from imagegate.providers import HOSTED_PROVIDERS, build_backend
+from imagegate.providers import HOSTED_PROVIDERS, ProviderConfig, build_backend
 from imagegate.providers.config import HostedConfig
+from imagegate.providers.local.config import LocalConfig
 from imagegate.request import ImageRequest
 from imagegate.result import Cost, CostEstimate, ImageResult, ImageWarning, Timings
 from imagegate.router import RoutedBackend, Router, is_private
@@ -53,11 +54,11 @@ class Client:
 
     Args:
         backends: backends to use, each serving one model name (your own, or configured ones).
-        providers: connection settings per hosted provider (``{"fal": HostedConfig(...)}``);
-            a catalog model of a listed provider gets its backend built on first use. None
-            (the default) makes every hosted provider available with its default settings
-            (the real service, the key from its usual environment variable); pass ``{}`` to
-            use only `backends`.
+        providers: settings per provider (``{"fal": HostedConfig(...), "local":
+            LocalConfig(...)}``); a catalog model of a listed provider gets its backend built
+            on first use. None (the default) makes every provider available with its default
+            settings (the real services with keys from their usual environment variables, and
+            local models from the Hugging Face cache); pass ``{}`` to use only `backends`.
         catalog: the model catalog used to resolve names and aliases (default: the shipped one).
         default_model: the model used when a request says ``model="auto"`` or nothing.
         router: chooses a backend for every request under a routing policy; see
@@ -73,18 +74,16 @@ class Client:
         self,
         backends: Iterable[Backend] = (),
         *,
-        providers: Mapping[str, HostedConfig] | None = None,
+        providers: Mapping[str, ProviderConfig] | None = None,
         catalog: Catalog | None = None,
         default_model: str | None = None,
         router: Router | None = None,
     ) -> None:
         self._backends = {backend.name: backend for backend in backends}
         self._router = router
-        self._providers = (
-            {name: HostedConfig() for name in HOSTED_PROVIDERS}
-            if providers is None
-            else dict(providers)
-        )
+        defaults: dict[str, ProviderConfig] = {name: HostedConfig() for name in HOSTED_PROVIDERS}
+        defaults["local"] = LocalConfig()
+        self._providers = defaults if providers is None else dict(providers)
         self._catalog = catalog or Catalog.default()
         self._default_model = default_model
 
@@ -93,7 +92,7 @@ class Client:
         cls,
         policy: Policy | Mapping[str, Any] | str | os.PathLike[str],
         *,
-        providers: Mapping[str, HostedConfig] | None = None,
+        providers: Mapping[str, ProviderConfig] | None = None,
         catalog: Catalog | None = None,
         ledger: Ledger | None = None,
         latency: LatencyStats | None = None,
@@ -317,7 +316,7 @@ def entry_provider(entry: BackendEntry) -> str:
 
 
 def _routed_backend(
-    entry: BackendEntry, policy: Policy, catalog: Catalog, override: HostedConfig | None
+    entry: BackendEntry, policy: Policy, catalog: Catalog, override: ProviderConfig | None
 ) -> RoutedBackend:
     try:
         spec = catalog.resolve(entry.model)
@@ -333,14 +332,18 @@ def _routed_backend(
         if entry.private is not None
         else is_private(spec.name, policy.privacy.private_backends, spec.capabilities.runs_locally)
     )
-    config = HostedConfig(
-        base_url=entry.base_url,
-        api_key_env=entry.api_key_env,
-        api_key=entry.api_key,
-        allowed_output_hosts=entry.allowed_output_hosts,
-        allow_loopback_outputs=entry.allow_loopback_outputs,
-        request_timeout_s=entry.request_timeout_s,
-        job_deadline_s=entry.job_deadline_s,
+    config: ProviderConfig = (
+        entry.local or LocalConfig()
+        if spec.provider == "local"
+        else HostedConfig(
+            base_url=entry.base_url,
+            api_key_env=entry.api_key_env,
+            api_key=entry.api_key,
+            allowed_output_hosts=entry.allowed_output_hosts,
+            allow_loopback_outputs=entry.allow_loopback_outputs,
+            request_timeout_s=entry.request_timeout_s,
+            job_deadline_s=entry.job_deadline_s,
+        )
     )
     if override is not None:
         config = override

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from imagegate.errors import ConfigError, ImagegateError
 from imagegate.ledger import Budget
 from imagegate.pricing import Pricing
+from imagegate.providers.local.config import LocalConfig
 
 __all__ = [
     "BackendEntry",
@@ -57,6 +58,9 @@ class BackendEntry(_Section):
     )
     private: bool | None = Field(
         None, description="Counts as private; default: only backends that run locally."
+    )
+    local: LocalConfig | None = Field(
+        None, description="Local backends: model path, device, dtype, batching, LoRAs."
     )
     enabled: bool = True
 

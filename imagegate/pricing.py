@@ -8,6 +8,7 @@ Providers price images four ways: a flat price per image, a price per megapixel,
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,10 +31,11 @@ __all__ = [
 _GPT_IMAGE_2_QUALITY = {"low": 16, "medium": 48, "high": 96}
 
 
-class PricedJob(BaseModel):
+# A dataclass, not a pydantic model: the router prices every candidate of every request, and
+# every field here is computed from an already validated request.
+@dataclass(frozen=True, slots=True)
+class PricedJob:
     """The facts about a request that any price depends on."""
-
-    model_config = ConfigDict(frozen=True)
 
     n: int
     size: Size

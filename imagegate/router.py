@@ -127,7 +127,7 @@ class Router:
                 scores.append(verdict)
                 continue
             reason, estimate, kind = verdict
-            excluded.append(Exclusion.model_construct(backend=routed.name, reason=reason))
+            excluded.append(Exclusion(backend=routed.name, reason=reason))
             if kind == "cost":
                 over_cap.append(estimate)
             elif kind == "budget":
@@ -304,8 +304,7 @@ class Router:
         )
         latency = self.latency.estimate(backend.name, prior_p50, prior_p95)
         target = request.latency_target_s or self.policy.latency.default_target_s
-        # Built without re-validation: every field is computed here, and routing is hot.
-        return CandidateScore.model_construct(
+        return CandidateScore(
             backend=backend.name,
             estimated_cost_usd=estimate,
             expected_latency_s=latency.p50_s,

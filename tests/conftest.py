@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 from PIL import Image
+
+# No test may download weights or reach the Hugging Face Hub: fail fast instead of retrying.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from imagegate import Client, get_model
 from imagegate.testing import FakeBackend

@@ -24,7 +24,7 @@ def test_the_demo_shows_every_rule_firing(tmp_path: Path) -> None:
     out = run.stdout
     assert "poster with a headline" in out
     assert "openai/gpt-image-2" in out
-    assert "not private: a private" in out
+    assert "private, cheapest" in out
     assert "cheapest expected within 0.5 s" in out
     assert "fallback after 1 failed attempt" in out
-    assert len(list((tmp_path / "demo-output").glob("*.png"))) == 1 + 8 + 1 + 1
+    assert len(list((tmp_path / "demo-output").glob("*.png"))) == 1 + 1 + 8 + 1 + 1

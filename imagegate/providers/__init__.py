@@ -1,7 +1,7 @@
 """The provider adapters, and building the backend for a catalog model.
 
 Adapters are imported only when a backend of theirs is built, so an application that uses
-one provider never imports another's SDK.
+one provider never imports another's SDK (nor torch, unless it uses a local model).
 """
 
 from __future__ import annotations
@@ -9,14 +9,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from imagegate.errors import NoRouteError
+from imagegate.errors import ConfigError, NoRouteError
+from imagegate.providers.config import HostedConfig
+from imagegate.providers.local.config import LocalConfig
 
 if TYPE_CHECKING:
     from imagegate.backend import Backend
     from imagegate.catalog import ModelSpec
-    from imagegate.providers.config import HostedConfig
 
-__all__ = ["HOSTED_PROVIDERS", "build_backend"]
+__all__ = ["ADAPTERS", "HOSTED_PROVIDERS", "ProviderConfig", "build_backend"]
 
 HOSTED_PROVIDERS: dict[str, str] = {
     "openai": "imagegate.providers.openai:OpenAIBackend",
@@ -24,21 +25,32 @@ HOSTED_PROVIDERS: dict[str, str] = {
     "fal": "imagegate.providers.fal:FalBackend",
     "wavespeed": "imagegate.providers.wavespeed:WaveSpeedBackend",
 }
-"""Provider name → the adapter class that serves its models."""
+"""Hosted provider name → the adapter class that serves its models."""
+
+ADAPTERS: dict[str, str] = {**HOSTED_PROVIDERS, "local": "imagegate.providers.local:LocalBackend"}
+"""Every provider name → its adapter class."""
+
+ProviderConfig = HostedConfig | LocalConfig
+"""How to reach a provider: connection settings (hosted) or device settings (local)."""
 
 
-def build_backend(spec: ModelSpec, config: HostedConfig) -> Backend:
-    """The backend for catalog model `spec`, connected with `config`.
+def build_backend(spec: ModelSpec, config: ProviderConfig | None = None) -> Backend:
+    """The backend for catalog model `spec`, configured with `config`.
 
     Raises:
-        NoRouteError: imagegate has no hosted adapter for the model's provider.
+        NoRouteError: imagegate has no adapter for the model's provider.
+        ConfigError: `config` is of the wrong kind for the provider.
     """
-    target = HOSTED_PROVIDERS.get(spec.provider)
+    target = ADAPTERS.get(spec.provider)
     if target is None:
         raise NoRouteError(
-            f"no backend adapter for provider {spec.provider!r} in this version "
-            f"(adapters: {', '.join(HOSTED_PROVIDERS)})",
+            f"no backend adapter for provider {spec.provider!r} (adapters: {', '.join(ADAPTERS)})",
             exclusions={spec.name: "no adapter"},
+        )
+    wanted = LocalConfig if spec.provider == "local" else HostedConfig
+    if config is not None and not isinstance(config, wanted):
+        raise ConfigError(
+            f"{spec.name} is configured with {type(config).__name__}; it takes {wanted.__name__}"
         )
     module, _, name = target.partition(":")
     backend_class = getattr(importlib.import_module(module), name)

@@ -62,7 +62,7 @@ async def test_a_private_prompt_never_reaches_a_hosted_provider(
     with pytest.raises(NoRouteError) as exc:
         await client.generate(secret, private=True)
     assert exc.value.exclusions["openai/gpt-image-2"].startswith("not private")
-    assert "local/flux-schnell" in exc.value.exclusions  # no local adapter in this version
+    assert "local/flux-schnell" in exc.value.exclusions  # its weights are not on this machine
     assert not openai_emulator.log.mentions("BLUEFIN")
     assert not fal_emulator.log.mentions("BLUEFIN")
     assert len(openai_emulator.log) == len(fal_emulator.log) == 0
