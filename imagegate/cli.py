@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -19,6 +21,7 @@ from imagegate.ledger import SQLiteLedger
 from imagegate.policy import Policy
 from imagegate.pricing import GpuTimePrice, PerImagePrice, PerMegapixelPrice, TokenPrice
 from imagegate.request import ImageRequest
+from imagegate.result import ImageResult
 
 app = typer.Typer(
     help="imagegate: one interface over image-generation backends.", no_args_is_help=True
@@ -124,12 +127,86 @@ def _policy_client(policy: Path | None, emulators: bool) -> Iterator[Client]:
 
 
 @contextlib.contextmanager
-def _errors_as_one_line() -> Iterator[None]:
+def _errors_as_one_line(debug: bool = False) -> Iterator[None]:
     try:
         yield
     except ImagegateError as error:
+        if debug:
+            raise
         typer.echo(f"error: {type(error).__name__}: {error}", err=True)
         raise typer.Exit(1) from None
+
+
+def _run_and_save(
+    client: Client, request: ImageRequest, out: Path, *, edit: bool, console: Console
+) -> None:
+    """Run `request` with a spinner while it is in flight, save the images, print a summary."""
+    call = client.edit if edit else client.generate
+    with console.status(f"{'editing' if edit else 'generating'}: routing and waiting..."):
+        result = asyncio.run(_in_client(client, call, request))
+    paths = result.save(out, stem=result.request_id[:8])
+    route = result.route
+    console.print(
+        f"{result.backend} ({route.reason if route else 'named'}): {len(paths)} image(s), "
+        f"${result.cost.usd:.4f}"
+        + ("" if result.cost.actual_usd is not None else " (estimated)")
+        + f", {result.timings.total_s:.1f} s"
+    )
+    for warning in result.warnings:
+        console.print(f"warning: {warning.message}")
+    for path in paths:
+        console.print(str(path))
+
+
+async def _in_client(client: Client, call: Any, request: ImageRequest) -> ImageResult:
+    async with client:
+        result: ImageResult = await call(request)
+        return result
+
+
+_DEBUG = typer.Option(False, "--debug", help="Show the traceback of an error.")
+_EMULATORS = typer.Option(False, "--emulators", help="Use the offline emulators (no keys).")
+
+
+@app.command()
+def generate(
+    prompt: str = typer.Argument(..., help="What to draw."),
+    model: str | None = typer.Option(None, help="A model name, or auto (the policy decides)."),
+    size: str | None = typer.Option(None, help="WIDTHxHEIGHT."),
+    n: int = typer.Option(1, help="How many images."),
+    private: bool = typer.Option(False, help="Never leave this machine."),
+    max_cost: float | None = typer.Option(None, help="Cost cap in USD."),
+    out: Path = typer.Option(Path("."), help="Folder for the images."),
+    policy: Path | None = _POLICY,
+    emulators: bool = _EMULATORS,
+    debug: bool = _DEBUG,
+) -> None:
+    """Generate images, routed by the policy; prints backend, cost, time and file paths."""
+    with _errors_as_one_line(debug), _policy_client(policy, emulators) as client:
+        request = ImageRequest(
+            prompt=prompt, model=model, size=size, n=n, private=private, max_cost_usd=max_cost
+        )
+        _run_and_save(client, request, out, edit=False, console=Console())
+
+
+@app.command()
+def edit(
+    image: Path = typer.Argument(..., help="The image to edit."),
+    prompt: str = typer.Argument(..., help="What to change."),
+    mask: Path | None = typer.Option(None, help="PNG with alpha: transparent = edit here."),
+    model: str | None = typer.Option(None, help="A model name, or auto."),
+    size: str | None = typer.Option(None, help="WIDTHxHEIGHT."),
+    out: Path = typer.Option(Path("."), help="Folder for the images."),
+    policy: Path | None = _POLICY,
+    emulators: bool = _EMULATORS,
+    debug: bool = _DEBUG,
+) -> None:
+    """Edit an image (with an optional mask), routed by the policy."""
+    with _errors_as_one_line(debug), _policy_client(policy, emulators) as client:
+        request = ImageRequest.model_validate(
+            {"prompt": prompt, "model": model, "size": size, "images": [image], "mask": mask}
+        )
+        _run_and_save(client, request, out, edit=True, console=Console())
 
 
 @app.command()

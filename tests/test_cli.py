@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
+import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 import imagegate
 from imagegate.cli import app
 
 runner = CliRunner()
+ROOT = Path(__file__).parent.parent
 
 
 def test_models_prints_the_catalog() -> None:
@@ -65,3 +69,64 @@ def test_emulate_serves_all_four_and_prints_how_to_reach_them() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_generate_routes_saves_and_summarises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGEGATE_STATE", str(tmp_path / "state.db"))
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "a red fox in snow",
+            "--n",
+            "2",
+            "--size",
+            "1024x1024",
+            "--emulators",
+            "--policy",
+            str(ROOT / "routing.yaml"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("fal/flux-schnell (cheapest): 2 image(s), $0.0060")
+    assert len(list((tmp_path / "out").glob("*.png"))) == 2
+
+
+def test_edit_takes_an_image_file_and_a_mask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGEGATE_STATE", str(tmp_path / "state.db"))
+    Image.new("RGB", (64, 64)).save(tmp_path / "photo.png")
+    Image.new("RGBA", (64, 64)).save(tmp_path / "mask.png")
+    result = runner.invoke(
+        app,
+        [
+            "edit",
+            str(tmp_path / "photo.png"),
+            "add a hat",
+            "--mask",
+            str(tmp_path / "mask.png"),
+            "--emulators",
+            "--policy",
+            str(ROOT / "routing.yaml"),
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("openai/gpt-image-2")
+
+
+def test_an_error_is_one_line_and_no_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGEGATE_STATE", str(tmp_path / "state.db"))
+    result = runner.invoke(
+        app, ["generate", " ", "--policy", str(ROOT / "routing.yaml"), "--emulators"]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip() == "error: InvalidRequestError: prompt is empty: say what to draw"
