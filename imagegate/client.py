@@ -31,6 +31,7 @@ from imagegate.errors import (
     UnknownModelError,
 )
 from imagegate.formats import to_format
+from imagegate.journal import JobJournal, SQLiteJournal
 from imagegate.latency import LatencyStats, SQLiteLatencyStats
 from imagegate.ledger import Ledger, SQLiteLedger
 from imagegate.policy import BackendEntry, Policy
@@ -118,8 +119,11 @@ class Client:
         state = os.path.expanduser(policy.state.path)
         if state != ":memory:":
             os.makedirs(os.path.dirname(state) or ".", exist_ok=True)
+        journal = SQLiteJournal(state)
         routed = [
-            _routed_backend(entry, policy, catalog, (providers or {}).get(entry_provider(entry)))
+            _routed_backend(
+                entry, policy, catalog, (providers or {}).get(entry_provider(entry)), journal
+            )
             for entry in policy.backends
             if entry.enabled
         ]
@@ -316,7 +320,11 @@ def entry_provider(entry: BackendEntry) -> str:
 
 
 def _routed_backend(
-    entry: BackendEntry, policy: Policy, catalog: Catalog, override: ProviderConfig | None
+    entry: BackendEntry,
+    policy: Policy,
+    catalog: Catalog,
+    override: ProviderConfig | None,
+    journal: JobJournal,
 ) -> RoutedBackend:
     try:
         spec = catalog.resolve(entry.model)
@@ -348,7 +356,7 @@ def _routed_backend(
     if override is not None:
         config = override
     try:
-        backend = build_backend(spec, config)
+        backend = build_backend(spec, config, journal=journal)
     except NoRouteError as error:
         return RoutedBackend(spec.name, None, spec, private, unavailable=error.message)
     check: Callable[[], str | None] | None = getattr(backend, "unavailable_reason", None)

@@ -16,6 +16,7 @@ from imagegate.providers.local.config import LocalConfig
 if TYPE_CHECKING:
     from imagegate.backend import Backend
     from imagegate.catalog import ModelSpec
+    from imagegate.journal import JobJournal
 
 __all__ = ["ADAPTERS", "HOSTED_PROVIDERS", "ProviderConfig", "build_backend"]
 
@@ -34,8 +35,13 @@ ProviderConfig = HostedConfig | LocalConfig
 """How to reach a provider: connection settings (hosted) or device settings (local)."""
 
 
-def build_backend(spec: ModelSpec, config: ProviderConfig | None = None) -> Backend:
+def build_backend(
+    spec: ModelSpec, config: ProviderConfig | None = None, *, journal: JobJournal | None = None
+) -> Backend:
     """The backend for catalog model `spec`, configured with `config`.
+
+    `journal` records the provider jobs of backends that run jobs, so a request retried after
+    a crash resumes its job (default: a journal in memory).
 
     Raises:
         NoRouteError: imagegate has no adapter for the model's provider.
@@ -55,4 +61,6 @@ def build_backend(spec: ModelSpec, config: ProviderConfig | None = None) -> Back
     module, _, name = target.partition(":")
     backend_class = getattr(importlib.import_module(module), name)
     backend: Backend = backend_class(spec, config)
+    if journal is not None and hasattr(backend, "journal"):
+        backend.journal = journal
     return backend
