@@ -21,27 +21,24 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from imagegate.backend import Backend
 from imagegate.catalog import Catalog
-from imagegate.circuit import CircuitBreakers, MemoryCircuitBreakers
+from imagegate.circuit import CircuitBreakers
 from imagegate.decision import RouteDecision
 from imagegate.errors import (
-    ConfigError,
     CostCapExceededError,
     InvalidRequestError,
     NoRouteError,
-    UnknownModelError,
 )
 from imagegate.formats import to_format
-from imagegate.journal import JobJournal, SQLiteJournal
-from imagegate.latency import LatencyStats, SQLiteLatencyStats
-from imagegate.ledger import Ledger, SQLiteLedger
-from imagegate.policy import BackendEntry, Policy
-from imagegate.pricing import GpuTimePrice
+from imagegate.latency import LatencyStats
+from imagegate.ledger import Ledger
+from imagegate.policy import Policy
+from imagegate.policy_router import router_from_policy
 from imagegate.providers import HOSTED_PROVIDERS, ProviderConfig, build_backend
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.local.config import LocalConfig
 from imagegate.request import ImageRequest
 from imagegate.result import Cost, CostEstimate, ImageResult, ImageWarning, Timings
-from imagegate.router import RoutedBackend, Router, is_private
+from imagegate.router import Router
 from imagegate.validation import check_request
 
 __all__ = ["Client", "SyncClient", "agenerate", "generate"]
@@ -111,33 +108,15 @@ class Client:
         Raises:
             ConfigError: the policy is invalid or names an unknown model.
         """
-        if isinstance(policy, Mapping):
-            policy = Policy.from_dict(policy)
-        elif not isinstance(policy, Policy):
-            policy = Policy.load(policy)
-        catalog = catalog or Catalog.default()
-        state = os.path.expanduser(policy.state.path)
-        if state != ":memory:":
-            os.makedirs(os.path.dirname(state) or ".", exist_ok=True)
-        journal = SQLiteJournal(state)
-        routed = [
-            _routed_backend(
-                entry, policy, catalog, (providers or {}).get(entry_provider(entry)), journal
-            )
-            for entry in policy.backends
-            if entry.enabled
-        ]
-        router = Router(
+        router = router_from_policy(
             policy,
-            routed,
-            ledger=ledger or SQLiteLedger(state),
-            latency=latency
-            or SQLiteLatencyStats(
-                state, window=policy.latency.window, min_samples=policy.latency.min_samples
-            ),
-            circuits=circuits or MemoryCircuitBreakers(policy.circuit_breaker),
+            providers=providers,
+            catalog=catalog,
+            ledger=ledger,
+            latency=latency,
+            circuits=circuits,
         )
-        backends = [r.backend for r in routed if r.backend is not None]
+        backends = [r.backend for r in router.backends.values() if r.backend is not None]
         return cls(backends, providers={}, catalog=catalog, router=router)
 
     @property
@@ -312,55 +291,6 @@ class Client:
             estimated_cost_usd=estimate.usd,
             expected_latency_s=latency,
         )
-
-
-def entry_provider(entry: BackendEntry) -> str:
-    """The provider part of a policy entry's model name."""
-    return entry.model.partition("/")[0]
-
-
-def _routed_backend(
-    entry: BackendEntry,
-    policy: Policy,
-    catalog: Catalog,
-    override: ProviderConfig | None,
-    journal: JobJournal,
-) -> RoutedBackend:
-    try:
-        spec = catalog.resolve(entry.model)
-    except UnknownModelError as error:
-        raise ConfigError(f"routing policy: backends: {error.message}") from None
-    if entry.price is not None:
-        spec = spec.model_copy(update={"pricing": entry.price})
-    elif entry.gpu_cost_per_hour is not None and isinstance(spec.pricing, GpuTimePrice):
-        hourly = spec.pricing.model_copy(update={"usd_per_hour": entry.gpu_cost_per_hour})
-        spec = spec.model_copy(update={"pricing": hourly})
-    private = (
-        entry.private
-        if entry.private is not None
-        else is_private(spec.name, policy.privacy.private_backends, spec.capabilities.runs_locally)
-    )
-    config: ProviderConfig = (
-        entry.local or LocalConfig()
-        if spec.provider == "local"
-        else HostedConfig(
-            base_url=entry.base_url,
-            api_key_env=entry.api_key_env,
-            api_key=entry.api_key,
-            allowed_output_hosts=entry.allowed_output_hosts,
-            allow_loopback_outputs=entry.allow_loopback_outputs,
-            request_timeout_s=entry.request_timeout_s,
-            job_deadline_s=entry.job_deadline_s,
-        )
-    )
-    if override is not None:
-        config = override
-    try:
-        backend = build_backend(spec, config, journal=journal)
-    except NoRouteError as error:
-        return RoutedBackend(spec.name, None, spec, private, unavailable=error.message)
-    check: Callable[[], str | None] | None = getattr(backend, "unavailable_reason", None)
-    return RoutedBackend(spec.name, backend, spec, private, unavailable=check() if check else None)
 
 
 def _as_request(request: ImageRequest | str | None, options: dict[str, Any]) -> ImageRequest:

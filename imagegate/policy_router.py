@@ -1,0 +1,113 @@
+"""Building a `Router` from a routing policy: one backend per enabled entry, and the state
+stores the policy names (ledger, latency measurements, job journal).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from imagegate.catalog import Catalog
+from imagegate.circuit import CircuitBreakers, MemoryCircuitBreakers
+from imagegate.errors import ConfigError, NoRouteError, UnknownModelError
+from imagegate.journal import JobJournal, SQLiteJournal
+from imagegate.latency import LatencyStats, SQLiteLatencyStats
+from imagegate.ledger import Ledger, SQLiteLedger
+from imagegate.policy import BackendEntry, Policy
+from imagegate.pricing import GpuTimePrice
+from imagegate.providers import ProviderConfig, build_backend
+from imagegate.providers.config import HostedConfig
+from imagegate.providers.local.config import LocalConfig
+from imagegate.router import RoutedBackend, Router, is_private
+
+__all__ = ["router_from_policy"]
+
+
+def router_from_policy(
+    policy: Policy | Mapping[str, Any] | str | os.PathLike[str],
+    *,
+    providers: Mapping[str, ProviderConfig] | None = None,
+    catalog: Catalog | None = None,
+    ledger: Ledger | None = None,
+    latency: LatencyStats | None = None,
+    circuits: CircuitBreakers | None = None,
+) -> Router:
+    """The router a policy describes (see `Client.from_policy` for the arguments).
+
+    Raises:
+        ConfigError: the policy is invalid or names an unknown model.
+    """
+    if isinstance(policy, Mapping):
+        policy = Policy.from_dict(policy)
+    elif not isinstance(policy, Policy):
+        policy = Policy.load(policy)
+    catalog = catalog or Catalog.default()
+    state = os.path.expanduser(policy.state.path)
+    if state != ":memory:":
+        os.makedirs(os.path.dirname(state) or ".", exist_ok=True)
+    journal = SQLiteJournal(state)
+    routed = [
+        _routed_backend(entry, policy, catalog, (providers or {}).get(_provider_of(entry)), journal)
+        for entry in policy.backends
+        if entry.enabled
+    ]
+    return Router(
+        policy,
+        routed,
+        ledger=ledger or SQLiteLedger(state),
+        latency=latency
+        or SQLiteLatencyStats(
+            state, window=policy.latency.window, min_samples=policy.latency.min_samples
+        ),
+        circuits=circuits or MemoryCircuitBreakers(policy.circuit_breaker),
+    )
+
+
+def _provider_of(entry: BackendEntry) -> str:
+    """The provider part of a policy entry's model name."""
+    return entry.model.partition("/")[0]
+
+
+def _routed_backend(
+    entry: BackendEntry,
+    policy: Policy,
+    catalog: Catalog,
+    override: ProviderConfig | None,
+    journal: JobJournal,
+) -> RoutedBackend:
+    try:
+        spec = catalog.resolve(entry.model)
+    except UnknownModelError as error:
+        raise ConfigError(f"routing policy: backends: {error.message}") from None
+    if entry.price is not None:
+        spec = spec.model_copy(update={"pricing": entry.price})
+    elif entry.gpu_cost_per_hour is not None and isinstance(spec.pricing, GpuTimePrice):
+        hourly = spec.pricing.model_copy(update={"usd_per_hour": entry.gpu_cost_per_hour})
+        spec = spec.model_copy(update={"pricing": hourly})
+    private = (
+        entry.private
+        if entry.private is not None
+        else is_private(spec.name, policy.privacy.private_backends, spec.capabilities.runs_locally)
+    )
+    config: ProviderConfig = (
+        entry.local or LocalConfig()
+        if spec.provider == "local"
+        else HostedConfig(
+            base_url=entry.base_url,
+            api_key_env=entry.api_key_env,
+            api_key=entry.api_key,
+            allowed_output_hosts=entry.allowed_output_hosts,
+            allow_loopback_outputs=entry.allow_loopback_outputs,
+            request_timeout_s=entry.request_timeout_s,
+            job_deadline_s=entry.job_deadline_s,
+        )
+    )
+    if override is not None:
+        config = override
+    try:
+        backend = build_backend(spec, config, journal=journal)
+    except NoRouteError as error:
+        return RoutedBackend(spec.name, None, spec, private, unavailable=error.message)
+    check: Callable[[], str | None] | None = getattr(backend, "unavailable_reason", None)
+    return RoutedBackend(spec.name, backend, spec, private, unavailable=check() if check else None)
