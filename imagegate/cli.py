@@ -17,6 +17,7 @@ from rich.table import Table
 from imagegate.catalog import ModelSpec, models
 from imagegate.client import Client
 from imagegate.errors import ImagegateError
+from imagegate.extras import require
 from imagegate.ledger import SQLiteLedger
 from imagegate.policy import Policy
 from imagegate.pricing import GpuTimePrice, PerImagePrice, PerMegapixelPrice, TokenPrice
@@ -237,6 +238,25 @@ def route(
         )
         decision = client.route(request)
         typer.echo(decision.explain() if explain else decision.chosen)
+
+
+@app.command()
+def serve(
+    policy: Path | None = _POLICY,
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    api_keys: str = typer.Option(
+        ..., envvar="IMAGEGATE_API_KEYS", help="Comma-separated bearer keys callers may use."
+    ),
+    emulators: bool = _EMULATORS,
+) -> None:
+    """Serve OpenAI's Images API (and a status page) in front of the routed backends."""
+    from imagegate.server import create_app
+
+    uvicorn = require("uvicorn", purpose="imagegate serve")
+    keys = [key.strip() for key in api_keys.split(",") if key.strip()]
+    with _errors_as_one_line(), _policy_client(policy, emulators) as client:
+        uvicorn.run(create_app(client, api_keys=keys), host=host, port=port, log_level="info")
 
 
 @app.command()

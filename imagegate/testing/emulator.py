@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import tempfile
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -31,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from imagegate.extras import require
 from imagegate.formats import MEDIA_TYPES
+from imagegate.serving import BackgroundServer
 from imagegate.testing.faults import Fault, FaultPlan
 from imagegate.testing.jobs import FileStore, JobStore, JobTiming
 from imagegate.testing.render import render_image
@@ -105,9 +104,12 @@ class Emulator(ABC):
         self.app = Starlette(
             routes=[*self.routes(), self.route("/files/{name}", "output", self._serve_file)]
         )
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self.ports: list[int] = []
+        self._server = BackgroundServer(
+            self.app,
+            listeners=self.listeners,
+            certfile=tls.cert_file if tls is not None else None,
+            name=f"{self.provider}-emulator",
+        )
 
     # ------------------------------------------------------------------ provider hooks
 
@@ -161,56 +163,24 @@ class Emulator(ABC):
         """``http(s)://127.0.0.1:PORT`` of the first listener (start the emulator first)."""
         return self.url_of(0)
 
+    @property
+    def ports(self) -> list[int]:
+        """The ports it listens on (empty when stopped)."""
+        return self._server.ports
+
     def url_of(self, listener: int) -> str:
         """The base URL of one listener."""
         if not self.ports:
             raise RuntimeError(f"{type(self).__name__} is not started: use it in a with block")
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self.ports[listener]}"
+        return self._server.url_of(listener)
 
     def start(self) -> None:
         """Serve on 127.0.0.1 (free ports) in a background thread."""
-        uvicorn = require("uvicorn", purpose="serving the emulators")
-        sockets = []
-        for _ in range(self.listeners):
-            # IPPROTO_TCP explicitly: asyncio turns Nagle's algorithm off only for sockets that
-            # say so, and with it on every request on a kept-alive connection waits ~40 ms.
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        self.ports = [sock.getsockname()[1] for sock in sockets]
-        tls = {}
-        if self.tls is not None:
-            tls = {"ssl_certfile": str(self.tls.cert_file)}
-        config = uvicorn.Config(
-            self.app,
-            log_level="critical",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            **tls,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": sockets},
-            name=f"{self.provider}-emulator",
-            daemon=True,
-        )
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError(f"{type(self).__name__} failed to start")
-            threading.Event().wait(0.005)
+        self._server.start()
 
     def stop(self) -> None:
         """Stop serving."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-        self.ports = []
+        self._server.stop()
 
     def __enter__(self) -> Self:
         self.start()

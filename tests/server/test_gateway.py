@@ -1,0 +1,119 @@
+"""The HTTP gateway, driven by the official openai SDK, in front of emulated backends."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from PIL import Image
+
+from imagegate import Client
+from imagegate.server import create_app
+from imagegate.serving import BackgroundServer
+from imagegate.testing.fal_emulator import FalEmulator
+from imagegate.testing.openai_emulator import OpenAIEmulator
+
+KEY = "ig-test-key"
+
+
+@pytest.fixture
+def gateway(
+    tmp_path: Path, openai_emulator: OpenAIEmulator, fal_emulator: FalEmulator
+) -> Iterator[str]:
+    """The gateway on loopback, routing between the OpenAI and fal emulators."""
+    client = Client.from_policy(
+        {
+            "backends": [{"model": "openai/gpt-image-2"}, {"model": "fal/flux-schnell"}],
+            "cost": {"budgets": [{"name": "daily", "limit_usd": 5, "period": "day"}]},
+            "state": {"path": str(tmp_path / "state.db")},
+        },
+        providers={
+            "openai": openai_emulator.backend_config(),
+            "fal": fal_emulator.backend_config(),
+        },
+    )
+    server = BackgroundServer(create_app(client, api_keys=[KEY]), name="gateway")
+    server.start()
+    yield server.url_of()
+    server.stop()
+
+
+def sdk(gateway: str, key: str = KEY) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0)
+
+
+def test_the_openai_sdk_generates_through_the_router(gateway: str) -> None:
+    response = sdk(gateway).images.generate(
+        model="auto", prompt="a red fox in snow", size="1024x1024"
+    )
+    data = response.data or []
+    image = Image.open(io.BytesIO(base64.b64decode(data[0].b64_json or "")))
+    assert image.size == (1024, 1024)
+    extra = response.model_extra or {}
+    assert extra["imagegate"]["backend"] == "fal/flux-schnell"
+
+
+def test_policy_fields_ride_in_the_body(gateway: str) -> None:
+    response = sdk(gateway).images.generate(
+        model="auto",
+        prompt="a red fox in snow",
+        extra_body={"needs_text": True, "tags": ["campaign"]},
+    )
+    assert (response.model_extra or {})["imagegate"]["backend"] == "openai/gpt-image-2"
+
+
+def test_a_private_request_is_refused_with_its_reasons(gateway: str) -> None:
+    with pytest.raises(openai.BadRequestError) as exc:
+        sdk(gateway).images.generate(model="auto", prompt="x", extra_body={"private": True})
+    assert exc.value.code == "no_route"
+    assert "not private" in exc.value.message
+
+
+def test_edits_go_through_multipart(gateway: str) -> None:
+    photo, mask = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (64, 64)).save(photo, format="PNG")
+    Image.new("RGBA", (64, 64)).save(mask, format="PNG")
+    response = sdk(gateway).images.edit(
+        model="openai/gpt-image-2",
+        prompt="add a hat",
+        image=("photo.png", photo.getvalue(), "image/png"),
+        mask=("mask.png", mask.getvalue(), "image/png"),
+    )
+    assert (response.model_extra or {})["imagegate"]["backend"] == "openai/gpt-image-2"
+
+
+def test_a_wrong_key_is_a_401_in_openai_shape(gateway: str) -> None:
+    with pytest.raises(openai.AuthenticationError) as exc:
+        sdk(gateway, key="nope").images.generate(model="auto", prompt="x")
+    assert exc.value.code == "invalid_api_key"
+
+
+def test_a_bad_request_is_a_400_naming_the_field(gateway: str) -> None:
+    with pytest.raises(openai.BadRequestError) as exc:
+        sdk(gateway).images.generate(model="auto", prompt="x", size="huge")
+    assert exc.value.param == "size"
+
+
+def test_a_cost_cap_nothing_fits_is_a_402(gateway: str) -> None:
+    with pytest.raises(openai.APIStatusError) as exc:
+        sdk(gateway).images.generate(
+            model="auto", prompt="a fox", extra_body={"max_cost_usd": 0.0001}
+        )
+    assert exc.value.status_code == 402
+
+
+def test_health_metrics_and_status_page(gateway: str) -> None:
+    sdk(gateway).images.generate(model="auto", prompt="a red fox in snow")
+    assert httpx.get(f"{gateway}/healthz").json() == {"status": "ok"}
+    metrics = httpx.get(f"{gateway}/metrics").text
+    assert 'imagegate_requests_total{backend="fal/flux-schnell",outcome="ok"} 1' in metrics
+    page = httpx.get(f"{gateway}/").text
+    assert "<h1>imagegate</h1>" in page
+    assert "a red fox in snow" in page
+    assert "$4.9970 left of $5.00" in page
+    assert KEY not in page
