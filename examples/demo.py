@@ -16,6 +16,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+# A demo prints its own table: keep the Hugging Face libraries' progress bars and notices out.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+
+import diffusers
 from rich.console import Console
 from rich.table import Table
 
@@ -74,6 +80,7 @@ async def main() -> None:
         "replicate": JobTiming(queue_s=0.1, run_s=0.4),
         "wavespeed": JobTiming(run_s=0.1),
     }
+    diffusers.utils.logging.disable_progress_bar()
     tiny = save_tiny_flux(OUTPUT / "tiny-flux")
     with running_emulators(timing=timing) as emulators:
         providers: dict[str, ProviderConfig] = {
