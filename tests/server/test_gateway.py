@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,3 +119,41 @@ def test_health_metrics_and_status_page(gateway: str) -> None:
     assert "a red fox in snow" in page
     assert "$4.9970 left of $5.00" in page
     assert KEY not in page
+
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test does)")
+def test_the_status_page_renders_in_headless_chromium(gateway: str, tmp_path: Path) -> None:
+    sdk(gateway).images.generate(model="auto", prompt="a lighthouse at dawn", size="1024x1024")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [str(CHROMIUM), *flags, "--dump-dom", f"{gateway}/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "a lighthouse at dawn" in dom
+    assert "fal/flux-schnell" in dom
+    assert "left of $5.00" in dom
+    assert 'src="data:image/jpeg;base64,' in dom  # the thumbnail
+    shot = tmp_path / "status.png"
+    subprocess.run(
+        [str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1200,900", f"{gateway}/"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert Image.open(shot).size == (1200, 900)
