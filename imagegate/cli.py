@@ -292,6 +292,20 @@ def budget(
 
 
 @app.command()
+def demo(
+    live: bool = typer.Option(
+        False, help="Send the requests to the real providers with your keys (spends money)."
+    ),
+    policy: Path | None = _POLICY,
+) -> None:
+    """Show every routing rule firing: offline stand-ins by default, real providers with --live."""
+    from imagegate.demo import run_demo
+
+    with _errors_as_one_line():
+        asyncio.run(run_demo(live=live, policy=policy or Path("routing.yaml")))
+
+
+@app.command()
 def version() -> None:
     """Print imagegate's version."""
     from imagegate import __version__
