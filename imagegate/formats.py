@@ -9,7 +9,7 @@ from PIL import Image
 from imagegate.request import OutputFormat
 from imagegate.result import GeneratedImage, ImageWarning
 
-__all__ = ["MEDIA_TYPES", "to_format"]
+__all__ = ["MEDIA_TYPES", "PIL_MEDIA_TYPES", "to_format"]
 
 MEDIA_TYPES: dict[OutputFormat, str] = {
     "png": "image/png",
@@ -17,6 +17,8 @@ MEDIA_TYPES: dict[OutputFormat, str] = {
     "webp": "image/webp",
 }
 _PIL_FORMATS: dict[OutputFormat, str] = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+PIL_MEDIA_TYPES: dict[str, str] = {pil: MEDIA_TYPES[fmt] for fmt, pil in _PIL_FORMATS.items()}
+"""Pillow's format name → the media type, for the formats imagegate delivers."""
 
 
 def to_format(

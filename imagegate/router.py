@@ -157,6 +157,7 @@ class Router:
         decision = self.decide(request)
         fallbacks: list[FallbackAttempt] = []
         last_error: ImagegateError | None = None
+        estimates = {score.backend: score.estimated_cost_usd for score in decision.scores}
         for name in decision.candidates[: self.policy.fallbacks.max_tries]:
             routed = self.backends[name]
             assert routed.backend is not None
@@ -165,7 +166,7 @@ class Router:
                 continue
             started = time.perf_counter()
             try:
-                result = await self._attempt(routed.backend, request, execute)
+                result = await self._attempt(routed.backend, request, execute, estimates[name])
             except ImagegateError as error:
                 if not isinstance(error, RequestError | BudgetExceededError):
                     self.circuits.record(name, ok=False)
@@ -194,9 +195,9 @@ class Router:
         )
 
     async def _attempt(
-        self, backend: Backend, request: ImageRequest, execute: Execute
+        self, backend: Backend, request: ImageRequest, execute: Execute, estimate: float
     ) -> ImageResult:
-        estimate = backend.estimate_cost(request).usd
+        """Reserve `estimate` (the decision's), run, then settle the actual cost or release."""
         self._budget_left.clear()  # this process is about to change what budgets have left
         reservation = self.ledger.reserve(
             backend.name,

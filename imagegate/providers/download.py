@@ -24,11 +24,11 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from imagegate.errors import OutputDownloadError, UnsafeOutputURLError
+from imagegate.formats import PIL_MEDIA_TYPES
 from imagegate.result import GeneratedImage
 
 __all__ = ["Downloader", "OutputPolicy"]
 
-_IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 _MAX_REDIRECTS = 5
 
 
@@ -166,7 +166,7 @@ class Downloader:
         try:
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
-                media_type = _IMAGE_TYPES.get(image.format or "")
+                media_type = PIL_MEDIA_TYPES.get(image.format or "")
                 width, height = image.size
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise OutputDownloadError(

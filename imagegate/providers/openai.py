@@ -30,14 +30,14 @@ from imagegate.errors import (
     ProviderUnavailableError,
 )
 from imagegate.extras import require
-from imagegate.formats import MEDIA_TYPES
+from imagegate.formats import MEDIA_TYPES, PIL_MEDIA_TYPES
 from imagegate.pricing import TokenPrice, TokenUsage
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.failures import retry_after, status_error, transport_error
 from imagegate.providers.hosted import HostedBackend
 from imagegate.providers.retry import call_with_retry
 from imagegate.providers.sizing import fit_size
-from imagegate.request import ImageRequest
+from imagegate.request import ImageRequest, OutputFormat
 from imagegate.result import Cost, GeneratedImage, ImageResult, ImageWarning, Timings
 
 __all__ = ["OpenAIBackend"]
@@ -202,14 +202,20 @@ def _status_error(exc: Any, where: dict[str, Any]) -> ImagegateError:
     return error
 
 
-def _decoded(b64: str | None, output_format: str, revised_prompt: str | None) -> GeneratedImage:
+def _decoded(
+    b64: str | None, output_format: OutputFormat, revised_prompt: str | None
+) -> GeneratedImage:
     data = base64.b64decode(b64 or "")
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
-        media_type = f"image/{(image.format or output_format).lower()}"
+        media_type = (
+            PIL_MEDIA_TYPES.get(image.format, "image/png")
+            if image.format
+            else MEDIA_TYPES[output_format]
+        )
     return GeneratedImage(
         data=data,
-        media_type=media_type if media_type in MEDIA_TYPES.values() else "image/png",
+        media_type=media_type,
         width=width,
         height=height,
         revised_prompt=revised_prompt,
