@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: test demo lint typecheck pytest chromium clean
+.PHONY: test demo bench lint typecheck pytest chromium redis clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,12 @@ typecheck: $(STAMP_DEV)
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || echo "chromium could not be installed: its test will be skipped"
 
-pytest: $(STAMP_DEV) chromium
+# Debian's redis-server backs the Redis state tests (a throwaway server per test session);
+# where it cannot be installed those tests are skipped, not failed.
+redis:
+	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null 2>&1 || echo "redis-server could not be installed: the Redis state tests will be skipped"
+
+pytest: $(STAMP_DEV) chromium redis
 	# pytest exits 5 when it collects no test; that is not a failure of the code.
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
@@ -38,5 +43,25 @@ test: lint typecheck pytest
 demo: $(STAMP_DEV)
 	$(BIN)/python examples/demo.py
 
+# LiteLLM pins openai<3, so it gets a venv of its own, where imagegate runs on openai 2.x.
+BENCH_VENV := .venv-bench
+STAMP_BENCH := $(BENCH_VENV)/.installed-bench
+
+$(STAMP_BENCH): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[openai,server]' 'litellm>=1.70,<2' psutil
+	touch $@
+
+# Every benchmark prints its figures and its ratio to a baseline measured in the same run.
+bench: $(STAMP_DEV) $(STAMP_BENCH)
+	$(BENCH_VENV)/bin/python bench/gateway_overhead.py
+	$(BIN)/python bench/routing_decision.py
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/polling.py
+	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/text_detection.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/local_throughput.py
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-output
+	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache demo-output

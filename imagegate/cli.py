@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import functools
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from imagegate.batch import BatchLimits, BatchPreview
+from imagegate.batch.items import read_batch_file
 from imagegate.catalog import ModelSpec, models
 from imagegate.client import Client
-from imagegate.errors import ImagegateError
+from imagegate.errors import ConfigError, ImagegateError, InvalidRequestError
 from imagegate.extras import require
-from imagegate.ledger import SQLiteLedger
 from imagegate.policy import Policy
 from imagegate.pricing import GpuTimePrice, PerImagePrice, PerMegapixelPrice, TokenPrice
+from imagegate.providers import ADAPTERS
 from imagegate.request import ImageRequest
-from imagegate.result import ImageResult
+from imagegate.state_stores import StateStores
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="imagegate: one interface over image-generation backends.", no_args_is_help=True
@@ -159,10 +164,9 @@ def _run_and_save(
         console.print(str(path))
 
 
-async def _in_client(client: Client, call: Any, request: ImageRequest) -> ImageResult:
+async def _in_client(client: Client, call: Callable[[Any], Awaitable[T]], argument: Any) -> T:
     async with client:
-        result: ImageResult = await call(request)
-        return result
+        return await call(argument)
 
 
 _DEBUG = typer.Option(False, "--debug", help="Show the traceback of an error.")
@@ -208,6 +212,85 @@ def edit(
             {"prompt": prompt, "model": model, "size": size, "images": [image], "mask": mask}
         )
         _run_and_save(client, request, out, edit=True, console=Console())
+
+
+@app.command()
+def batch(
+    prompts: Path = typer.Argument(
+        ..., help="JSONL: an ImageRequest (JSON object) or a prompt (JSON string) per line."
+    ),
+    out: Path = typer.Option(
+        ..., help="Folder for the images and results.jsonl; run into it again to resume."
+    ),
+    policy: Path | None = _POLICY,
+    concurrency: str = typer.Option(
+        "4", help="Jobs at once per provider: '4', 'fal=8,openai=2', or both: '4,fal=8'."
+    ),
+    max_spend: float | None = typer.Option(None, help="Spending cap in USD for the batch."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Run without confirming the cost."),
+    skip_invalid: bool = typer.Option(False, help="Record invalid lines as failed; run the rest."),
+    emulators: bool = _EMULATORS,
+    debug: bool = _DEBUG,
+) -> None:
+    """Run a JSONL file of requests: a cost preview, a confirmation, then a progress bar."""
+    from imagegate.batch.console import progress_bar, show_preview, show_report
+
+    console = Console()
+    with _errors_as_one_line(debug):
+        limits = BatchLimits.parse(concurrency)
+        unknown = sorted(set(limits.concurrency) - set(ADAPTERS))
+        if unknown:
+            raise ConfigError(
+                f"--concurrency names unknown provider(s) {', '.join(unknown)} (providers: "
+                f"{', '.join(ADAPTERS)})"
+            )
+        source = read_batch_file(prompts, out)
+        with _policy_client(policy, emulators) as client:
+            preview = client.batch_preview(source, out, max_spend_usd=max_spend)
+            show_preview(console, preview, str(out))
+            if preview.invalid and not skip_invalid:
+                raise InvalidRequestError(
+                    f"{len(preview.invalid)} invalid line(s), listed above: fix them or pass "
+                    "--skip-invalid"
+                )
+            if preview.to_run == 0 and not preview.invalid:
+                console.print("nothing to run")
+                return
+            if not yes:
+                _confirm_spend(preview)
+            with progress_bar(console, preview.to_run + len(preview.invalid)) as on_progress:
+                run = functools.partial(
+                    client.batch,
+                    out=out,
+                    limits=limits,
+                    max_spend_usd=max_spend,
+                    skip_invalid=skip_invalid,
+                    on_progress=on_progress,
+                )
+                report = asyncio.run(_in_client(client, run, source))
+            show_report(console, report)
+            if report.failed:
+                raise typer.Exit(1)
+
+
+def _confirm_spend(preview: BatchPreview) -> None:
+    """Ask before spending; refuse where nobody can answer."""
+    if not _stdin_is_interactive():
+        typer.echo(
+            "error: the cost needs confirming and standard input is not a terminal: pass --yes "
+            "to run the batch",
+            err=True,
+        )
+        raise typer.Exit(1)
+    if not typer.confirm(
+        f"Run {preview.to_run} item(s) for an estimated ${preview.estimated_usd:.4f}?"
+    ):
+        typer.echo("not run: nothing was spent", err=True)
+        raise typer.Exit(1)
+
+
+def _stdin_is_interactive() -> bool:
+    return sys.stdin.isatty()
 
 
 @app.command()
@@ -267,7 +350,7 @@ def budget(
     """Spend by backend and tag, and what each budget has left."""
     with _errors_as_one_line():
         loaded = Policy.load(policy or Path("routing.yaml"))
-        ledger = SQLiteLedger(os.path.expanduser(loaded.state.path))
+        ledger = StateStores(loaded).ledger()
         if period not in ("day", "month", "total"):
             raise typer.BadParameter("period must be day, month or total")
         table = Table(title=f"spend this {period}" if period != "total" else "spend, all time")

@@ -20,6 +20,9 @@ from typing import Any, Literal, TypeVar
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from imagegate.backend import Backend
+from imagegate.batch import BatchLimits, BatchPreview, BatchReport
+from imagegate.batch.items import BatchItems, as_batch_input
+from imagegate.batch.runner import Gate, OnProgress, preview_batch, run_batch
 from imagegate.catalog import Catalog
 from imagegate.circuit import CircuitBreakers
 from imagegate.decision import RouteDecision
@@ -106,7 +109,8 @@ class Client:
             ledger, latency, circuits: state stores (default: the policy's ``state``).
 
         Raises:
-            ConfigError: the policy is invalid or names an unknown model.
+            ConfigError: the policy is invalid, names an unknown model, or its Redis state
+                server cannot be reached (or the `redis` extra is missing).
         """
         router = router_from_policy(
             policy,
@@ -231,6 +235,57 @@ class Client:
             )
         return await self._run(req, "edit")
 
+    def batch_preview(
+        self,
+        items: BatchItems,
+        out: str | os.PathLike[str],
+        *,
+        max_spend_usd: float | None = None,
+    ) -> BatchPreview:
+        """What `batch` would run into folder `out` and its estimated cost; spends nothing."""
+        source = as_batch_input(items, out)
+        return preview_batch(source, out, self.route, max_spend_usd=max_spend_usd)
+
+    async def batch(
+        self,
+        items: BatchItems,
+        out: str | os.PathLike[str],
+        *,
+        limits: BatchLimits | None = None,
+        max_spend_usd: float | None = None,
+        skip_invalid: bool = False,
+        on_progress: OnProgress | None = None,
+    ) -> BatchReport:
+        """Run many requests into folder `out`: images and a ``results.jsonl`` line per item.
+
+        Takes requests, prompts or request mappings, or a JSONL file's `Path`. At most
+        `limits` jobs run at once per provider, and a provider that answers 429 is paused
+        while the others go on. Running the same items into the same folder again skips
+        those done and resumes the jobs a killed run left in flight (`docs/batch.md`).
+
+        Args:
+            max_spend_usd: a cap on the batch's spend (earlier runs into `out` included);
+                items that would pass it fail with `BudgetExceededError`, spending nothing.
+            skip_invalid: record invalid items as failed instead of refusing the batch.
+            on_progress: called after each item with the counts so far.
+
+        Raises:
+            InvalidRequestError: some items are invalid and `skip_invalid` is false.
+        """
+        source = as_batch_input(items, out)
+        return await run_batch(
+            source,
+            out,
+            self.route,
+            lambda request, gate: self._run(
+                request, "edit" if request.is_edit else "generate", gate
+            ),
+            limits=limits,
+            max_spend_usd=max_spend_usd,
+            skip_invalid=skip_invalid,
+            on_progress=on_progress,
+        )
+
     async def aclose(self) -> None:
         """Release the backends' connections and models."""
         for backend in self._backends.values():
@@ -244,13 +299,22 @@ class Client:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _run(self, request: ImageRequest, operation: Operation) -> ImageResult:
+    async def _run(
+        self, request: ImageRequest, operation: Operation, gate: Gate | None = None
+    ) -> ImageResult:
+        """Run `request` on the routed (or named) backend; `gate` is entered around each
+        attempt on a backend."""
+
+        async def execute(backend: Backend, req: ImageRequest) -> ImageResult:
+            if gate is None:
+                return await self._execute(backend, req, operation)
+            async with gate(backend.name):
+                return await self._execute(backend, req, operation)
+
         if self._router is not None:
-            return await self._router.run(
-                request, lambda backend, req: self._execute(backend, req, operation)
-            )
+            return await self._router.run(request, execute)
         backend = self.backend_for(request)
-        result = await self._execute(backend, request, operation)
+        result = await execute(backend, request)
         route = self._decision_for(backend.name, result.cost.estimate)
         return result.model_copy(update={"route": route})
 
@@ -404,6 +468,24 @@ class SyncClient(AbstractContextManager["SyncClient"]):
     ) -> CostEstimate:
         """`Client.estimate` (it never blocks on the network)."""
         return self.client.estimate(request, **options)
+
+    def batch(
+        self,
+        items: BatchItems,
+        out: str | os.PathLike[str],
+        **options: Any,
+    ) -> BatchReport:
+        """Blocking `Client.batch`."""
+        return self._portal.call(functools.partial(self.client.batch, items, out, **options))
+
+    def batch_preview(
+        self,
+        items: BatchItems,
+        out: str | os.PathLike[str],
+        **options: Any,
+    ) -> BatchPreview:
+        """`Client.batch_preview` (it spends nothing and never blocks on the network)."""
+        return self.client.batch_preview(items, out, **options)
 
     def close(self) -> None:
         """Close the client and stop the background loop."""

@@ -7,6 +7,7 @@ Callers catch one root, or the branch that matters to them::
     │   ├── InvalidRequestError       a field is malformed (empty prompt, bad size, bad image…)
     │   ├── UnknownModelError         a model name not in the catalog ("did you mean …")
     │   └── CapabilityError           the chosen backend cannot do what was asked
+    ├── StateUnavailableError         the state store (SQLite file, Redis) failed   (retryable)
     ├── ConfigError                   the installation or configuration is incomplete
     │   ├── MissingDependencyError    an optional extra is not installed (also an ImportError)
     │   └── MissingCredentialsError   a backend's API key is not set
@@ -54,6 +55,7 @@ __all__ = [
     "ProviderUnavailableError",
     "RateLimitedError",
     "RequestError",
+    "StateUnavailableError",
     "UnknownModelError",
     "UnsafeOutputURLError",
 ]
@@ -143,6 +145,16 @@ class CapabilityError(RequestError):
 
 class ConfigError(ImagegateError):
     """The installation or configuration is incomplete or wrong."""
+
+
+class StateUnavailableError(ImagegateError):
+    """The state store (the SQLite file, or the Redis server) could not be read or written:
+    locked past its busy timeout, out of disk, unreachable. Raised before a provider is
+    called, nothing was spent; after one answered, the result is kept and this becomes a
+    warning on it.
+    """
+
+    retryable_by_default = True
 
 
 class MissingDependencyError(ConfigError, ImportError):

@@ -23,6 +23,7 @@ EXTRAS: dict[str, str] = {
     "peft": "local",
     "starlette": "server",
     "uvicorn": "server",
+    "redis": "redis",
 }
 """Importable module → the imagegate extra that installs it."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, model_validator
 
 from imagegate.errors import InvalidRequestError
 
@@ -44,12 +44,14 @@ class InputImage(BaseModel):
     height: int = Field(gt=0)
     has_alpha: bool = Field(description="Whether the image has an alpha channel.")
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _from_source(cls, value: Any) -> Any:
+    def _from_source(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         if isinstance(value, dict):
-            return value
-        return _describe(_encoded_bytes(value))
+            # A serialised InputImage (a dump, JSON): what it says about its bytes is read
+            # from the bytes again, not taken on trust.
+            value = handler(value).data
+        return handler(_describe(_encoded_bytes(value)))
 
     @classmethod
     def load(cls, source: bytes | str | os.PathLike[str] | Image.Image) -> InputImage:
@@ -81,14 +83,15 @@ def _encoded_bytes(source: Any) -> bytes:
         data = bytes(source)
     elif isinstance(source, str | os.PathLike):
         path = Path(source)
+        # ValueError: a path with a NUL byte, which no file can have.
         try:
-            size = path.stat().st_size
-        except OSError as exc:
+            _check_byte_size(path.stat().st_size, str(path))
+            data = path.read_bytes()
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise InvalidRequestError(
-                f"cannot read input image {str(path)!r}: {exc.strerror or exc}", field="images"
+                f"cannot read input image {str(path)!r}: {reason}", field="images"
             ) from None
-        _check_byte_size(size, str(path))
-        data = path.read_bytes()
     else:
         raise InvalidRequestError(
             f"an input image must be bytes, a path or a PIL image, not {type(source).__name__}",

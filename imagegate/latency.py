@@ -5,15 +5,18 @@ The catalog gives every model a prior p50/p95. Each finished call records how lo
 too few of them to trust alone, and says which it did. The router asks for an estimate for
 every candidate of every request, so answers come from a per-backend cache in memory.
 
-This module holds the interface and the SQLite store; a Redis store plugs in behind the same
-interface.
+This module holds the interface, the estimating and caching every store shares
+(`CachedLatencyStats`), and the SQLite store; the Redis store (`imagegate.redis_state`) plugs
+in behind the same interface.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +24,13 @@ from typing import Literal, NamedTuple, Protocol
 
 from imagegate.statedb import StateDatabase
 
-__all__ = ["LatencyEstimate", "LatencyStats", "SQLiteLatencyStats"]
+__all__ = [
+    "CachedLatencyStats",
+    "LatencyEstimate",
+    "LatencyStats",
+    "SQLiteLatencyStats",
+    "check_duration",
+]
 
 
 # A dataclass rather than a pydantic model: one is built per candidate per request, and
@@ -70,28 +79,13 @@ def _percentile(ordered: Sequence[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS latency_samples (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    backend TEXT NOT NULL,
-    seconds REAL NOT NULL,
-    ok INTEGER NOT NULL,
-    recorded_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS latency_samples_recent ON latency_samples (backend, ok, id);
-"""
+class CachedLatencyStats(ABC):
+    """What every latency store shares: the estimate from recent samples, blended with the
+    prior, answered from a per-backend cache that is read again once `refresh_s` old.
 
-
-class SQLiteLatencyStats:
-    """Latency measurements in a SQLite file, shared by the threads and processes using it.
-
-    `record` is one short synchronous transaction and `estimate` normally reads only memory:
-    both may be called directly from asyncio code. This process's recordings show in its next
-    estimate; other processes' show once this one's cached figures are `refresh_s` old.
+    A store implements `record` (calling `_recorded` after each write) and `_recent_seconds`.
 
     Args:
-        path: the database file (created if missing), or ':memory:' for this process only.
-            It may be the file of a `SQLiteLedger` too.
         window: how many of a backend's most recent successful calls are measured (as many
             failed calls are kept besides).
         max_age: leave out calls older than this; None keeps them until the window drops them.
@@ -99,24 +93,20 @@ class SQLiteLatencyStats:
         refresh_s: how old cached figures may get before they are read again.
         now: the clock that timestamps samples; must return aware datetimes.
         monotonic: the clock that times `refresh_s`.
-        busy_timeout_s: how long to wait for another process's write before failing.
     """
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
         *,
-        window: int = 200,
-        max_age: timedelta | None = None,
-        min_samples: int = 5,
-        refresh_s: float = 1.0,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        monotonic: Callable[[], float] = time.monotonic,
-        busy_timeout_s: float = 5.0,
+        window: int,
+        max_age: timedelta | None,
+        min_samples: int,
+        refresh_s: float,
+        now: Callable[[], datetime],
+        monotonic: Callable[[], float],
     ) -> None:
         if window < 1 or min_samples < 1:
             raise ValueError(f"window={window}, min_samples={min_samples}: give 1 or more")
-        self._db = StateDatabase(path, _SCHEMA, busy_timeout_s)
         self._window = window
         self._max_age = max_age
         self._min_samples = min_samples
@@ -124,26 +114,19 @@ class SQLiteLatencyStats:
         self._now = now
         self._monotonic = monotonic
         self._cache: dict[str, _Window] = {}
+        self._cache_lock = threading.Lock()
+        # Counts this process's writes, so that a read which began before one of them does
+        # not cache its (then stale) result after the write dropped the cached figures.
+        self._writes = 0
 
+    @abstractmethod
     def record(self, backend: str, seconds: float, *, ok: bool = True) -> None:
-        """Store one call's duration, keeping only the most recent `window` per outcome."""
-        if not math.isfinite(seconds) or seconds < 0:
-            raise ValueError(f"seconds={seconds}: give a finite duration, zero or more")
-        with self._db.transaction(write=True) as db:
-            db.execute(
-                "INSERT INTO latency_samples (backend, seconds, ok, recorded_at)"
-                " VALUES (?, ?, ?, ?)",
-                (backend, seconds, ok, self._now().timestamp()),
-            )
-            db.execute(
-                "DELETE FROM latency_samples WHERE backend = ? AND ok = ? AND id <= ("
-                " SELECT id FROM latency_samples WHERE backend = ? AND ok = ?"
-                " ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                (backend, ok, backend, ok, self._window),
-            )
-            # Dropped under the database lock, which `_read` also holds while it reads and
-            # caches: a read that began before this write cannot cache its stale result after.
-            self._cache.pop(backend, None)
+        """Note that a call to `backend` took `seconds` (`ok` False: a failed call)."""
+
+    @abstractmethod
+    def _recent_seconds(self, backend: str, oldest: float) -> list[float]:
+        """The durations of `backend`'s most recent `window` successful calls recorded at
+        timestamp `oldest` or later."""
 
     def estimate(self, backend: str, prior_p50_s: float, prior_p95_s: float) -> LatencyEstimate:
         """The expected p50 and p95 of `backend`, from measurements and the prior."""
@@ -163,29 +146,113 @@ class SQLiteLatencyStats:
             "blended",
         )
 
+    def _recorded(self, backend: str) -> None:
+        """Drop the backend's cached figures: this process has just written a sample."""
+        with self._cache_lock:
+            self._writes += 1
+            self._cache.pop(backend, None)
+
+    def _read(self, backend: str) -> _Window:
+        """Measure `backend`'s recent successful calls and cache the result."""
+        writes = self._writes
+        oldest = -math.inf if self._max_age is None else (self._now() - self._max_age).timestamp()
+        ordered = sorted(self._recent_seconds(backend, oldest))
+        window = (
+            _Window(
+                _percentile(ordered, 0.5),
+                _percentile(ordered, 0.95),
+                len(ordered),
+                self._monotonic(),
+            )
+            if ordered
+            else _Window(0.0, 0.0, 0, self._monotonic())
+        )
+        with self._cache_lock:
+            if writes == self._writes:
+                self._cache[backend] = window
+        return window
+
+
+def check_duration(seconds: float) -> None:
+    """Raise ValueError unless `seconds` is a finite duration, zero or more."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"seconds={seconds}: give a finite duration, zero or more")
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS latency_samples (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    backend TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    ok INTEGER NOT NULL,
+    recorded_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS latency_samples_recent ON latency_samples (backend, ok, id);
+"""
+
+
+class SQLiteLatencyStats(CachedLatencyStats):
+    """Latency measurements in a SQLite file, shared by the threads and processes using it.
+
+    `record` is one short synchronous transaction and `estimate` normally reads only memory:
+    both may be called directly from asyncio code. This process's recordings show in its next
+    estimate; other processes' show once this one's cached figures are `refresh_s` old.
+
+    Args:
+        path: the database file (created if missing), or ':memory:' for this process only.
+            It may be the file of a `SQLiteLedger` too.
+        busy_timeout_s: how long to wait for another process's write before failing.
+        window, max_age, min_samples, refresh_s, now, monotonic: as `CachedLatencyStats`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        window: int = 200,
+        max_age: timedelta | None = None,
+        min_samples: int = 5,
+        refresh_s: float = 1.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        super().__init__(
+            window=window,
+            max_age=max_age,
+            min_samples=min_samples,
+            refresh_s=refresh_s,
+            now=now,
+            monotonic=monotonic,
+        )
+        self._db = StateDatabase(path, _SCHEMA, busy_timeout_s)
+
+    def record(self, backend: str, seconds: float, *, ok: bool = True) -> None:
+        """Store one call's duration, keeping only the most recent `window` per outcome."""
+        check_duration(seconds)
+        with self._db.transaction(write=True) as db:
+            db.execute(
+                "INSERT INTO latency_samples (backend, seconds, ok, recorded_at)"
+                " VALUES (?, ?, ?, ?)",
+                (backend, seconds, ok, self._now().timestamp()),
+            )
+            db.execute(
+                "DELETE FROM latency_samples WHERE backend = ? AND ok = ? AND id <= ("
+                " SELECT id FROM latency_samples WHERE backend = ? AND ok = ?"
+                " ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (backend, ok, backend, ok, self._window),
+            )
+        self._recorded(backend)
+
     def close(self) -> None:
         """Close the database connection; the stats reopen it if used again."""
         self._db.close()
 
-    def _read(self, backend: str) -> _Window:
-        """Measure `backend`'s recent successful calls and cache the result."""
-        oldest = -math.inf if self._max_age is None else (self._now() - self._max_age).timestamp()
+    def _recent_seconds(self, backend: str, oldest: float) -> list[float]:
         with self._db.transaction(write=False) as db:
             rows = db.execute(
                 "SELECT seconds FROM latency_samples WHERE backend = ? AND ok = 1"
                 " AND recorded_at >= ? ORDER BY id DESC LIMIT ?",
                 (backend, oldest, self._window),
             ).fetchall()
-            ordered = sorted(seconds for (seconds,) in rows)
-            window = (
-                _Window(
-                    _percentile(ordered, 0.5),
-                    _percentile(ordered, 0.95),
-                    len(ordered),
-                    self._monotonic(),
-                )
-                if ordered
-                else _Window(0.0, 0.0, 0, self._monotonic())
-            )
-            self._cache[backend] = window
-        return window
+        return [seconds for (seconds,) in rows]

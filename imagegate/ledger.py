@@ -7,8 +7,9 @@ budget allows. When the call ends the reservation is *settled* with the actual c
 *released* when nothing was spent. A reservation whose process died stops counting after a
 time-to-live, so a crash cannot block a budget for good.
 
-This module holds the interface, the budget and record types, and the SQLite ledger; a Redis
-ledger plugs in behind the same interface.
+This module holds the interface, the budget and record types, what every ledger shares
+(`LedgerBase`), and the SQLite ledger; the Redis ledger (`imagegate.redis_state`) plugs in
+behind the same interface.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import math
 import os
 import sqlite3
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
@@ -26,7 +28,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from imagegate.errors import BudgetExceededError
 from imagegate.statedb import StateDatabase
 
-__all__ = ["Budget", "Ledger", "MemoryLedger", "Period", "Reservation", "SQLiteLedger", "SpendRow"]
+__all__ = [
+    "Budget",
+    "Ledger",
+    "LedgerBase",
+    "MemoryLedger",
+    "Period",
+    "Reservation",
+    "SQLiteLedger",
+    "SpendRow",
+    "SpendTotals",
+]
 
 Period = Literal["day", "month", "total"]
 """A budget's period: the calendar day or month in UTC, or all time."""
@@ -181,6 +193,144 @@ def _aware(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+SpendTotals = tuple[str, str | None, int, int, int]
+"""One `SpendRow` as a store counts it: backend, tag, requests, spent and reserved micro-dollars."""
+
+
+class LedgerBase(ABC):
+    """What every ledger shares: checking amounts, making reservations, periods and the error a
+    full budget raises. A store implements the atomic steps (`_hold`, `_settle`, `release`) and
+    the sums (`_used`, `_settled`, `_spend_by_backend_and_tag`).
+
+    Args:
+        now: the clock; must return aware datetimes. Periods are UTC calendar days and months.
+        reservation_ttl: how long a reservation counts against budgets if never settled or
+            released (its process died); it can still be settled after that.
+    """
+
+    def __init__(self, *, now: Callable[[], datetime], reservation_ttl: timedelta) -> None:
+        self._now = now
+        self._ttl = reservation_ttl
+
+    def reserve(
+        self,
+        backend: str,
+        amount_usd: float,
+        *,
+        tags: Sequence[str] = (),
+        user: str | None = None,
+        budgets: Sequence[Budget],
+        request_id: str,
+    ) -> Reservation:
+        """Hold `amount_usd` against every applicable budget, or raise BudgetExceededError."""
+        amount = _micros(amount_usd, "amount_usd")
+        unique_tags = tuple(dict.fromkeys(tags))
+        reservation = Reservation(
+            id=uuid.uuid4().hex,
+            request_id=request_id,
+            backend=backend,
+            amount_usd=amount / _MICROS,
+            tags=unique_tags,
+            user=user,
+            created_at=_aware(self._now()),
+        )
+        applicable = [
+            (b, _micros(b.limit_usd, "limit_usd"))
+            for b in budgets
+            if b.applies_to(backend, unique_tags, user)
+        ]
+        refused = self._hold(reservation, amount, applicable)
+        if refused is not None:
+            budget, left = refused
+            remaining = max(left, 0) / _MICROS
+            raise BudgetExceededError(
+                f"budget {budget.name!r} has ${remaining:.4f} left"
+                f" {_PERIOD_WORDS[budget.period]}; the request needs ${amount_usd:.4f}",
+                budget=budget.name,
+                remaining_usd=remaining,
+                estimate_usd=amount_usd,
+                backend=backend,
+            )
+        return reservation
+
+    def settle(self, reservation_id: str, actual_usd: float) -> None:
+        """Replace the reservation with the actual cost; KeyError if there is no such one."""
+        actual = _micros(actual_usd, "actual_usd")
+        if not self._settle(reservation_id, actual, _aware(self._now())):
+            raise KeyError(f"no outstanding reservation {reservation_id!r}")
+
+    @abstractmethod
+    def release(self, reservation_id: str) -> None:
+        """Drop the reservation; unknown or already settled ids are ignored."""
+
+    def spent(
+        self,
+        *,
+        period: Period | None = None,
+        backend: str | None = None,
+        tag: str | None = None,
+        user: str | None = None,
+        since: datetime | None = None,
+    ) -> float:
+        """Settled spend in USD, filtered by period, time, backend, tag and user."""
+        after = _period_start(period, _aware(self._now()))
+        if since is not None:
+            after = max(after, _aware(since).timestamp())
+        return self._settled(after, backend=backend, tag=tag, user=user) / _MICROS
+
+    def summary(self, period: Period) -> list[SpendRow]:
+        """Settled spend in the current period by backend and tag."""
+        after = _period_start(period, _aware(self._now()))
+        return [
+            SpendRow(
+                backend=backend,
+                tag=tag,
+                requests=count,
+                spent_usd=spent / _MICROS,
+                estimated_usd=estimated / _MICROS,
+            )
+            for backend, tag, count, spent, estimated in self._spend_by_backend_and_tag(after)
+        ]
+
+    def remaining(self, budget: Budget) -> float:
+        """What the budget has left now, after outstanding reservations; at least zero."""
+        used = self._used(budget, _aware(self._now()))
+        return max(_micros(budget.limit_usd, "limit_usd") - used, 0) / _MICROS
+
+    def _held_since(self, now: datetime) -> float:
+        """The timestamp before which an outstanding reservation no longer counts."""
+        return (now - self._ttl).timestamp()
+
+    @abstractmethod
+    def _hold(
+        self, reservation: Reservation, amount: int, budgets: Sequence[tuple[Budget, int]]
+    ) -> tuple[Budget, int] | None:
+        """In one atomic step: record the reservation of `amount` micro-dollars if every one of
+        `budgets` (the applicable ones, each with its limit in micro-dollars) can cover it; else
+        the first that cannot, and its micro-dollars left (maybe negative), recording nothing."""
+
+    @abstractmethod
+    def _settle(self, reservation_id: str, actual: int, now: datetime) -> bool:
+        """Settle an outstanding reservation at `actual` micro-dollars; False if there is none."""
+
+    @abstractmethod
+    def _used(self, budget: Budget, now: datetime) -> int:
+        """Micro-dollars counted against `budget`: settled spend in its current period plus
+        reservations that have not expired."""
+
+    @abstractmethod
+    def _settled(
+        self, after: float, *, backend: str | None, tag: str | None, user: str | None
+    ) -> int:
+        """Micro-dollars settled at timestamp `after` or later, of one backend, tag or user
+        when given."""
+
+    @abstractmethod
+    def _spend_by_backend_and_tag(self, after: float) -> list[SpendTotals]:
+        """Spend settled at timestamp `after` or later by backend and tag, sorted by both (no
+        tag first)."""
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger_entries (
     id TEXT PRIMARY KEY,
@@ -217,7 +367,7 @@ def _scope_filter(**scope: str | None) -> tuple[str, list[str]]:
     return "".join(f" AND {_FILTERS[kind]}" for kind in given), list(given.values())
 
 
-class SQLiteLedger:
+class SQLiteLedger(LedgerBase):
     """A ledger in a SQLite file, shared safely by the threads and processes that open it.
 
     Every method is one short transaction, synchronous: call it directly from asyncio code. A
@@ -227,9 +377,7 @@ class SQLiteLedger:
     Args:
         path: the database file (created if missing), or ':memory:' for this process only.
             It may be the file of a `SQLiteLatencyStats` too.
-        now: the clock; must return aware datetimes. Periods are UTC calendar days and months.
-        reservation_ttl: how long a reservation counts against budgets if never settled or
-            released (its process died); it can still be settled after that.
+        now, reservation_ttl: as `LedgerBase`.
         busy_timeout_s: how long to wait for another process's write before failing.
     """
 
@@ -241,69 +389,8 @@ class SQLiteLedger:
         reservation_ttl: timedelta = timedelta(hours=1),
         busy_timeout_s: float = 5.0,
     ) -> None:
+        super().__init__(now=now, reservation_ttl=reservation_ttl)
         self._db = StateDatabase(path, _SCHEMA, busy_timeout_s)
-        self._now = now
-        self._ttl = reservation_ttl
-
-    def reserve(
-        self,
-        backend: str,
-        amount_usd: float,
-        *,
-        tags: Sequence[str] = (),
-        user: str | None = None,
-        budgets: Sequence[Budget],
-        request_id: str,
-    ) -> Reservation:
-        """Hold `amount_usd` against every applicable budget, or raise BudgetExceededError."""
-        amount = _micros(amount_usd, "amount_usd")
-        unique_tags = tuple(dict.fromkeys(tags))
-        now = _aware(self._now())
-        reservation = Reservation(
-            id=uuid.uuid4().hex,
-            request_id=request_id,
-            backend=backend,
-            amount_usd=amount / _MICROS,
-            tags=unique_tags,
-            user=user,
-            created_at=now,
-        )
-        with self._db.transaction(write=True) as db:
-            for budget in budgets:
-                if not budget.applies_to(backend, unique_tags, user):
-                    continue
-                left = _micros(budget.limit_usd, "limit_usd") - self._used(db, budget, now)
-                if amount > left:
-                    remaining = max(left, 0) / _MICROS
-                    raise BudgetExceededError(
-                        f"budget {budget.name!r} has ${remaining:.4f} left"
-                        f" {_PERIOD_WORDS[budget.period]}; the request needs ${amount_usd:.4f}",
-                        budget=budget.name,
-                        remaining_usd=remaining,
-                        estimate_usd=amount_usd,
-                        backend=backend,
-                    )
-            db.execute(
-                "INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
-                (reservation.id, request_id, backend, user, amount, now.timestamp()),
-            )
-            db.executemany(
-                "INSERT INTO ledger_tags VALUES (?, ?)", [(reservation.id, t) for t in unique_tags]
-            )
-        return reservation
-
-    def settle(self, reservation_id: str, actual_usd: float) -> None:
-        """Replace the reservation with the actual cost; KeyError if there is no such one."""
-        actual = _micros(actual_usd, "actual_usd")
-        settled_at = _aware(self._now()).timestamp()
-        with self._db.transaction(write=True) as db:
-            settled = db.execute(
-                "UPDATE ledger_entries SET actual_micros = ?, settled_at = ?"
-                " WHERE id = ? AND settled_at IS NULL",
-                (actual, settled_at, reservation_id),
-            ).rowcount
-        if not settled:
-            raise KeyError(f"no outstanding reservation {reservation_id!r}")
 
     def release(self, reservation_id: str) -> None:
         """Drop the reservation; unknown or already settled ids are ignored."""
@@ -314,19 +401,48 @@ class SQLiteLedger:
             if dropped:
                 db.execute("DELETE FROM ledger_tags WHERE entry_id = ?", (reservation_id,))
 
-    def spent(
-        self,
-        *,
-        period: Period | None = None,
-        backend: str | None = None,
-        tag: str | None = None,
-        user: str | None = None,
-        since: datetime | None = None,
-    ) -> float:
-        """Settled spend in USD, filtered by period, time, backend, tag and user."""
-        after = _period_start(period, _aware(self._now()))
-        if since is not None:
-            after = max(after, _aware(since).timestamp())
+    def close(self) -> None:
+        """Close the database connection; the ledger reopens it if used again."""
+        self._db.close()
+
+    def _hold(
+        self, reservation: Reservation, amount: int, budgets: Sequence[tuple[Budget, int]]
+    ) -> tuple[Budget, int] | None:
+        now = reservation.created_at
+        with self._db.transaction(write=True) as db:
+            for budget, limit in budgets:
+                left = limit - self._used_in(db, budget, now)
+                if amount > left:
+                    return budget, left
+            db.execute(
+                "INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
+                (
+                    reservation.id,
+                    reservation.request_id,
+                    reservation.backend,
+                    reservation.user,
+                    amount,
+                    now.timestamp(),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO ledger_tags VALUES (?, ?)",
+                [(reservation.id, t) for t in reservation.tags],
+            )
+        return None
+
+    def _settle(self, reservation_id: str, actual: int, now: datetime) -> bool:
+        with self._db.transaction(write=True) as db:
+            settled = db.execute(
+                "UPDATE ledger_entries SET actual_micros = ?, settled_at = ?"
+                " WHERE id = ? AND settled_at IS NULL",
+                (actual, now.timestamp(), reservation_id),
+            ).rowcount
+        return bool(settled)
+
+    def _settled(
+        self, after: float, *, backend: str | None, tag: str | None, user: str | None
+    ) -> int:
         scope, params = _scope_filter(backend=backend, tag=tag, user=user)
         with self._db.transaction(write=False) as db:
             (total,) = db.execute(
@@ -334,11 +450,9 @@ class SQLiteLedger:
                 f" WHERE settled_at >= ?{scope}",
                 [after, *params],
             ).fetchone()
-        return int(total) / _MICROS
+        return int(total)
 
-    def summary(self, period: Period) -> list[SpendRow]:
-        """Settled spend in the current period by backend and tag."""
-        after = _period_start(period, _aware(self._now()))
+    def _spend_by_backend_and_tag(self, after: float) -> list[SpendTotals]:
         with self._db.transaction(write=False) as db:
             rows = db.execute(
                 "SELECT e.backend, g.tag, COUNT(*), SUM(actual_micros), SUM(reserved_micros)"
@@ -346,38 +460,21 @@ class SQLiteLedger:
                 " WHERE settled_at >= ? GROUP BY e.backend, g.tag ORDER BY e.backend, g.tag",
                 (after,),
             ).fetchall()
-        return [
-            SpendRow(
-                backend=backend,
-                tag=tag,
-                requests=count,
-                spent_usd=spent / _MICROS,
-                estimated_usd=estimated / _MICROS,
-            )
-            for backend, tag, count, spent, estimated in rows
-        ]
+        return [tuple(row) for row in rows]
 
-    def remaining(self, budget: Budget) -> float:
-        """What the budget has left now, after outstanding reservations; at least zero."""
-        now = _aware(self._now())
+    def _used(self, budget: Budget, now: datetime) -> int:
         with self._db.transaction(write=False) as db:
-            used = self._used(db, budget, now)
-        return max(_micros(budget.limit_usd, "limit_usd") - used, 0) / _MICROS
+            return self._used_in(db, budget, now)
 
-    def close(self) -> None:
-        """Close the database connection; the ledger reopens it if used again."""
-        self._db.close()
-
-    def _used(self, db: sqlite3.Connection, budget: Budget, now: datetime) -> int:
-        """Micro-dollars counted against `budget`: settled spend in its current period plus
-        reservations that have not expired."""
+    def _used_in(self, db: sqlite3.Connection, budget: Budget, now: datetime) -> int:
+        """`_used` within a transaction already open on `db`."""
         kind, _, target = budget.scope.partition(":")
         scope, params = _scope_filter(**({kind: target} if budget.scope != "all" else {}))
         (used,) = db.execute(
             "SELECT COALESCE(SUM(COALESCE(actual_micros, reserved_micros)), 0)"
             " FROM ledger_entries e WHERE (settled_at >= ?"
             f" OR (settled_at IS NULL AND reserved_at >= ?)){scope}",
-            [_period_start(budget.period, now), (now - self._ttl).timestamp(), *params],
+            [_period_start(budget.period, now), self._held_since(now), *params],
         ).fetchone()
         return int(used)
 

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from imagegate.errors import ConfigError, ImagegateError
 from imagegate.ledger import Budget
@@ -157,10 +166,34 @@ class CircuitPolicy(_Section):
 
 
 class StatePolicy(_Section):
-    """Where the ledger and latency measurements live."""
+    """Where the ledger, latency measurements, circuit breakers and job journal live."""
 
-    backend: Literal["sqlite"] = "sqlite"
+    backend: Literal["sqlite", "redis"] = Field(
+        "sqlite", description="sqlite: this machine; redis: shared by many gateway instances."
+    )
     path: str = Field("~/.imagegate/state.db", description="SQLite file; ':memory:' for none.")
+    url: str | None = Field(
+        None,
+        validate_default=True,
+        description="The Redis server, e.g. 'redis://127.0.0.1:6379/0'; empty = none.",
+    )
+    prefix: str = Field("imagegate:", min_length=1, description="Redis: starts every key name.")
+
+    @field_validator("url")
+    @classmethod
+    def _url_fits_the_backend(cls, url: str | None, info: ValidationInfo) -> str | None:
+        url = url or None  # an unset ${REDIS_URL:-} is no URL
+        if "backend" not in info.data:
+            return url  # the backend is invalid, and reported as such
+        if info.data["backend"] != "redis":
+            if url is not None:
+                raise ValueError("a url is for backend: redis (set it, or remove the url)")
+            return url
+        if url is None:
+            raise ValueError("backend: redis needs the server's url, e.g. redis://127.0.0.1:6379/0")
+        if url.partition("://")[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("give a redis://, rediss:// or unix:// URL")
+        return url
 
 
 class Policy(_Section):
@@ -192,8 +225,9 @@ class Policy(_Section):
         source = Path(path)
         try:
             text = source.read_text("utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read policy {source}: {exc.strerror or exc}") from None
+        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ConfigError(f"cannot read policy {source}: {reason}") from None
         return cls.from_yaml(text, source=str(source))
 
     @classmethod
@@ -207,6 +241,10 @@ class Policy(_Section):
             document = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        except ValueError as exc:  # a scalar YAML reads but Python cannot hold: 2024-13-45
+            raise ConfigError(f"{source}: not a valid YAML value: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{source}: nested too deeply to be a policy") from None
         if not isinstance(document, dict):
             raise ConfigError(f"{source}: a policy is a mapping with a 'backends:' list")
         return cls.from_dict(document, source=source, text=text)

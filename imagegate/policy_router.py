@@ -1,5 +1,5 @@
 """Building a `Router` from a routing policy: one backend per enabled entry, and the state
-stores the policy names (ledger, latency measurements, job journal).
+stores the policy names (`StateStores`: ledger, latency measurements, circuits, job journal).
 """
 
 from __future__ import annotations
@@ -9,17 +9,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from imagegate.catalog import Catalog
-from imagegate.circuit import CircuitBreakers, MemoryCircuitBreakers
+from imagegate.circuit import CircuitBreakers
 from imagegate.errors import ConfigError, NoRouteError, UnknownModelError
-from imagegate.journal import JobJournal, SQLiteJournal
-from imagegate.latency import LatencyStats, SQLiteLatencyStats
-from imagegate.ledger import Ledger, SQLiteLedger
+from imagegate.journal import JobJournal
+from imagegate.latency import LatencyStats
+from imagegate.ledger import Ledger
 from imagegate.policy import BackendEntry, Policy
 from imagegate.pricing import GpuTimePrice
 from imagegate.providers import ProviderConfig, build_backend
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.local.config import LocalConfig
 from imagegate.router import RoutedBackend, Router, is_private
+from imagegate.state_stores import StateStores
 
 __all__ = ["router_from_policy"]
 
@@ -36,17 +37,16 @@ def router_from_policy(
     """The router a policy describes (see `Client.from_policy` for the arguments).
 
     Raises:
-        ConfigError: the policy is invalid or names an unknown model.
+        ConfigError: the policy is invalid, names an unknown model, or its Redis state
+            server cannot be reached (or the `redis` extra is missing).
     """
     if isinstance(policy, Mapping):
         policy = Policy.from_dict(policy)
     elif not isinstance(policy, Policy):
         policy = Policy.load(policy)
     catalog = catalog or Catalog.default()
-    state = os.path.expanduser(policy.state.path)
-    if state != ":memory:":
-        os.makedirs(os.path.dirname(state) or ".", exist_ok=True)
-    journal = SQLiteJournal(state)
+    state = StateStores(policy)
+    journal = state.journal()
     routed = [
         _routed_backend(entry, policy, catalog, (providers or {}).get(_provider_of(entry)), journal)
         for entry in policy.backends
@@ -55,12 +55,9 @@ def router_from_policy(
     return Router(
         policy,
         routed,
-        ledger=ledger or SQLiteLedger(state),
-        latency=latency
-        or SQLiteLatencyStats(
-            state, window=policy.latency.window, min_samples=policy.latency.min_samples
-        ),
-        circuits=circuits or MemoryCircuitBreakers(policy.circuit_breaker),
+        ledger=ledger or state.ledger(),
+        latency=latency or state.latency(),
+        circuits=circuits or state.circuits(),
     )
 
 

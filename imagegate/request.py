@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from PIL import Image
 from pydantic import (
@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
@@ -65,6 +66,12 @@ class LoraSpec(BaseModel):
     @classmethod
     def _from_name(cls, value: Any) -> Any:
         return {"name": str(value)} if isinstance(value, str | os.PathLike) else value
+
+    @field_validator("name")
+    @classmethod
+    def _valid_unicode(cls, value: str) -> str:
+        _require_unicode(value, "lora")
+        return value
 
 
 class ImageRequest(BaseModel):
@@ -112,8 +119,13 @@ class ImageRequest(BaseModel):
     needs_text: bool | None = Field(
         None, description="Whether the image must render text; None = detect from the prompt."
     )
-    max_cost_usd: float | None = Field(None, description="Refuse backends estimated above this.")
-    latency_target_s: float | None = Field(None, description="Prefer backends this fast.")
+    # Finite only: a NaN cap compares false with every estimate, so it would cap nothing.
+    max_cost_usd: float | None = Field(
+        None, allow_inf_nan=False, description="Refuse backends estimated above this."
+    )
+    latency_target_s: float | None = Field(
+        None, allow_inf_nan=False, description="Prefer backends this fast."
+    )
     lora: tuple[LoraSpec, ...] = Field((), description="LoRA adapters (local backends).")
     tags: tuple[str, ...] = Field((), description="Labels for budgets and logs.")
     user: str | None = Field(None, description="End-user id, for budgets and abuse monitoring.")
@@ -137,21 +149,33 @@ class ImageRequest(BaseModel):
         try:
             return handler(data)
         except ValidationError as exc:
-            problems = []
-            for error in exc.errors():
-                where = ".".join(str(part) for part in error["loc"]) or "request"
-                problems.append(f"{where}: {error['msg']}")
-            first = exc.errors()[0]["loc"]
-            raise InvalidRequestError(
-                "invalid ImageRequest: " + "; ".join(problems),
-                field=str(first[0]) if first else None,
-            ) from None
+            raise _invalid(exc) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
+        """A request from JSON text; text that is not a JSON request is an InvalidRequestError.
+
+        Raises:
+            InvalidRequestError: the text is not JSON, or a field is invalid.
+        """
+        try:
+            return super().model_validate_json(json_data, **options)
+        except ValidationError as exc:  # the JSON itself is malformed: no validator saw it
+            raise _invalid(exc) from None
 
     @field_validator("prompt")
     @classmethod
     def _prompt_not_blank(cls, value: str) -> str:
         if not value.strip():
             raise InvalidRequestError("prompt is empty: say what to draw", field="prompt")
+        return value
+
+    @field_validator("prompt", "model", "negative_prompt", "user", "request_id", "tags")
+    @classmethod
+    def _valid_unicode(cls, value: Any, info: ValidationInfo) -> Any:
+        for text in value if isinstance(value, tuple) else (value,):
+            if isinstance(text, str):
+                _require_unicode(text, str(info.field_name))
         return value
 
     @field_validator("model")
@@ -279,3 +303,29 @@ class ImageRequest(BaseModel):
     def parsed_aspect_ratio(self) -> AspectRatio | None:
         """`aspect_ratio` as an `AspectRatio`, or None."""
         return None if self.aspect_ratio is None else parse_aspect_ratio(self.aspect_ratio)
+
+
+def _invalid(exc: ValidationError) -> InvalidRequestError:
+    """pydantic's errors (wrong type, out of range, not JSON) as one typed error, every
+    problem listed."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "request"
+        problems.append(f"{where}: {error['msg']}")
+    first = exc.errors()[0]["loc"]
+    return InvalidRequestError(
+        "invalid ImageRequest: " + "; ".join(problems), field=str(first[0]) if first else None
+    )
+
+
+def _require_unicode(text: str, field: str) -> None:
+    """Refuse text with a lone surrogate (what undecodable bytes become in a str): it cannot be
+    sent as JSON nor stored, so it would fail in a provider call instead of here."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequestError(
+            f"{field} {text[:40]!r} holds characters that are not valid Unicode (lone "
+            "surrogates, as from undecodable bytes): decode it properly",
+            field=field,
+        ) from None

@@ -13,9 +13,11 @@ a privacy or cost constraint.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from imagegate.backend import Backend
 from imagegate.catalog import ModelSpec
@@ -28,16 +30,22 @@ from imagegate.errors import (
     ImagegateError,
     NoRouteError,
     RequestError,
+    StateUnavailableError,
 )
 from imagegate.latency import LatencyStats
 from imagegate.ledger import Budget, Ledger
 from imagegate.policy import Policy
 from imagegate.request import ImageRequest
-from imagegate.result import ImageResult
+from imagegate.result import ImageResult, ImageWarning
 from imagegate.textneed import TextNeed, detect_text_need
 from imagegate.validation import check_request
 
 __all__ = ["RoutedBackend", "Router"]
+
+logger = logging.getLogger(__name__)
+
+# Errors that say nothing of the backend's health: no circuit or latency record for them.
+_NOT_THE_BACKENDS_FAULT = (RequestError, BudgetExceededError, StateUnavailableError)
 
 Execute = Callable[[Backend, ImageRequest], Awaitable[ImageResult]]
 
@@ -168,9 +176,10 @@ class Router:
             try:
                 result = await self._attempt(routed.backend, request, execute, estimates[name])
             except ImagegateError as error:
-                if not isinstance(error, RequestError | BudgetExceededError):
-                    self.circuits.record(name, ok=False)
-                    self.latency.record(name, time.perf_counter() - started, ok=False)
+                if not isinstance(error, _NOT_THE_BACKENDS_FAULT):
+                    elapsed = time.perf_counter() - started
+                    _bookkeep("the failure", self.circuits.record, name, ok=False)
+                    _bookkeep("the failure", self.latency.record, name, elapsed, ok=False)
                 if not self._falls_back(error):
                     raise
                 last_error = error
@@ -178,15 +187,18 @@ class Router:
                     FallbackAttempt(backend=name, error=f"{type(error).__name__}: {error}")
                 )
                 continue
-            self.circuits.record(name, ok=True)
-            self.latency.record(name, result.timings.total_s)
+            warnings = [
+                _bookkeep("the success", self.circuits.record, name, ok=True),
+                _bookkeep("the latency", self.latency.record, name, result.timings.total_s),
+            ]
             reason = decision.reason
             if fallbacks:
                 reason = f"fallback after {len(fallbacks)} failed attempt(s)"
             route = decision.model_copy(
                 update={"chosen": name, "fallbacks": tuple(fallbacks), "reason": reason}
             )
-            return result.model_copy(update={"route": route})
+            kept = (*result.warnings, *(warning for warning in warnings if warning))
+            return result.model_copy(update={"route": route, "warnings": kept})
         if last_error is not None:
             raise last_error
         raise NoRouteError(
@@ -210,12 +222,15 @@ class Router:
         try:
             result = await execute(backend, request)
         except BaseException:
-            self.ledger.release(reservation.id)
+            # Unreleased, the reservation still lapses after its time-to-live.
+            _bookkeep("the release", self.ledger.release, reservation.id)
             self._budget_left.clear()
             raise
-        self.ledger.settle(reservation.id, result.cost.usd)
+        unsettled = _bookkeep("the spend", self.ledger.settle, reservation.id, result.cost.usd)
         self._budget_left.clear()
-        return result
+        if unsettled is None:
+            return result
+        return result.model_copy(update={"warnings": (*result.warnings, unsettled)})
 
     def _falls_back(self, error: ImagegateError) -> bool:
         if isinstance(error, ContentPolicyError) and not self.policy.fallbacks.content_policy:
@@ -375,6 +390,19 @@ class Router:
 def _lowest(*caps: float | None) -> float | None:
     known = [cap for cap in caps if cap is not None]
     return min(known) if known else None
+
+
+def _bookkeep(
+    what: str, step: Callable[..., object], *args: Any, **kwargs: Any
+) -> ImageWarning | None:
+    """Run a state-store step once the provider has answered: a store that fails then must not
+    lose a paid result (or hide the provider's error), so its failure becomes a warning."""
+    try:
+        step(*args, **kwargs)
+    except StateUnavailableError as error:
+        logger.warning("imagegate could not record %s: %s", what, error)
+        return ImageWarning(kind="other", message=f"could not record {what}: {error.message}")
+    return None
 
 
 def is_private(name: str, patterns: Sequence[str] | None, runs_locally: bool) -> bool:

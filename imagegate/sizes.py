@@ -18,8 +18,13 @@ from imagegate.errors import CapabilityError, InvalidRequestError
 
 __all__ = ["AspectRatio", "Size", "SizeRule", "parse_aspect_ratio", "parse_size"]
 
+MAX_ASPECT = 1000.0
+"""The most elongated aspect ratio a request may ask for; each model allows far less."""
+
 _SIZE_RE = re.compile(r"^\s*(-?\d+)\s*[xX*\u00d7]\s*(-?\d+)\s*$")
-_RATIO_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*:\s*(-?\d+(?:\.\d+)?)\s*$")
+# Exponents are accepted because `str(AspectRatio)` writes very large or small sides with one.
+_NUMBER = r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+_RATIO_RE = re.compile(rf"^\s*{_NUMBER}\s*:\s*{_NUMBER}\s*$")
 
 
 class Size(NamedTuple):
@@ -66,7 +71,12 @@ def parse_size(text: str) -> Size:
             "nor 'auto'; for a shape without pixels use aspect_ratio='16:9'",
             field="size",
         )
-    width, height = int(match.group(1)), int(match.group(2))
+    try:
+        width, height = int(match.group(1)), int(match.group(2))
+    except ValueError:  # more digits than Python converts (4300)
+        raise InvalidRequestError(
+            f"size {text[:40]!r}... has sides thousands of digits long", field="size"
+        ) from None
     if width <= 0 or height <= 0:
         raise InvalidRequestError(
             f"size {text!r} must have a positive width and height", field="size"
@@ -87,12 +97,22 @@ def parse_aspect_ratio(text: str) -> AspectRatio:
             f"aspect_ratio {text!r} is not of the form 'W:H' (e.g. '16:9')",
             field="aspect_ratio",
         )
-    width, height = float(match.group(1)), float(match.group(2))
-    if width <= 0 or height <= 0:
+    ratio = AspectRatio(float(match.group(1)), float(match.group(2)))
+    if ratio.width <= 0 or ratio.height <= 0:
         raise InvalidRequestError(
             f"aspect_ratio {text!r} must have two positive sides", field="aspect_ratio"
         )
-    return AspectRatio(width, height)
+    # Sides past float range read as inf; a bound on the shape keeps sizes computed from it
+    # (and prices, before any model's own limit is checked) finite.
+    if not (math.isfinite(ratio.width) and math.isfinite(ratio.height)) or not (
+        1 / MAX_ASPECT <= ratio.value <= MAX_ASPECT
+    ):
+        raise InvalidRequestError(
+            f"aspect_ratio {text[:40]!r} is more elongated than any image "
+            f"(at most {MAX_ASPECT:g}:1 either way); give one like '16:9'",
+            field="aspect_ratio",
+        )
+    return ratio
 
 
 class SizeRule(BaseModel):

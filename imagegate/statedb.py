@@ -11,6 +11,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from imagegate.errors import StateUnavailableError
+
 __all__ = ["StateDatabase"]
 
 
@@ -38,17 +40,25 @@ class StateDatabase:
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        """A transaction, committed when the block ends and rolled back if it raises."""
+        """A transaction, committed when the block ends and rolled back if it raises.
+
+        Raises:
+            StateUnavailableError: the database is locked past the busy timeout, its disk is
+                full or unreadable.
+        """
         with self.lock:
-            connection = self._connect()
-            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+                connection = self._connect()
+                connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield connection
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise StateUnavailableError(f"state database {self._path}: {exc}") from exc
 
     def close(self) -> None:
         """Close this process's connection; the next transaction opens a new one."""

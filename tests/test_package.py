@@ -12,7 +12,16 @@ import imagegate
 from imagegate.errors import MissingDependencyError
 from imagegate.extras import require
 
-HEAVY = ["torch", "diffusers", "transformers", "openai", "replicate", "fal_client", "wavespeed"]
+HEAVY = [
+    "torch",
+    "diffusers",
+    "transformers",
+    "openai",
+    "replicate",
+    "fal_client",
+    "wavespeed",
+    "redis",
+]
 
 
 def test_import_loads_no_torch_and_no_provider_sdk() -> None:

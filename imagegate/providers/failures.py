@@ -23,7 +23,7 @@ from imagegate.errors import (
     RateLimitedError,
 )
 
-__all__ = ["status_error", "transport_error"]
+__all__ = ["malformed_answer", "status_error", "transport_error"]
 
 _UNSENT = ("ConnectError", "ConnectTimeout")  # by name: httpx and httpx2 both raise these
 
@@ -55,13 +55,32 @@ def status_error(
     return ProviderUnavailableError(message, status_code=status, retryable=retryable, **where)
 
 
+_MAY_BE_BILLED = "; the job may have been accepted (and billed), so it is not resent"
+
+
+def malformed_answer(
+    provider: str, detail: str, *, submitting: bool, **where: Any
+) -> ProviderUnavailableError:
+    """The typed error for an answer that could not be read (not JSON, fields missing).
+
+    A read may be repeated; a submit that was answered at all was received, so its job may
+    exist and be billed: it is not resent, and the message says so.
+    """
+    warning = _MAY_BE_BILLED if submitting else ""
+    return ProviderUnavailableError(
+        f"{provider}'s answer could not be read ({detail}){warning}",
+        retryable=not submitting,
+        **where,
+    )
+
+
 def transport_error(
     exc: BaseException, *, provider: str, submitting: bool, **where: Any
 ) -> ImagegateError:
     """The typed error for a failure that left no HTTP answer (connection, timeout)."""
     unsent = type(exc).__name__ in _UNSENT or type(exc.__cause__).__name__ in _UNSENT
     safe = unsent or not submitting
-    warning = "" if safe else "; the job may have been accepted (and billed), so it is not resent"
+    warning = "" if safe else _MAY_BE_BILLED
     if isinstance(exc, httpx.TimeoutException | TimeoutError) or "Timeout" in type(exc).__name__:
         return ProviderTimeoutError(
             f"{provider} did not answer in time{warning}", retryable=safe, **where

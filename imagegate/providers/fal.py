@@ -15,9 +15,14 @@ from typing import Any
 
 import httpx
 
-from imagegate.errors import ImagegateError, ProviderUnavailableError
+from imagegate.errors import ImagegateError
 from imagegate.extras import require
-from imagegate.providers.failures import retry_after, status_error, transport_error
+from imagegate.providers.failures import (
+    malformed_answer,
+    retry_after,
+    status_error,
+    transport_error,
+)
 from imagegate.providers.jobs import JobAPI, JobStatus
 from imagegate.providers.queued import QueueBackend
 from imagegate.providers.sizing import fit_size
@@ -97,11 +102,9 @@ class _Queue:
             raise self._status_error(response, submitting=True)
         try:
             return str(response.json()["request_id"])
-        except (ValueError, KeyError, TypeError):
-            raise ProviderUnavailableError(
-                "fal accepted the submit but its answer had no request_id; the job may exist",
-                retryable=False,
-                backend=self.backend,
+        except (ValueError, KeyError, TypeError) as exc:
+            raise malformed_answer(
+                "fal", f"no request_id: {exc}", submitting=True, backend=self.backend
             ) from None
 
     async def status(self, job_id: str) -> JobStatus:
@@ -175,9 +178,7 @@ class _Queue:
                 exc, provider="fal", submitting=False, backend=self.backend
             ) from exc
         except ValueError as exc:
-            raise ProviderUnavailableError(
-                f"fal answered with malformed JSON ({exc})", backend=self.backend
-            ) from exc
+            raise malformed_answer("fal", str(exc), submitting=False, backend=self.backend) from exc
 
     def _status_error(self, response: httpx.Response, *, submitting: bool) -> ImagegateError:
         error = status_error(

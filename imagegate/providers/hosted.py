@@ -6,6 +6,7 @@ capabilities and price, the `HostedConfig` gives where and how to connect.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
@@ -14,7 +15,7 @@ import httpx
 
 from imagegate.backend import Capabilities
 from imagegate.catalog import ModelSpec
-from imagegate.errors import MissingCredentialsError
+from imagegate.errors import InvalidRequestError, MissingCredentialsError
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.download import Downloader
 from imagegate.request import ImageRequest
@@ -93,11 +94,26 @@ class HostedBackend(ABC):
 
     async def generate(self, request: ImageRequest) -> ImageResult:
         """Make images from the prompt."""
+        self._check_options(request)
         return await self._run(request, edit=False)
 
     async def edit(self, request: ImageRequest) -> ImageResult:
         """Edit ``request.images`` as the prompt says."""
+        self._check_options(request)
         return await self._run(request, edit=True)
+
+    def _check_options(self, request: ImageRequest) -> None:
+        """Refuse provider options that cannot travel as JSON, before anything is sent."""
+        options = request.provider_options.get(self.spec.provider, {})
+        try:
+            json.dumps(options, allow_nan=False, ensure_ascii=False).encode("utf-8")
+        except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+            raise InvalidRequestError(
+                f"provider_options[{self.spec.provider!r}] must be JSON to be sent to "
+                f"{self.spec.provider}: {exc}",
+                field="provider_options",
+                backend=self.name,
+            ) from None
 
     @abstractmethod
     async def _run(self, request: ImageRequest, *, edit: bool) -> ImageResult:

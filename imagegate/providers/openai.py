@@ -33,7 +33,12 @@ from imagegate.extras import require
 from imagegate.formats import MEDIA_TYPES, PIL_MEDIA_TYPES
 from imagegate.pricing import TokenPrice, TokenUsage
 from imagegate.providers.config import HostedConfig
-from imagegate.providers.failures import retry_after, status_error, transport_error
+from imagegate.providers.failures import (
+    malformed_answer,
+    retry_after,
+    status_error,
+    transport_error,
+)
 from imagegate.providers.hosted import HostedBackend
 from imagegate.providers.retry import call_with_retry
 from imagegate.providers.sizing import fit_size
@@ -179,11 +184,7 @@ class OpenAIBackend(HostedBackend):
         if isinstance(exc, openai.APIStatusError):
             return _status_error(exc, where)
         if isinstance(exc, json.JSONDecodeError):
-            return ProviderUnavailableError(
-                f"OpenAI's answer was not valid JSON ({exc}); the image may have been billed",
-                retryable=False,
-                **where,
-            )
+            return malformed_answer("OpenAI", str(exc), submitting=True, **where)
         return ProviderError(f"OpenAI call failed: {type(exc).__name__}: {exc}", **where)
 
 

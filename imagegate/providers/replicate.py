@@ -18,9 +18,9 @@ from typing import Any
 import anyio
 import httpx
 
-from imagegate.errors import ImagegateError, ProviderError, ProviderUnavailableError
+from imagegate.errors import ImagegateError, ProviderError
 from imagegate.extras import require
-from imagegate.providers.failures import status_error, transport_error
+from imagegate.providers.failures import malformed_answer, status_error, transport_error
 from imagegate.providers.jobs import JobAPI, JobStatus
 from imagegate.providers.queued import QueueBackend
 from imagegate.providers.sizing import fit_size
@@ -158,10 +158,8 @@ class _Predictions:
                 exc, provider="Replicate", submitting=submitting, backend=self.backend
             )
         if isinstance(exc, ValueError):  # a body that is not JSON
-            return ProviderUnavailableError(
-                f"Replicate answered with malformed JSON ({exc})",
-                retryable=not submitting,
-                backend=self.backend,
+            return malformed_answer(
+                "Replicate", str(exc), submitting=submitting, backend=self.backend
             )
         return ProviderError(
             f"Replicate call failed: {type(exc).__name__}: {exc}", backend=self.backend

@@ -14,8 +14,13 @@ from typing import Any
 
 import httpx
 
-from imagegate.errors import ImagegateError, ProviderUnavailableError
-from imagegate.providers.failures import retry_after, status_error, transport_error
+from imagegate.errors import ImagegateError
+from imagegate.providers.failures import (
+    malformed_answer,
+    retry_after,
+    status_error,
+    transport_error,
+)
 from imagegate.providers.jobs import JobAPI, JobStatus
 from imagegate.providers.queued import QueueBackend
 from imagegate.providers.sizing import fit_size
@@ -105,9 +110,10 @@ class _Tasks:
         try:
             body = response.json()
         except ValueError:
-            raise ProviderUnavailableError(
-                f"WaveSpeed answered {response.status_code} with malformed JSON",
-                retryable=not submitting,
+            raise malformed_answer(
+                "WaveSpeed",
+                f"{response.status_code} with a body that is not JSON",
+                submitting=submitting,
                 **where,
             ) from None
         if response.status_code != 200 or not isinstance(body.get("data"), dict):
@@ -128,9 +134,13 @@ def _status(data: dict[str, Any]) -> JobStatus:
     state = _STATES.get(str(data.get("status")), "pending")
     nsfw = any(data.get("has_nsfw_contents") or [])
     if state == "succeeded" and nsfw:
-        # The image was blacked out by the safety checker: there is nothing to deliver.
+        # The image was blacked out by the safety checker: there is nothing to deliver, but
+        # the task ran to its end, so the caller is told it may be billed.
         return JobStatus(
-            state="failed", error="output flagged NSFW by WaveSpeed's safety checker", refused=True
+            state="failed",
+            error="output flagged NSFW by WaveSpeed's safety checker (the task completed and "
+            "may be billed)",
+            refused=True,
         )
     outputs = [
         o if o.startswith(("http:", "https:", "data:")) else f"data:image/*;base64,{o}"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -73,7 +73,8 @@ class Emulator(ABC):
 
     Args:
         api_key: the key clients must send (default: a random one).
-        timing: queue and run durations of async jobs.
+        timing: queue and run durations of async jobs (and, for a provider that answers
+            synchronously, of each generation; None: at once).
         output_ttl_s: seconds an output URL keeps working (None: forever).
         tls: serve HTTPS with this CA's certificate instead of HTTP.
 
@@ -98,6 +99,7 @@ class Emulator(ABC):
         self.api_key = api_key or f"emu-{self.provider}-{secrets.token_hex(8)}"
         self.log = RequestLog()
         self.faults = FaultPlan()
+        self.timing = timing
         self.jobs = JobStore(timing or JobTiming())
         self.files = FileStore(ttl_s=output_ttl_s, clock=self.jobs.clock)
         self.tls = tls
@@ -243,6 +245,8 @@ class Emulator(ABC):
         stored = self.files.get(request.path_params["name"])
         if stored is None or (fault is not None and fault.kind == "output_expired"):
             return JSONResponse({"detail": "Not found"}, status_code=404)
+        if fault is not None and fault.kind == "output_redirect":
+            return RedirectResponse(fault.detail, status_code=302)
         return Response(stored.data, media_type=stored.media_type)
 
     def output_url(self, request: Request, data: bytes, output_format: str) -> str:

@@ -11,7 +11,8 @@ Two families, with different side effects:
   the work (a job *is* created and would be billed) and the answer never arrives intact. These
   are the ambiguous failures that make a careless client pay twice.
 Job fates (``job_failed``, ``job_canceled``, ``content_policy`` on an async job) are given to
-the job the call creates; ``output_expired`` makes an output URL answer 404.
+the job the call creates; ``output_expired`` makes an output URL answer 404, and
+``output_redirect`` makes it redirect elsewhere (an SSRF attempt, for the downloader to refuse).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ FaultKind = Literal[
     "job_failed",
     "job_canceled",
     "output_expired",
+    "output_redirect",
 ]
 
 _HTTP_STATUS: dict[str, int] = {
@@ -56,7 +58,8 @@ class Fault:
         delay_s: for ``slow``, how long the answer is held back.
         message: the error text the provider would give.
         detail: provider-specific variant, e.g. OpenAI's ``insufficient_quota`` 429 or fal's
-            ingress 5xx (``"ingress"``, without ``x-fal-request-id``).
+            ingress 5xx (``"ingress"``, without ``x-fal-request-id``); for
+            ``output_redirect``, where the output URL redirects to.
     """
 
     kind: FaultKind
@@ -134,6 +137,11 @@ class Fault:
     def output_expired(cls) -> Fault:
         """The output URL answers 404, as after the provider's retention period."""
         return cls("output_expired")
+
+    @classmethod
+    def output_redirect(cls, location: str) -> Fault:
+        """The output URL answers 302 to `location`, e.g. a cloud metadata address."""
+        return cls("output_redirect", detail=location)
 
 
 @dataclass

@@ -3,7 +3,9 @@
 Enable them in a ``conftest.py`` with ``pytest_plugins = ["imagegate.testing.fixtures"]``.
 Each emulator fixture serves plain HTTP on loopback; the ``*_tls`` variants serve HTTPS with
 a CA made once per session (``emulator_ca``), for SDKs that only speak HTTPS. Each fixture
-imports its emulator when used.
+imports its emulator when used. ``redis_server`` is a throwaway Redis server for the Redis
+state stores, one per test session; tests that use it are skipped where ``redis-server`` is not
+installed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from imagegate.testing.emulator import TestCA
+from imagegate.testing.redis_server import RedisServer, redis_server_binary
 
 if TYPE_CHECKING:
     from imagegate.testing.fal_emulator import FalEmulator
@@ -26,6 +29,7 @@ __all__ = [
     "fal_emulator",
     "fal_emulator_tls",
     "openai_emulator",
+    "redis_server",
     "replicate_emulator",
     "replicate_emulator_tls",
     "wavespeed_emulator",
@@ -92,3 +96,13 @@ def wavespeed_emulator() -> Iterator[WaveSpeedEmulator]:
 
     with WaveSpeedEmulator() as emulator:
         yield emulator
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server on 127.0.0.1 that keeps nothing on disk; one per test session (give each
+    test its own key prefix)."""
+    if redis_server_binary() is None:
+        pytest.skip("redis-server is not installed (make redis installs Debian's)")
+    with RedisServer() as server:
+        yield server

@@ -22,7 +22,9 @@ def running_emulators(
     """Serve the four emulators on loopback until the block ends.
 
     Args:
-        timing: job timing for the job-based emulators, or per provider name.
+        timing: job timing for the job-based emulators, or per provider name (a mapping may
+            also time OpenAI's synchronous generations under "openai"; by default they
+            answer at once).
         tls: serve HTTPS with a throwaway CA.
 
     Yields:
@@ -37,7 +39,9 @@ def running_emulators(
         if ca is not None:
             stack.callback(ca.close)
         emulators: dict[str, Emulator] = {
-            "openai": OpenAIEmulator(tls=ca),
+            "openai": OpenAIEmulator(
+                timing=timing.get("openai") if isinstance(timing, Mapping) else None, tls=ca
+            ),
             "replicate": ReplicateEmulator(timing=timing_of("replicate"), tls=ca),
             "fal": FalEmulator(timing=timing_of("fal"), tls=ca),
             "wavespeed": WaveSpeedEmulator(timing=timing_of("wavespeed"), tls=ca),

@@ -8,6 +8,7 @@ generation; the request log counts them).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import math
@@ -57,6 +58,13 @@ class OpenAIEmulator(Emulator):
     """
 
     provider = "openai"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.generation_s: list[float] = []
+        """How long each timed generation took (with a `timing`)."""
+        self.billed_images = 0
+        """Images generated, which OpenAI bills whether or not the answer reaches the client."""
 
     def routes(self) -> Sequence[Route]:
         return [
@@ -124,7 +132,7 @@ class OpenAIEmulator(Emulator):
             return self._bad(BadRequest("We could not parse the JSON body of your request.", None))
         if not isinstance(params, dict):
             return self._bad(BadRequest("The request body must be a JSON object.", None))
-        return self._respond(params, [], fault)
+        return await self._respond(params, [], fault)
 
     async def _edit(self, request: Request, fault: Fault | None) -> Response:
         form = await request.form()
@@ -157,17 +165,22 @@ class OpenAIEmulator(Emulator):
             params = _coerce_form(params)
         except BadRequest as bad:
             return self._bad(bad)
-        return self._respond(params, inputs, fault)
+        return await self._respond(params, inputs, fault)
 
     # ------------------------------------------------------------------ shared
 
-    def _respond(
+    async def _respond(
         self, params: Mapping[str, Any], inputs: list[Image.Image], fault: Fault | None
     ) -> Response:
         try:
             resolved = _validate(params)
         except BadRequest as bad:
             return self._bad(bad)
+        if self.timing is not None:
+            # A valid request takes the model's time; without a timing the answer is at once.
+            queue_s, run_s = self.timing.draw()
+            self.generation_s.append(queue_s + run_s)
+            await asyncio.sleep(queue_s + run_s)
         if fault is not None and fault.kind == "content_policy":
             body: dict[str, Any] = {
                 "error": {
@@ -184,10 +197,17 @@ class OpenAIEmulator(Emulator):
         base_seed = len(self.log)
         data = []
         for index in range(resolved["n"]):
-            raw = self.draw(
-                resolved["prompt"], width, height, resolved["output_format"], base_seed + index
+            # Off the event loop, so that concurrent requests are not served one at a time.
+            raw = await asyncio.to_thread(
+                self.draw,
+                resolved["prompt"],
+                width,
+                height,
+                resolved["output_format"],
+                base_seed + index,
             )
             data.append({"b64_json": base64.b64encode(raw).decode()})
+            self.billed_images += 1
         input_text = math.ceil(len(resolved["prompt"]) / 4)
         input_image = sum(_input_image_tokens(*image.size) for image in inputs)
         output_image = resolved["n"] * _output_tokens(

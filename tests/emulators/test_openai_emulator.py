@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import time
 
 import httpx
 import openai
@@ -11,6 +13,7 @@ import pytest
 from PIL import Image
 
 from imagegate.testing.faults import Fault
+from imagegate.testing.jobs import JobTiming
 from imagegate.testing.openai_emulator import OpenAIEmulator
 from imagegate.testing.requestlog import REDACTED
 
@@ -264,3 +267,32 @@ async def test_emulator_runs_in_process_through_asgi_transport() -> None:
             headers={"Authorization": f"Bearer {emulator.api_key}"},
         )
     assert decoded(response.json()["data"][0]["b64_json"]).size == (1024, 1024)
+
+
+async def test_a_timed_emulator_takes_the_generation_time_before_answering() -> None:
+    emulator = OpenAIEmulator(timing=JobTiming(queue_s=0.1, run_s=0.2))
+    transport = httpx.ASGITransport(app=emulator.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://openai.test") as client:
+        started = time.monotonic()
+        response = await client.post(
+            "/v1/images/generations",
+            json={"model": "gpt-image-2", "prompt": "a fox", "size": "1024x1024"},
+            headers={"Authorization": f"Bearer {emulator.api_key}"},
+        )
+    assert response.status_code == 200
+    assert time.monotonic() - started >= 0.3
+
+
+async def test_a_timed_emulator_refuses_an_invalid_request_at_once() -> None:
+    emulator = OpenAIEmulator(timing=JobTiming(run_s=30.0))
+    transport = httpx.ASGITransport(app=emulator.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://openai.test") as client:
+        response = await asyncio.wait_for(
+            client.post(
+                "/v1/images/generations",
+                json={"model": "gpt-image-2", "prompt": "a fox", "quality": "ultra"},
+                headers={"Authorization": f"Bearer {emulator.api_key}"},
+            ),
+            timeout=10,
+        )
+    assert response.status_code == 400

@@ -180,7 +180,7 @@ async def test_connection_refused_is_retried_as_nothing_was_sent() -> None:
 
 async def test_malformed_answer_is_a_provider_error(openai_emulator: OpenAIEmulator) -> None:
     openai_emulator.faults.add("generate", Fault.malformed_json())
-    with pytest.raises(ProviderUnavailableError, match="not valid JSON"):
+    with pytest.raises(ProviderUnavailableError, match="could not be read"):
         await backend(openai_emulator).generate(ImageRequest(prompt="a fox"))
 
 

@@ -23,13 +23,18 @@ class Sleeps:
 
 
 def test_poll_intervals_grow_to_a_tenth_of_the_expected_latency() -> None:
-    intervals = PollSchedule(first_s=0.05, growth=2.0).intervals(expected_s=2.0)
-    assert [round(intervals(), 3) for _ in range(5)] == [0.05, 0.1, 0.2, 0.2, 0.2]
+    intervals = PollSchedule(first_s=0.05, growth=2.0).intervals(expected_s=6.0)
+    assert [round(intervals(), 3) for _ in range(5)] == [0.15, 0.3, 0.6, 0.6, 0.6]
+
+
+def test_poll_intervals_start_no_shorter_than_first_s() -> None:
+    intervals = PollSchedule(first_s=0.05, growth=2.0).intervals(expected_s=1.0)
+    assert [round(intervals(), 3) for _ in range(3)] == [0.05, 0.1, 0.1]
 
 
 def test_poll_interval_ceiling_has_a_floor_and_a_roof() -> None:
     assert PollSchedule(min_ceiling_s=0.05).intervals(0.01)() == 0.05
-    fast_start = PollSchedule(first_s=100, max_s=5.0).intervals(expected_s=600)
+    fast_start = PollSchedule(first_s=100, max_s=5.0).intervals(expected_s=6000)
     assert fast_start() == 5.0
 
 

@@ -16,6 +16,7 @@ from imagegate.errors import (
     CostCapExceededError,
     NoRouteError,
     ProviderUnavailableError,
+    StateUnavailableError,
 )
 from imagegate.testing import FakeBackend
 
@@ -211,6 +212,36 @@ async def test_a_failed_call_releases_its_reservation(make_router: MakeRouter) -
         await client_for(router).generate(FOX, size="256x256")
     budget = router.policy.cost.budgets[0]
     assert router.ledger.remaining(budget) == pytest.approx(1.0)
+
+
+async def test_a_ledger_that_fails_after_the_provider_answered_keeps_the_paid_result(
+    make_router: MakeRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    router = make_router([routed("fal/flux-schnell")])
+
+    def unavailable(*_args: object, **_kwargs: object) -> None:
+        raise StateUnavailableError("database is locked")
+
+    monkeypatch.setattr(router.ledger, "settle", unavailable)
+    result = await client_for(router).generate(FOX, size="256x256")
+    assert len(result.images) == 1
+    assert any("could not record the spend" in w.message for w in result.warnings)
+
+
+async def test_a_ledger_that_fails_before_the_call_spends_nothing(
+    make_router: MakeRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    router = make_router([routed("fal/flux-schnell")])
+
+    def unavailable(*_args: object, **_kwargs: object) -> None:
+        raise StateUnavailableError("database is locked")
+
+    monkeypatch.setattr(router.ledger, "reserve", unavailable)
+    with pytest.raises(StateUnavailableError):
+        await client_for(router).generate(FOX, size="256x256")
+    backend = router.backends["fal/flux-schnell"].backend
+    assert isinstance(backend, FakeBackend)
+    assert not backend.calls
 
 
 async def test_routing_spends_nothing(make_router: MakeRouter) -> None:

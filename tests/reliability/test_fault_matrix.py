@@ -1,5 +1,12 @@
 """Every injectable fault on every hosted backend: the typed error or the recovery, and never
-a second paid job."""
+a second paid job. Each case is accounted from the emulator (submits received, images the
+provider would bill, images delivered) and printed in the fault table at the end of the run.
+
+A paid image can fail to reach the caller only when the provider's answer to the submit itself
+is lost (dropped, timed out, garbled): nothing then names the job, and resending would pay
+twice; or when WaveSpeed's safety checker blacks out a finished image. The error says the job
+may be billed; the table counts these cases.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from imagegate.testing.fal_emulator import FalEmulator
 from imagegate.testing.openai_emulator import OpenAIEmulator
 from imagegate.testing.replicate_emulator import ReplicateEmulator
 from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+from tests.reliability.faulttable import FaultRow, FaultTable
 
 RECOVERS = None
 
@@ -89,46 +97,89 @@ async def generate(backend: Backend) -> int:
     return len(result.images)
 
 
+def billed(emulator: Emulator) -> int:
+    """Images the provider would bill: generated ones, or jobs that run to success."""
+    if isinstance(emulator, OpenAIEmulator):
+        return emulator.billed_images
+    return sum(1 for job in emulator.jobs.all() if job.fate == "succeeded" and not job.canceled_at)
+
+
+async def account(
+    chosen: Provider, emulator: Emulator, backend: Backend, fault: str, table: FaultTable
+) -> tuple[FaultRow, ImagegateError | None]:
+    """Generate once under the fault, and the row the emulator's accounts give."""
+    delivered, error = 0, None
+    try:
+        delivered = await generate(backend)
+    except ImagegateError as raised:
+        error = raised
+    row = FaultRow(
+        backend=chosen.model,
+        fault=fault,
+        outcome="recovered" if error is None else type(error).__name__,
+        submits=emulator.log.count(chosen.submit_route),
+        billed=billed(emulator),
+        delivered=delivered,
+        warned=error is not None and "billed" in error.message,
+    )
+    table.add(row)
+    return row, error
+
+
+def assert_nothing_paid_is_lost_silently(row: FaultRow) -> None:
+    assert row.billed <= 1, "a second paid job"
+    assert row.delivered == row.billed or row.warned, "a paid image lost without a word"
+
+
 @pytest.mark.parametrize("fault_name", list(SUBMIT_FAULTS))
-async def test_submit_fault(provider: tuple[Provider, Emulator, Backend], fault_name: str) -> None:
+async def test_submit_fault(
+    provider: tuple[Provider, Emulator, Backend], fault_name: str, fault_table: FaultTable
+) -> None:
     chosen, emulator, backend = provider
     fault, expected = SUBMIT_FAULTS[fault_name]
     emulator.faults.add(chosen.submit_route, fault)
+    row, error = await account(chosen, emulator, backend, fault_name, fault_table)
     if expected is RECOVERS:
-        assert await generate(backend) == 1
+        assert error is None
+        assert row.delivered == 1
     else:
-        with pytest.raises(expected):
-            await generate(backend)
+        assert isinstance(error, expected)
     retried = fault.kind == "rate_limited"
-    assert emulator.log.count(chosen.submit_route) == (2 if retried else 1)
+    assert row.submits == (2 if retried else 1)
+    assert_nothing_paid_is_lost_silently(row)
 
 
 @pytest.mark.parametrize("fault_name", list(JOB_FAULTS))
-async def test_job_fault(queued: tuple[Provider, Emulator, Backend], fault_name: str) -> None:
+async def test_job_fault(
+    queued: tuple[Provider, Emulator, Backend], fault_name: str, fault_table: FaultTable
+) -> None:
     chosen, emulator, backend = queued
     fault, expected = JOB_FAULTS[fault_name]
     emulator.faults.add(chosen.submit_route, fault)
-    with pytest.raises(expected):  # type: ignore[arg-type]
-        await generate(backend)
+    row, error = await account(chosen, emulator, backend, fault_name, fault_table)
+    assert isinstance(error, expected)  # type: ignore[arg-type]
     assert len(emulator.jobs.all()) == 1
+    assert row.billed == 0
+    assert_nothing_paid_is_lost_silently(row)
 
 
 @pytest.mark.parametrize("fault_name", list(POLL_FAULTS))
 async def test_poll_fault_is_ridden_out(
-    queued: tuple[Provider, Emulator, Backend], fault_name: str
+    queued: tuple[Provider, Emulator, Backend], fault_name: str, fault_table: FaultTable
 ) -> None:
     chosen, emulator, backend = queued
     assert chosen.poll_route is not None
     emulator.faults.add(chosen.poll_route, POLL_FAULTS[fault_name])
-    assert await generate(backend) == 1
-    assert emulator.log.count(chosen.submit_route) == 1
-    assert len(emulator.jobs.all()) == 1
+    row, error = await account(chosen, emulator, backend, fault_name, fault_table)
+    assert error is None
+    assert (row.submits, row.billed, row.delivered) == (1, 1, 1)
 
 
 async def test_expired_output_is_recovered_without_a_second_job(
-    queued: tuple[Provider, Emulator, Backend],
+    queued: tuple[Provider, Emulator, Backend], fault_table: FaultTable
 ) -> None:
-    _, emulator, backend = queued
+    chosen, emulator, backend = queued
     emulator.faults.add("output", Fault.output_expired())
-    assert await generate(backend) == 1
-    assert len(emulator.jobs.all()) == 1
+    row, error = await account(chosen, emulator, backend, "output-expired", fault_table)
+    assert error is None
+    assert (row.submits, row.billed, row.delivered) == (1, 1, 1)
