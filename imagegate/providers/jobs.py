@@ -5,7 +5,9 @@ that once for all of them, with the guarantees the adapters must keep:
 
 - one logical submit reaches the provider once: a submit is retried only when the adapter's
   error says the provider cannot have accepted it, and the job id is journalled against the
-  request's `request_id` before polling, so a retried request resumes that job;
+  request's `request_id` before polling, so a retried request resumes that job, and once
+  delivered it is kept a day (the journal's retention): a retry of a request that succeeded
+  collects the same outputs again instead of paying anew;
 - the caller cancelling, or the deadline passing, cancels the provider job;
 - a paid result is not lost: when a download fails after the job succeeded, the job is read
   again for fresh output URLs and the download retried, rather than regenerating.
@@ -127,8 +129,21 @@ async def run_job(
             provider_request_id=job_id,
         )
     started = time.perf_counter()
-    images = await _download(api, job_id, status, run, downloader)
-    run.journal.finish(run.request_id, run.backend)
+    try:
+        images = await _download(api, job_id, status, run, downloader)
+    except OutputDownloadError as error:
+        if not resumed:
+            raise  # still journalled: a retry collects the job again
+        # The earlier attempt's job is done but its outputs are gone (expired): forget it, so
+        # that a retry, which the caller now chooses knowingly, pays for a new one.
+        run.journal.finish(run.request_id, run.backend)
+        raise OutputDownloadError(
+            f"the outputs of job {job_id}, started by an earlier attempt of this request, can "
+            f"no longer be fetched ({error.message}); retrying generates (and pays) anew",
+            backend=run.backend,
+            provider_request_id=job_id,
+        ) from error
+    run.journal.delivered(run.request_id, run.backend)
     return FinishedJob(job_id, status, images, time.perf_counter() - started, resumed)
 
 

@@ -38,10 +38,16 @@ def entry(model: str, emulator: Emulator, **settings: Any) -> dict[str, Any]:
     }
 
 
-def write_policy(tmp_path: Path, *entries: dict[str, Any], name: str = "routing.yaml") -> Path:
-    """A routing.yaml with `entries`, its state in `tmp_path`."""
+def write_policy(
+    tmp_path: Path,
+    *entries: dict[str, Any],
+    name: str = "routing.yaml",
+    state: dict[str, Any] | None = None,
+) -> Path:
+    """A routing.yaml with `entries`, its state in `tmp_path` (or as `state` says)."""
     path = tmp_path / name
-    document = {"backends": list(entries), "state": {"path": str(tmp_path / "state.db")}}
+    state = state or {"path": str(tmp_path / "state.db")}
+    document = {"backends": list(entries), "state": state}
     path.write_text(yaml.safe_dump(document))
     return path
 

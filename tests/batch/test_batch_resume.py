@@ -5,13 +5,17 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+
+import pytest
 
 from imagegate import Client
 from imagegate.batch.folder import BatchFolder
 from imagegate.batch.items import read_batch_file
 from imagegate.testing import JobTiming
 from imagegate.testing.fal_emulator import FalEmulator
+from imagegate.testing.redis_server import RedisServer
 from imagegate.testing.replicate_emulator import ReplicateEmulator
 from tests.batch.helpers import FOX, by_line, entry, until, write_lines, write_policy
 
@@ -53,13 +57,23 @@ async def kill_mid_batch(
     return set(in_flight)
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def state(request: pytest.FixtureRequest) -> dict[str, str] | None:
+    """Where the killed run and the rerun keep their job journal: the default SQLite file, or
+    a Redis server (the rerun then could be on any machine that reaches it)."""
+    if request.param == "sqlite":
+        return None
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return {"backend": "redis", "url": server.url, "prefix": f"batch-{uuid.uuid4().hex}:"}
+
+
 async def test_a_rerun_resumes_the_killed_runs_jobs_and_pays_for_each_once(
-    tmp_path: Path,
+    tmp_path: Path, state: dict[str, str] | None
 ) -> None:
     prompts = write_lines(tmp_path / "prompts.jsonl", ITEMS)
     out = tmp_path / "out"
     with ReplicateEmulator(timing=JobTiming(run_s=1.5)) as replicate:
-        policy = write_policy(tmp_path, entry("replicate/flux-schnell", replicate))
+        policy = write_policy(tmp_path, entry("replicate/flux-schnell", replicate), state=state)
         in_flight = await kill_mid_batch(prompts, policy, out, replicate)
         done_before = set(BatchFolder(out).load().done)
         assert len(in_flight) == 2  # the 6-image item's two jobs

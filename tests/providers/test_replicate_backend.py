@@ -11,6 +11,7 @@ from imagegate.errors import (
     AuthenticationError,
     ContentPolicyError,
     JobFailedError,
+    OutputDownloadError,
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
@@ -143,7 +144,40 @@ async def test_a_retried_request_resumes_its_prediction(
     assert replicate_emulator.log.count("submit") == 1
     assert result.provider_request_ids == (job_id,)
     assert any("resumed job" in w.message for w in result.warnings)
-    assert journal.find(request.request_id, replicate.name) is None
+
+
+async def test_a_request_retried_after_it_succeeded_gets_the_same_images_unpaid(
+    replicate_emulator: ReplicateEmulator,
+) -> None:
+    replicate = ReplicateBackend(
+        get_model("replicate/flux-schnell"),
+        replicate_emulator.backend_config(),
+        journal=MemoryJournal(),
+    )
+    request = ImageRequest(prompt="a fox")
+    first = await replicate.generate(request)
+    again = await replicate.generate(request)
+    assert replicate_emulator.log.count("submit") == 1
+    assert again.provider_request_ids == first.provider_request_ids
+    assert again.images[0].data == first.images[0].data
+
+
+async def test_a_retry_whose_earlier_outputs_expired_says_so_and_the_next_pays_anew(
+    replicate_emulator: ReplicateEmulator,
+) -> None:
+    replicate = ReplicateBackend(
+        get_model("replicate/flux-schnell"),
+        replicate_emulator.backend_config(),
+        journal=MemoryJournal(),
+    )
+    request = ImageRequest(prompt="a fox")
+    await replicate.generate(request)
+    replicate_emulator.faults.add("output", Fault.output_expired(), times=2)
+    with pytest.raises(OutputDownloadError, match="earlier attempt"):
+        await replicate.generate(request)
+    assert replicate_emulator.log.count("submit") == 1
+    await replicate.generate(request)
+    assert replicate_emulator.log.count("submit") == 2
 
 
 async def test_rejected_token_is_an_authentication_error(

@@ -162,7 +162,9 @@ async def test_ipv4_mapped_ipv6_addresses_are_refused(dns: FakeDNS, url: str) ->
         "http://0/out.png",  # 0.0.0.0
     ],
 )
-async def test_loopback_in_any_spelling_is_refused_where_not_allowed(dns: FakeDNS, url: str) -> None:
+async def test_loopback_in_any_spelling_is_refused_where_not_allowed(
+    dns: FakeDNS, url: str
+) -> None:
     del dns
     await refused(url, allow_loopback=False)
 

@@ -62,10 +62,10 @@ class StateLocation:
             return MemoryCircuitBreakers(policy, **options)
         return RedisCircuitBreakers(self._connect(), policy, prefix=self.prefix, **options)
 
-    def journal(self) -> JobJournal:
+    def journal(self, **options: Any) -> JobJournal:
         if self.kind == "sqlite":
-            return self._keep(SQLiteJournal(self.path))
-        return RedisJournal(self._connect(), prefix=self.prefix)
+            return self._keep(SQLiteJournal(self.path, **options))
+        return RedisJournal(self._connect(), prefix=self.prefix, **options)
 
     def close(self) -> None:
         """Close every connection this location opened."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from .conftest import StateLocation
 
 FLUX = "fal/flux-schnell"
@@ -30,3 +32,18 @@ def test_the_journal_survives_a_restart(state: StateLocation) -> None:
     assert again.find("req-1", FLUX) == "job-9"
     again.finish("req-1", FLUX)
     assert again.find("req-1", FLUX) is None
+
+
+def test_a_delivered_job_is_still_found_within_the_retention(state: StateLocation) -> None:
+    journal = state.journal()
+    journal.record("req-1", FLUX, "job-9")
+    journal.delivered("req-1", FLUX)
+    assert journal.find("req-1", FLUX) == "job-9"
+
+
+def test_a_delivered_job_is_forgotten_after_the_retention(state: StateLocation) -> None:
+    journal = state.journal(retention_s=0.05)
+    journal.record("req-1", FLUX, "job-9")
+    journal.delivered("req-1", FLUX)
+    time.sleep(0.2)
+    assert journal.find("req-1", FLUX) is None
