@@ -175,6 +175,7 @@ class StatePolicy(_Section):
     url: str | None = Field(
         None,
         validate_default=True,
+        repr=False,  # it may carry the server's password
         description="The Redis server, e.g. 'redis://127.0.0.1:6379/0'; empty = none.",
     )
     prefix: str = Field("imagegate:", min_length=1, description="Redis: starts every key name.")
@@ -240,7 +241,7 @@ class Policy(_Section):
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+            raise ConfigError(f"{source}{_yaml_problem(exc)}") from None
         except ValueError as exc:  # a scalar YAML reads but Python cannot hold: 2024-13-45
             raise ConfigError(f"{source}: not a valid YAML value: {exc}") from None
         except RecursionError:
@@ -277,6 +278,16 @@ def _expand(value: Any) -> Any:
     if isinstance(value, list):
         return [_expand(item) for item in value]
     return value
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where the YAML is broken and how, without PyYAML's quote of the line: the line may
+    hold an inline ``api_key``, and the message ends up in logs and on terminals."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return f": not valid YAML: {exc}"
+    mark = exc.problem_mark
+    context = f"{exc.context}: " if exc.context else ""
+    return f":{mark.line + 1}:{mark.column + 1}: not valid YAML: {context}{exc.problem}"
 
 
 def _explain(exc: ValidationError, source: str, text: str | None) -> str:

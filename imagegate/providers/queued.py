@@ -7,8 +7,10 @@ reports where the time went.
 
 from __future__ import annotations
 
+import statistics
 import time
 from abc import abstractmethod
+from collections import deque
 from typing import Any
 
 from imagegate.catalog import ModelSpec
@@ -22,6 +24,9 @@ from imagegate.result import Cost, ImageResult, ImageWarning, Timings
 from imagegate.sizes import Size
 
 __all__ = ["QueueBackend"]
+
+_DURATIONS_KEPT = 50
+_DURATIONS_NEEDED = 3
 
 
 class QueueBackend(HostedBackend):
@@ -42,6 +47,17 @@ class QueueBackend(HostedBackend):
     ) -> None:
         super().__init__(spec, config)
         self.journal = journal or MemoryJournal()
+        # Recent jobs' durations (submit to final status), so that polling follows what this
+        # model takes here rather than the catalog's guess.
+        self._job_seconds: deque[float] = deque(maxlen=_DURATIONS_KEPT)
+
+    @property
+    def expected_job_s(self) -> float:
+        """How long a job is expected to take: the median of recent ones once there are a
+        few, else the catalog's p50."""
+        if len(self._job_seconds) < _DURATIONS_NEEDED:
+            return self.spec.latency.p50_s
+        return statistics.median(self._job_seconds)
 
     @abstractmethod
     def payload(
@@ -61,10 +77,12 @@ class QueueBackend(HostedBackend):
             request_id=request.request_id,
             journal=self.journal,
             retry=self.config.retry_policy(),
-            expected_s=self.spec.latency.p50_s,
+            expected_s=self.expected_job_s,
             deadline_s=self.config.job_deadline_s,
         )
         finished = await run_job(self.api(), payload, run, self.downloader)
+        if not finished.resumed:  # a resumed job's wait says nothing of its duration
+            self._job_seconds.append(time.perf_counter() - started - finished.download_s)
         seed = finished.status.detail.get("seed")
         images = [
             image.model_copy(update={"seed": seed}) if isinstance(seed, int) else image

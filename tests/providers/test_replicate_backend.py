@@ -189,3 +189,15 @@ async def test_rejected_token_is_an_authentication_error(
         await ReplicateBackend(get_model("replicate/flux-schnell"), wrong).generate(
             ImageRequest(prompt="a fox")
         )
+
+
+async def test_polling_follows_how_long_this_models_jobs_take_here(
+    replicate_emulator: ReplicateEmulator,
+) -> None:
+    replicate = backend(replicate_emulator)
+    catalog_p50 = replicate.spec.latency.p50_s
+    assert replicate.expected_job_s == catalog_p50
+    for _ in range(3):
+        await replicate.generate(ImageRequest(prompt="a fox"))
+    # The emulator's jobs take 50 ms: far quicker than the catalog's guess.
+    assert replicate.expected_job_s < catalog_p50 / 2

@@ -21,11 +21,11 @@ from pydantic import SecretStr
 
 from imagegate import Client
 from imagegate.errors import ConfigError, ImagegateError
-from imagegate.policy import Policy
+from imagegate.policy import Policy, StatePolicy
 from imagegate.policy_router import router_from_policy
 from imagegate.providers import HOSTED_PROVIDERS
 from imagegate.providers.config import HostedConfig
-from tests.reliability.conftest import NetworkGuard
+from tests.reliability.network_guard import NetworkGuard
 
 FUZZ = settings(
     derandomize=True,
@@ -258,7 +258,7 @@ def test_a_policy_that_loads_builds_a_client_or_raises_only_typed_errors(
     with suppress(ImagegateError):
         policy = Policy.from_yaml(text)
         Client.from_policy(
-            policy.model_copy(update={"state": policy.state.model_copy(update=IN_MEMORY)})
+            policy.model_copy(update={"state": StatePolicy.model_validate(IN_MEMORY)})
         )
     assert network.attempts == []
 

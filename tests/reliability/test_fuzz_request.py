@@ -27,7 +27,7 @@ from imagegate.providers.config import HostedConfig
 from imagegate.sizes import parse_size
 from imagegate.testing import FakeBackend
 from imagegate.validation import check_request
-from tests.reliability.conftest import NetworkGuard
+from tests.reliability.network_guard import NetworkGuard
 
 FUZZ = settings(
     derandomize=True,

@@ -30,7 +30,7 @@ from imagegate.testing.fal_emulator import FalEmulator
 from imagegate.testing.replicate_emulator import ReplicateEmulator
 from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
 from tests.providers.test_download import PNG, Server, png_bytes
-from tests.reliability.conftest import NetworkGuard
+from tests.reliability.network_guard import NetworkGuard
 
 METADATA = "169.254.169.254"
 PUBLIC = "93.184.216.34"  # never connected to: the guard refuses it, the mock transport needs none

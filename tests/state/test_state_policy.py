@@ -32,6 +32,14 @@ def test_redis_state_reads_its_url_and_prefix(monkeypatch: pytest.MonkeyPatch) -
     )
 
 
+def test_the_redis_url_and_its_password_stay_out_of_the_policys_repr() -> None:
+    policy = Policy.from_yaml(
+        BACKENDS + "state: {backend: redis, url: 'redis://:hunter2@cache:6379/0'}\n"
+    )
+    assert "hunter2" not in repr(policy)
+    assert "hunter2" not in str(policy)
+
+
 def test_redis_state_without_a_url_is_refused_with_its_line() -> None:
     with pytest.raises(ConfigError, match=r"<policy>:3: state\.url: .*needs the server's url"):
         Policy.from_yaml(BACKENDS + "state:\n  backend: redis\n")
