@@ -60,6 +60,7 @@ bench: $(STAMP_DEV) $(STAMP_BENCH)
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/polling.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/batch_throughput.py
 	$(BIN)/python bench/text_detection.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/local_throughput.py
 

@@ -31,10 +31,12 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from importlib import metadata
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import httpx
 import openai
+from other_process import OtherProcess
 from pydantic import SecretStr
 
 from imagegate import Client
@@ -45,14 +47,14 @@ API_KEY = "sk-bench-gateway"
 Call = Callable[[], Awaitable[object]]
 
 
-def serve_emulator(provider_s: float, ready: multiprocessing.Queue[str], stop: object) -> None:
-    """The emulator's process: serve until `stop` (an Event) is set."""
+def serve_emulator(ready: multiprocessing.Queue[str], stop: Event, provider_s: float) -> None:
+    """The emulator's process: serve until `stop` is set."""
     from imagegate.testing.jobs import JobTiming
     from imagegate.testing.openai_emulator import OpenAIEmulator
 
     with OpenAIEmulator(api_key=API_KEY, timing=JobTiming(run_s=provider_s)) as emulator:
         ready.put(emulator.api_root)
-        stop.wait()  # type: ignore[attr-defined]
+        stop.wait()
 
 
 def policy(state: Path) -> dict[str, object]:
@@ -212,18 +214,10 @@ def main() -> None:
     parser.add_argument("--provider-s", type=float, default=0.25)
     args = parser.parse_args()
 
-    context = multiprocessing.get_context("spawn")
-    ready: multiprocessing.Queue[str] = context.Queue()
-    stop = context.Event()
-    server = context.Process(target=serve_emulator, args=(args.provider_s, ready, stop))
-    server.start()
-    try:
-        api_root = ready.get(timeout=60)
+    with OtherProcess(serve_emulator, args.provider_s) as emulator:
+        api_root = emulator.receive()
         with tempfile.TemporaryDirectory() as folder:
             asyncio.run(run(args, api_root, Path(folder) / "state.db"))
-    finally:
-        stop.set()
-        server.join(timeout=10)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,10 @@ import io
 import multiprocessing
 import os
 import random
+from multiprocessing.synchronize import Event
 
 import psutil
+from other_process import OtherProcess
 from PIL import Image
 
 from imagegate import Client, ImageResult
@@ -40,8 +42,8 @@ def photo_like(width: int, height: int, output_format: str) -> bytes:
     return buffer.getvalue()
 
 
-def serve_emulators(ready: multiprocessing.Queue[dict[str, HostedConfig]], stop: object) -> None:
-    """The emulators' process: serve photo-like images until `stop` (an Event) is set."""
+def serve_emulators(ready: multiprocessing.Queue[dict[str, HostedConfig]], stop: Event) -> None:
+    """The emulators' process: serve photo-like images until `stop` is set."""
     from imagegate.testing.fal_emulator import FalEmulator
     from imagegate.testing.openai_emulator import OpenAIEmulator
 
@@ -52,7 +54,7 @@ def serve_emulators(ready: multiprocessing.Queue[dict[str, HostedConfig]], stop:
         for emulator in (openai, fal):
             emulator.draw = draw  # type: ignore[method-assign]
         ready.put({"openai": openai.backend_config(), "fal": fal.backend_config()})
-        stop.wait()  # type: ignore[attr-defined]
+        stop.wait()
 
 
 def release_freed_memory() -> None:
@@ -112,16 +114,8 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=2048)
     args = parser.parse_args()
 
-    context = multiprocessing.get_context("spawn")
-    ready: multiprocessing.Queue[dict[str, HostedConfig]] = context.Queue()
-    stop = context.Event()
-    server = context.Process(target=serve_emulators, args=(ready, stop))
-    server.start()
-    try:
-        asyncio.run(run(args, ready.get(timeout=60)))
-    finally:
-        stop.set()
-        server.join(timeout=30)
+    with OtherProcess(serve_emulators) as emulators:
+        asyncio.run(run(args, emulators.receive()))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ import multiprocessing
 import os
 import time
 from collections import Counter
+from multiprocessing.synchronize import Event
 
 import psutil
+from other_process import OtherProcess
 
 from imagegate import Client, get_model
 from imagegate.errors import ImagegateError
@@ -33,8 +35,8 @@ MODELS = {
 }
 
 
-def serve_emulators(scale: float, ready: multiprocessing.Queue[object], stop: object) -> None:
-    """The emulators' process: serve until `stop` (an Event) is set, then report job times."""
+def serve_emulators(ready: multiprocessing.Queue[object], stop: Event, scale: float) -> None:
+    """The emulators' process: serve until `stop` is set, then report the longest job."""
     from imagegate.testing.jobs import JobTiming, LogNormal
     from imagegate.testing.launch import running_emulators
     from imagegate.testing.openai_emulator import OpenAIEmulator
@@ -47,7 +49,7 @@ def serve_emulators(scale: float, ready: multiprocessing.Queue[object], stop: ob
     }
     with running_emulators(timing=timing) as emulators:
         ready.put({name: emulator.backend_config() for name, emulator in emulators.items()})
-        stop.wait()  # type: ignore[attr-defined]
+        stop.wait()
         openai = emulators["openai"]
         assert isinstance(openai, OpenAIEmulator)
         jobs = [emulator.jobs.all() for name, emulator in emulators.items() if name != "openai"]
@@ -103,20 +105,10 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="job times x catalog p50")
     args = parser.parse_args()
 
-    context = multiprocessing.get_context("spawn")
-    channel: multiprocessing.Queue[object] = context.Queue()
-    stop = context.Event()
-    server = context.Process(target=serve_emulators, args=(args.scale, channel, stop))
-    server.start()
-    try:
-        configs = channel.get(timeout=60)
-        assert isinstance(configs, dict)
-        wall = asyncio.run(run(args, configs))
-    finally:
-        stop.set()
-    longest = channel.get(timeout=60)
-    server.join(timeout=30)
-    assert isinstance(longest, float)
+    with OtherProcess(serve_emulators, args.scale) as emulators:
+        wall = asyncio.run(run(args, emulators.receive()))
+        emulators.stop()
+        longest = emulators.receive()
     print(f"wall {wall:.1f} s; ideal (longest job) {longest:.1f} s; ratio {wall / longest:.2f}")
 
 
