@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import ImageStat
+from PIL import Image, ImageStat
 
 pytest.importorskip("diffusers", reason="needs the 'local' extra")
 
@@ -251,10 +251,107 @@ async def test_a_negative_prompt_with_guidance_reaches_the_pipeline(
     assert result.warnings == ()
 
 
-async def test_edit_is_not_supported(flux: LocalBackend, photo_png: bytes) -> None:
+def red_square() -> Image.Image:
+    return Image.new("RGB", (64, 64), (220, 20, 20))
+
+
+def mask_left_half() -> Image.Image:
+    """Transparent (edit here) on the left half, opaque on the right."""
+    mask = Image.new("RGBA", (64, 64), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, 32, 64))
+    return mask
+
+
+@pytest.mark.parametrize(
+    ("spec", "directory"), [(FLUX, "flux"), (Z_IMAGE, "z_image")], ids=["flux", "z-image"]
+)
+async def test_an_edit_redraws_the_input_image(
+    make: Maker, spec: ModelSpec, directory: str
+) -> None:
+    backend = make(spec, directory)
+    result = await backend.edit(request(images=[red_square()], seed=3, n=2))
+    assert [(image.width, image.height) for image in result.images] == [(64, 64)] * 2
+    assert result.images[0].data != result.images[1].data
+
+
+async def test_an_edit_starts_from_the_input_image(flux: LocalBackend) -> None:
+    # Same seed and prompt: only the input image differs, and so do the results.
+    red = await flux.edit(request(images=[red_square()], seed=5))
+    blue = await flux.edit(request(images=[Image.new("RGB", (64, 64), (20, 20, 220))], seed=5))
+    assert red.images[0].data != blue.images[0].data
+
+
+async def test_an_edit_runs_the_image_to_image_pipeline_with_the_image(
+    flux: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = flux._ready()
+    assert loaded is not None
+    editor = loaded.for_edits("image2image")
+    assert editor is not None
+    calls: list[dict[str, Any]] = []
+    original = type(editor.pipeline).__call__
+
+    def recorded(self: Any, **arguments: Any) -> Any:
+        calls.append(arguments)
+        return original(self, **arguments)
+
+    monkeypatch.setattr(type(editor.pipeline), "__call__", recorded)
+    options = {"local": {"strength": 0.5}}
+    await flux.edit(request(images=[red_square()], provider_options=options))
+    assert type(editor.pipeline).__name__ == "FluxImg2ImgPipeline"
+    assert calls[0]["image"].size == (64, 64)
+    assert calls[0]["strength"] == 0.5
+    assert calls[0]["num_inference_steps"] == 4  # the schnell defaults, as for generation
+
+
+async def test_a_masked_edit_inpaints_where_the_mask_is_transparent(
+    flux: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = flux._ready()
+    assert loaded is not None
+    editor = loaded.for_edits("inpaint")
+    assert editor is not None
+    calls: list[dict[str, Any]] = []
+    original = type(editor.pipeline).__call__
+
+    def recorded(self: Any, **arguments: Any) -> Any:
+        calls.append(arguments)
+        return original(self, **arguments)
+
+    monkeypatch.setattr(type(editor.pipeline), "__call__", recorded)
+    result = await flux.edit(request(images=[red_square()], mask=mask_left_half()))
+    assert len(result.images) == 1
+    white = calls[0]["mask_image"]
+    assert white.getpixel((5, 5)) == 255  # transparent in imagegate's mask: redrawn
+    assert white.getpixel((60, 5)) == 0  # opaque: kept
+
+
+async def test_an_edit_pipeline_shares_the_weights_and_lock(flux: LocalBackend) -> None:
+    loaded = flux._ready()
+    assert loaded is not None
+    editor = loaded.for_edits("image2image")
+    assert editor is not None
+    assert editor.pipeline.transformer is loaded.pipeline.transformer
+    assert editor.lock is loaded.lock
+    assert loaded.for_edits("image2image") is editor
+
+
+async def test_inpainting_a_model_diffusers_cannot_inpaint_is_a_capability_error(
+    make: Maker,
+) -> None:
+    klein = make(KLEIN, "klein")
     with pytest.raises(CapabilityError) as caught:
-        await flux.edit(request(images=[photo_png]))
-    assert caught.value.feature == "edit"
+        await klein.edit(request(images=[red_square()], mask=mask_left_half()))
+    assert caught.value.feature == "mask"
+
+
+async def test_a_private_edit_is_served_by_the_local_backend(make: Maker) -> None:
+    backend = make(FLUX, "flux")
+    client = Client([backend], providers={})
+    result = await client.edit(
+        request(images=[red_square()], model="local/flux-schnell", private=True)
+    )
+    assert result.backend == "local/flux-schnell"
 
 
 def test_unavailable_without_torch_names_the_local_extra(

@@ -4,6 +4,8 @@ A request becomes a *job*: its size fitted to the model's grid, the family's ste
 guidance, one seed per image, its LoRA set and pipeline options. Jobs that agree on all of
 that share a pipeline call (`MicroBatcher`); the call runs in a worker thread under the
 pipeline's lock, and its measured time is the cost, shared among the jobs by image count.
+An edit is a job on the model's image-to-image or inpainting pipeline (the same weights),
+with its input image (and mask) among the options, so it shares a call with no other.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from imagegate.providers.local.batching import MicroBatcher
 from imagegate.providers.local.config import LocalConfig
 from imagegate.providers.local.pipelines import (
     CallSettings,
+    EditKind,
     LoadedPipeline,
     PipelineKey,
     PipelineRun,
@@ -61,6 +64,8 @@ _FROM_REQUEST = {
     "num_images_per_prompt": "n",
     "output_type": "output_format",
     "return_dict": "output_format",
+    "image": "images",
+    "mask_image": "mask",
 }
 
 
@@ -173,17 +178,32 @@ class LocalBackend:
         return self._result(job, share, started)
 
     async def edit(self, request: ImageRequest) -> ImageResult:
-        """Not supported: the local backend only generates from text.
+        """Redraw the request's input image from the prompt (image-to-image), or, with a mask,
+        only where the mask is transparent (inpainting), on the same weights.
+
+        ``provider_options={"local": {"strength": 0.8}}`` sets how far the result may move
+        from the input (Diffusers' default otherwise).
 
         Raises:
-            CapabilityError: always.
+            CapabilityError: Diffusers has no such pipeline for this model.
         """
-        raise CapabilityError(
-            f"{self.name} cannot edit images ({len(request.images)} given): the local backend "
-            "only generates from text; use a model that edits, e.g. 'openai/gpt-image-2'",
-            feature="edit",
-            backend=self.name,
-        )
+        started = time.perf_counter()
+        base = self._ready()
+        if base is None:
+            base = await asyncio.to_thread(self._loaded)
+        kind: EditKind = "inpaint" if request.mask is not None else "image2image"
+        loaded = await asyncio.to_thread(base.for_edits, kind)
+        if loaded is None:
+            raise CapabilityError(
+                f"{self.name} ({base.class_name}) has no "
+                f"{'inpainting' if kind == 'inpaint' else 'image-to-image'} pipeline in "
+                "Diffusers",
+                feature="mask" if kind == "inpaint" else "edit",
+                backend=self.name,
+            )
+        job = self._job(request, loaded, edit=True)
+        share = await self._batcher.submit(job.settings, job, len(job.seeds))
+        return self._result(job, share, started)
 
     async def aclose(self) -> None:
         """Let go of the pipeline; it is freed when no other backend holds it."""
@@ -200,11 +220,12 @@ class LocalBackend:
             self._key = PipelineKey(self.source, device, dtype, offload)
         return get_pipeline(self._key, self._holder, self.name)
 
-    def _job(self, request: ImageRequest, loaded: LoadedPipeline) -> _Job:
+    def _job(self, request: ImageRequest, loaded: LoadedPipeline, *, edit: bool = False) -> _Job:
         warnings: list[ImageWarning] = []
         fitted = fit_size(request, self.capabilities.sizes, self.name)
         if fitted.warning is not None:
             warnings.append(fitted.warning)
+        size = (fitted.size.width, fitted.size.height)
         steps, guidance = loaded.family_defaults(
             f"{self.name} {self.spec.provider_model} {self.source}"
         )
@@ -213,6 +234,8 @@ class LocalBackend:
         if self.config.guidance is not None:
             guidance = self.config.guidance
         options = self._options(request, loaded)
+        if edit:
+            options.update(_edit_inputs(request, size))
         negative, reason = self._negative_prompt(request, loaded, guidance, options)
         if reason is not None:
             warnings.append(
@@ -378,6 +401,17 @@ def _scale(options: dict[str, Any], name: str, default: float | None) -> float |
         f"provider_options['local'][{name!r}] must be a number, not {value!r}",
         field="provider_options",
     )
+
+
+def _edit_inputs(request: ImageRequest, size: tuple[int, int]) -> dict[str, Any]:
+    """The pipeline's ``image`` (and ``mask_image``) for an edit, at the size being made."""
+    inputs: dict[str, Any] = {"image": request.images[0].to_pil().convert("RGB").resize(size)}
+    if request.mask is not None:
+        # imagegate's masks (OpenAI's convention) mark what to redraw as transparent;
+        # Diffusers redraws where the mask is white.
+        alpha = request.mask.to_pil().convert("RGBA").getchannel("A").resize(size)
+        inputs["mask_image"] = alpha.point(lambda value: 255 if value < 128 else 0)
+    return inputs
 
 
 def _installed(module: str) -> bool:

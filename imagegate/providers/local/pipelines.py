@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from imagegate.errors import (
     ConfigError,
@@ -31,6 +31,7 @@ from imagegate.extras import require
 
 __all__ = [
     "CallSettings",
+    "EditKind",
     "LoadedPipeline",
     "PipelineKey",
     "PipelineRun",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 _PURPOSE = "the local Diffusers backend"
+
+EditKind = Literal["image2image", "inpaint"]
 
 
 @dataclass(frozen=True)
@@ -62,15 +65,45 @@ class LoadedPipeline:
 
     Attributes:
         pipeline: the diffusers pipeline object.
-        lock: held for the whole of each call (the pipeline is not re-entrant).
+        lock: held for the whole of each call (the pipeline is not re-entrant); the edit
+            pipelines made from it share its components, so they share its lock too.
+        family: the class of the text-to-image pipeline it was loaded as (an edit pipeline
+            keeps its origin's, whose step and guidance defaults it shares).
     """
 
-    def __init__(self, pipeline: Any) -> None:
+    def __init__(
+        self, pipeline: Any, *, lock: threading.Lock | None = None, family: str | None = None
+    ) -> None:
         self.pipeline = pipeline
-        self.lock = threading.Lock()
+        self.lock = lock or threading.Lock()
+        self.family = family or type(pipeline).__name__
         parameters = inspect.signature(pipeline.__call__).parameters.values()
         self._arguments = frozenset(p.name for p in parameters)
         self._any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+        self._for_edits: dict[EditKind, LoadedPipeline | None] = {}
+        self._for_edits_lock = threading.Lock()
+
+    def for_edits(self, kind: EditKind) -> LoadedPipeline | None:
+        """The image-to-image or inpainting pipeline on the same weights (made once, sharing
+        this one's components: no memory is added), or None when Diffusers has none for
+        this model."""
+        with self._for_edits_lock:
+            if kind not in self._for_edits:
+                diffusers = require("diffusers", purpose=_PURPOSE)
+                auto = (
+                    diffusers.AutoPipelineForInpainting
+                    if kind == "inpaint"
+                    else diffusers.AutoPipelineForImage2Image
+                )
+                try:
+                    derived = auto.from_pipe(self.pipeline)
+                except ValueError:  # "AutoPipeline can't find a pipeline linked to ..."
+                    self._for_edits[kind] = None
+                else:
+                    self._for_edits[kind] = LoadedPipeline(
+                        derived, lock=self.lock, family=self.family
+                    )
+            return self._for_edits[kind]
 
     @property
     def class_name(self) -> str:
@@ -93,14 +126,14 @@ class LoadedPipeline:
         weights do not reveal.
         """
         pipeline = self.pipeline
-        if self.class_name == "FluxPipeline":
+        if self.family == "FluxPipeline":
             # FLUX.1 [dev] embeds the guidance scale; [schnell] (timestep-distilled) does not.
             transformer = getattr(pipeline, "transformer", None)
             guided = bool(getattr(getattr(transformer, "config", None), "guidance_embeds", False))
             return (28, 3.5) if guided else (4, 0.0)
-        if self.class_name == "ZImagePipeline" and "turbo" in hints.lower():
+        if self.family == "ZImagePipeline" and "turbo" in hints.lower():
             return 8, 0.0
-        if self.class_name == "Flux2KleinPipeline" and pipeline.config.get("is_distilled"):
+        if self.family == "Flux2KleinPipeline" and pipeline.config.get("is_distilled"):
             return 4, 1.0  # step-distilled: guidance is ignored above 1
         return None, None
 
