@@ -377,6 +377,17 @@ def test_a_hub_model_missing_from_the_cache_is_unavailable_offline(
     assert "HF_HUB_OFFLINE" in (LocalBackend(spec).unavailable_reason() or "")
 
 
+def test_a_hub_model_missing_from_the_cache_is_unavailable_unless_downloads_are_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    spec = FLUX.model_copy(update={"provider_model": "imagegate-tests/absent-model"})
+    assert "download: true" in (LocalBackend(spec).unavailable_reason() or "")
+    assert LocalBackend(spec, LocalConfig(download=True)).unavailable_reason() is None
+
+
 async def test_closing_the_last_backend_frees_its_pipeline(tiny: Tiny) -> None:
     # Not made with `make`: the test closes it itself.
     backend = LocalBackend(Z_IMAGE, LocalConfig(model_path=str(tiny.z_image)))

@@ -160,7 +160,7 @@ class LocalBackend:
                 placement(self.config.device, self.config.dtype, self.name)
             except ConfigError as error:
                 return error.message
-        return describe_source(self.source)
+        return describe_source(self.source, download=self.config.download)
 
     def pipeline(self) -> Any:
         """The loaded Diffusers pipeline, loading it first if needed (blocking)."""
@@ -217,7 +217,7 @@ class LocalBackend:
         if self._key is None:
             device, dtype = placement(self.config.device, self.config.dtype, self.name)
             offload = self.config.cpu_offload and device != "cpu"
-            self._key = PipelineKey(self.source, device, dtype, offload)
+            self._key = PipelineKey(self.source, device, dtype, offload, self.config.download)
         return get_pipeline(self._key, self._holder, self.name)
 
     def _job(self, request: ImageRequest, loaded: LoadedPipeline, *, edit: bool = False) -> _Job:

@@ -24,6 +24,12 @@ class LocalConfig(BaseModel):
         description="A local Diffusers directory or a Hub id; default: the catalog's "
         "provider_model. Hub ids load from the Hugging Face cache (HF_HUB_OFFLINE is honoured).",
     )
+    download: bool = Field(
+        False,
+        description="Download a Hub model missing from the cache when first used (many GB). "
+        "Off: such a model is unavailable (the router passes it over) until it is downloaded "
+        "(`hf download <id>`), so no request waits on a download.",
+    )
     device: Literal["auto", "cuda", "mps", "cpu"] = Field(
         "auto", description="auto: CUDA if present, else Apple MPS, else the CPU."
     )

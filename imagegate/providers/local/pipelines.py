@@ -58,6 +58,7 @@ class PipelineKey:
     device: str
     dtype: str
     cpu_offload: bool
+    download: bool = False
 
 
 class LoadedPipeline:
@@ -283,7 +284,9 @@ def _load(key: PipelineKey, backend: str) -> LoadedPipeline:
     try:
         # model_index.json names the pipeline class: Flux, Z-Image, Flux 2 and others alike.
         pipeline = diffusers.DiffusionPipeline.from_pretrained(
-            key.source, **{_dtype_argument(diffusers): getattr(torch, key.dtype)}
+            key.source,
+            local_files_only=not key.download,
+            **{_dtype_argument(diffusers): getattr(torch, key.dtype)},
         )
     except Exception as exc:
         raise ConfigError(
@@ -454,8 +457,9 @@ def _free_memory() -> None:
         _empty_device_cache(torch)
 
 
-def describe_source(source: str) -> str | None:
-    """Why `source` cannot be loaded without the network, or None when it looks loadable."""
+def describe_source(source: str, *, download: bool = False) -> str | None:
+    """Why `source` cannot be loaded (with no download unless `download`), or None when it
+    looks loadable."""
     path = Path(source).expanduser()
     if path.is_dir():
         if not (path / "model_index.json").is_file():
@@ -464,10 +468,16 @@ def describe_source(source: str) -> str | None:
     if path.is_absolute() or source.startswith((".", "~")):
         return f"model directory {source} does not exist"
     hub = require("huggingface_hub", purpose=_PURPOSE)
-    offline = require("huggingface_hub.constants", purpose=_PURPOSE).HF_HUB_OFFLINE
-    if offline and not isinstance(hub.try_to_load_from_cache(source, "model_index.json"), str):
+    if isinstance(hub.try_to_load_from_cache(source, "model_index.json"), str):
+        return None
+    if require("huggingface_hub.constants", purpose=_PURPOSE).HF_HUB_OFFLINE:
         return (
             f"{source} is not in the Hugging Face cache and HF_HUB_OFFLINE is set; download it "
             f"first (hf download {source}) or set model_path to a local directory"
+        )
+    if not download:
+        return (
+            f"{source} is not in the Hugging Face cache; download it first (hf download "
+            f"{source}), or set download: true to fetch it on first use"
         )
     return None
