@@ -95,6 +95,8 @@ CREATE TABLE IF NOT EXISTS provider_jobs (
     delivered_at REAL,
     PRIMARY KEY (request_id, backend)
 );
+-- Every record() deletes expired deliveries: without this it would scan the whole table.
+CREATE INDEX IF NOT EXISTS provider_jobs_delivered ON provider_jobs (delivered_at);
 """
 
 
