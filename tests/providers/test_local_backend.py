@@ -29,6 +29,7 @@ from imagegate.errors import (
     ProviderUnavailableError,
 )
 from imagegate.providers.local import LocalBackend, LocalConfig, unload
+from imagegate.providers.local.pipelines import EditKind, LoadedPipeline
 from imagegate.testing.tiny_pipelines import (
     save_tiny_flux,
     save_tiny_flux2_klein,
@@ -84,10 +85,14 @@ def flux(tiny: Tiny) -> LocalBackend:
 
 @pytest.fixture
 def watch(monkeypatch: pytest.MonkeyPatch) -> Watch:
-    """Record every pipeline call's arguments; optionally fail a call (by number, from 1)."""
+    """Record every pipeline call's arguments (of its edit pipeline `edit`, if given);
+    optionally fail a call (by number, from 1)."""
 
-    def install(backend: LocalBackend, fail: Failure | None = None) -> list[dict[str, Any]]:
-        pipeline_class = type(backend.pipeline())
+    def install(
+        backend: LocalBackend, fail: Failure | None = None, *, edit: EditKind | None = None
+    ) -> list[dict[str, Any]]:
+        pipeline = backend.pipeline() if edit is None else _edit_pipeline(backend, edit).pipeline
+        pipeline_class = type(pipeline)
         original = pipeline_class.__call__
         calls: list[dict[str, Any]] = []
 
@@ -281,44 +286,31 @@ async def test_an_edit_starts_from_the_input_image(flux: LocalBackend) -> None:
     assert red.images[0].data != blue.images[0].data
 
 
-async def test_an_edit_runs_the_image_to_image_pipeline_with_the_image(
-    flux: LocalBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    loaded = flux._ready()
+def _edit_pipeline(backend: LocalBackend, kind: EditKind) -> LoadedPipeline:
+    backend.pipeline()  # loaded
+    loaded = backend._ready()
     assert loaded is not None
-    editor = loaded.for_edits("image2image")
+    editor = loaded.for_edits(kind)
     assert editor is not None
-    calls: list[dict[str, Any]] = []
-    original = type(editor.pipeline).__call__
+    return editor
 
-    def recorded(self: Any, **arguments: Any) -> Any:
-        calls.append(arguments)
-        return original(self, **arguments)
 
-    monkeypatch.setattr(type(editor.pipeline), "__call__", recorded)
+async def test_an_edit_runs_the_image_to_image_pipeline_with_the_image(
+    flux: LocalBackend, watch: Watch
+) -> None:
+    calls = watch(flux, edit="image2image")
     options = {"local": {"strength": 0.5}}
     await flux.edit(request(images=[red_square()], provider_options=options))
-    assert type(editor.pipeline).__name__ == "FluxImg2ImgPipeline"
+    assert type(_edit_pipeline(flux, "image2image").pipeline).__name__ == "FluxImg2ImgPipeline"
     assert calls[0]["image"].size == (64, 64)
     assert calls[0]["strength"] == 0.5
     assert calls[0]["num_inference_steps"] == 4  # the schnell defaults, as for generation
 
 
 async def test_a_masked_edit_inpaints_where_the_mask_is_transparent(
-    flux: LocalBackend, monkeypatch: pytest.MonkeyPatch
+    flux: LocalBackend, watch: Watch
 ) -> None:
-    loaded = flux._ready()
-    assert loaded is not None
-    editor = loaded.for_edits("inpaint")
-    assert editor is not None
-    calls: list[dict[str, Any]] = []
-    original = type(editor.pipeline).__call__
-
-    def recorded(self: Any, **arguments: Any) -> Any:
-        calls.append(arguments)
-        return original(self, **arguments)
-
-    monkeypatch.setattr(type(editor.pipeline), "__call__", recorded)
+    calls = watch(flux, edit="inpaint")
     result = await flux.edit(request(images=[red_square()], mask=mask_left_half()))
     assert len(result.images) == 1
     white = calls[0]["mask_image"]
@@ -327,10 +319,9 @@ async def test_a_masked_edit_inpaints_where_the_mask_is_transparent(
 
 
 async def test_an_edit_pipeline_shares_the_weights_and_lock(flux: LocalBackend) -> None:
+    editor = _edit_pipeline(flux, "image2image")
     loaded = flux._ready()
     assert loaded is not None
-    editor = loaded.for_edits("image2image")
-    assert editor is not None
     assert editor.pipeline.transformer is loaded.pipeline.transformer
     assert editor.lock is loaded.lock
     assert loaded.for_edits("image2image") is editor

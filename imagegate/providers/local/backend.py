@@ -168,14 +168,7 @@ class LocalBackend:
 
     async def generate(self, request: ImageRequest) -> ImageResult:
         """Make ``request.n`` images, sharing a pipeline call with concurrent requests."""
-        started = time.perf_counter()
-        # Loaded already: no thread hop, so requests made together are queued together.
-        loaded = self._ready()
-        if loaded is None:
-            loaded = await asyncio.to_thread(self._loaded)
-        job = self._job(request, loaded)
-        share = await self._batcher.submit(job.settings, job, len(job.seeds))
-        return self._result(job, share, started)
+        return await self._run(request, edit=None)
 
     async def edit(self, request: ImageRequest) -> ImageResult:
         """Redraw the request's input image from the prompt (image-to-image), or, with a mask,
@@ -187,28 +180,39 @@ class LocalBackend:
         Raises:
             CapabilityError: Diffusers has no such pipeline for this model.
         """
-        started = time.perf_counter()
-        base = self._ready()
-        if base is None:
-            base = await asyncio.to_thread(self._loaded)
-        kind: EditKind = "inpaint" if request.mask is not None else "image2image"
-        loaded = await asyncio.to_thread(base.for_edits, kind)
-        if loaded is None:
-            raise CapabilityError(
-                f"{self.name} ({base.class_name}) has no "
-                f"{'inpainting' if kind == 'inpaint' else 'image-to-image'} pipeline in "
-                "Diffusers",
-                feature="mask" if kind == "inpaint" else "edit",
-                backend=self.name,
-            )
-        job = self._job(request, loaded, edit=True)
-        share = await self._batcher.submit(job.settings, job, len(job.seeds))
-        return self._result(job, share, started)
+        return await self._run(
+            request, edit="inpaint" if request.mask is not None else "image2image"
+        )
 
     async def aclose(self) -> None:
         """Let go of the pipeline; it is freed when no other backend holds it."""
         if self._key is not None:
             release_pipeline(self._key, self._holder)
+
+    async def _run(self, request: ImageRequest, *, edit: EditKind | None) -> ImageResult:
+        started = time.perf_counter()
+        # Loaded already: no thread hop, so requests made together are queued together.
+        loaded = self._ready()
+        if loaded is None:
+            loaded = await asyncio.to_thread(self._loaded)
+        if edit is not None:
+            loaded = self._editor(loaded, edit)
+        job = self._job(request, loaded, edit=edit is not None)
+        share = await self._batcher.submit(job.settings, job, len(job.seeds))
+        return self._result(job, share, started)
+
+    def _editor(self, loaded: LoadedPipeline, kind: EditKind) -> LoadedPipeline:
+        """The model's pipeline for `kind` edits (made from the loaded one in milliseconds)."""
+        editor = loaded.for_edits(kind)
+        if editor is None:
+            raise CapabilityError(
+                f"{self.name} ({loaded.class_name}) has no "
+                f"{'inpainting' if kind == 'inpaint' else 'image-to-image'} pipeline in "
+                "Diffusers",
+                feature="mask" if kind == "inpaint" else "edit",
+                backend=self.name,
+            )
+        return editor
 
     def _ready(self) -> LoadedPipeline | None:
         return None if self._key is None else loaded_pipeline(self._key, self._holder)
