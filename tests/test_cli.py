@@ -38,7 +38,7 @@ def test_version_prints_the_version() -> None:
 
 def test_emulate_serves_all_four_and_prints_how_to_reach_them() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "imagegate.cli", "emulate", "--duration", "20"],
+        [sys.executable, "-m", "imagegate.cli", "emulate", "--duration", "300"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -59,16 +59,18 @@ def test_emulate_serves_all_four_and_prints_how_to_reach_them() -> None:
             f"{exports['OPENAI_BASE_URL']}/images/generations",
             json={"model": "gpt-image-2", "prompt": "a fox", "size": "1024x1024"},
             headers={"Authorization": f"Bearer {exports['OPENAI_API_KEY']}"},
+            timeout=60,
         )
         assert response.status_code == 200
         replicate = httpx.get(
             f"{exports['REPLICATE_BASE_URL']}/v1/predictions",
             headers={"Authorization": f"Bearer {exports['REPLICATE_API_TOKEN']}"},
+            timeout=60,
         )
         assert replicate.status_code == 200
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=60)
 
 
 def test_generate_routes_saves_and_summarises(

@@ -158,18 +158,25 @@ async def test_split_calls_get_stable_ids_and_distinct_seeds(
 
 
 async def test_split_calls_run_concurrently() -> None:
-    started: list[float] = []
+    all_started = asyncio.Event()
+    started = 0
 
-    class Recording(FakeBackend):
+    class Gathering(FakeBackend):
+        """Each call waits until all three have started: run one after another, they would
+        wait forever."""
+
         async def generate(self, request: ImageRequest) -> imagegate.ImageResult:
-            started.append(asyncio.get_running_loop().time())
+            nonlocal started
+            started += 1
+            if started == 3:
+                all_started.set()
+            await all_started.wait()
             return await super().generate(request)
 
-    slow = Recording("fake/slow", latency_s=0.2)
-    await Client([slow]).generate("a fox", model="fake/slow", n=12, size="32x32")
-    assert len(started) == 3
-    # All three calls had started before the first one (0.2 s long) could have finished.
-    assert max(started) - min(started) < 0.2
+    client = Client([Gathering("fake/gathering")])
+    call = client.generate("a fox", model="fake/gathering", n=12, size="32x32")
+    result = await asyncio.wait_for(call, timeout=60)
+    assert (started, len(result.images)) == (3, 12)
 
 
 async def test_a_failed_part_keeps_the_images_already_paid_for() -> None:

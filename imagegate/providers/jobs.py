@@ -8,7 +8,9 @@ that once for all of them, with the guarantees the adapters must keep:
   request's `request_id` before polling, so a retried request resumes that job, and once
   delivered it is kept a day (the journal's retention): a retry of a request that succeeded
   collects the same outputs again instead of paying anew;
-- the caller cancelling, or the deadline passing, cancels the provider job;
+- the caller cancelling, or the deadline passing, cancels the provider job, even when the
+  caller cancels while the submit is in flight: the provider may have accepted the job
+  already, so its answer is awaited (for at most the request timeout) and that job cancelled;
 - a paid result is not lost: when a download fails after the job succeeded, the job is read
   again for fresh output URLs and the download retried, rather than regenerating.
 """
@@ -25,6 +27,7 @@ import anyio
 
 from imagegate.errors import (
     ContentPolicyError,
+    ImagegateError,
     JobFailedError,
     OutputDownloadError,
     ProviderError,
@@ -90,6 +93,7 @@ class JobRun:
     retry: RetryPolicy
     expected_s: float
     deadline_s: float
+    submit_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ async def run_job(
     job_id = run.journal.find(run.request_id, run.backend)
     resumed = job_id is not None
     if job_id is None:
-        job_id = await call_with_retry(lambda: api.submit(payload), run.retry)
+        job_id = await call_with_retry(lambda: _submit(api, payload, run), run.retry)
         run.journal.record(run.request_id, run.backend, job_id)
     status = await _wait(api, job_id, run)
     if status.state != "succeeded":
@@ -147,6 +151,34 @@ async def run_job(
     return FinishedJob(job_id, status, images, time.perf_counter() - started, resumed)
 
 
+async def _submit(api: JobAPI, payload: dict[str, Any], run: JobRun) -> str:
+    """One submit attempt that a cancelled caller does not leave running unseen.
+
+    The attempt runs in a task of its own so that cancelling the caller does not cut it off:
+    cut off, its job would run (and be paid) with no id to cancel it by.
+    """
+    attempt = asyncio.ensure_future(api.submit(payload))
+    try:
+        return await asyncio.shield(attempt)
+    except asyncio.CancelledError:
+        with anyio.CancelScope(shield=True):
+            job_id = await _answer_of(attempt, run.submit_timeout_s)
+            if job_id is not None:
+                await _cancel(api, job_id, run)
+        raise
+
+
+async def _answer_of(attempt: asyncio.Future[str], timeout_s: float) -> str | None:
+    """The job id `attempt` ends with, or None when it fails or outlasts `timeout_s`."""
+    with anyio.move_on_after(timeout_s):
+        try:
+            return await attempt
+        except ProviderError:
+            return None  # the provider refused or never answered: there is no job to stop
+    attempt.cancel()
+    return None
+
+
 async def _wait(api: JobAPI, job_id: str, run: JobRun) -> JobStatus:
     try:
         return await poll_until(
@@ -171,8 +203,8 @@ async def _cancel(api: JobAPI, job_id: str, run: JobRun) -> None:
     try:
         with anyio.fail_after(10):
             await api.cancel(job_id)
-    except (ProviderError, TimeoutError):
-        pass  # best effort: the job may already be finished or the provider unreachable
+    except (ImagegateError, TimeoutError):
+        pass  # best effort: the job may be running past cancelling, done, or unreachable
     run.journal.finish(run.request_id, run.backend)
 
 

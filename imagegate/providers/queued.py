@@ -79,6 +79,7 @@ class QueueBackend(HostedBackend):
             retry=self.config.retry_policy(),
             expected_s=self.expected_job_s,
             deadline_s=self.config.job_deadline_s,
+            submit_timeout_s=self.config.request_timeout_s,
         )
         finished = await run_job(self.api(), payload, run, self.downloader)
         if not finished.resumed:  # a resumed job's wait says nothing of its duration

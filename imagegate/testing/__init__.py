@@ -3,7 +3,8 @@
 `FakeBackend` draws the prompt instead of calling a provider. The emulators
 (`OpenAIEmulator`, `ReplicateEmulator`, `FalEmulator`, `WaveSpeedEmulator`) speak each
 provider's HTTP protocol on loopback, with fault injection; they need the ``server`` extra
-and are imported on first use.
+and are imported on first use. A `ManualClock` given to an emulator makes job timing move
+only when a test says, so that no test depends on the machine's speed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from imagegate.extras import require
+from imagegate.testing.clock import ManualClock, WallClock
 from imagegate.testing.fake import FakeBackend
 from imagegate.testing.faults import Fault, FaultPlan
 from imagegate.testing.jobs import JobTiming, LogNormal, Uniform
@@ -32,10 +34,12 @@ __all__ = [
     "FaultPlan",
     "JobTiming",
     "LogNormal",
+    "ManualClock",
     "OpenAIEmulator",
     "ReplicateEmulator",
     "TestCA",
     "Uniform",
+    "WallClock",
     "WaveSpeedEmulator",
     "render_image",
 ]

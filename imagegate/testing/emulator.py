@@ -11,7 +11,6 @@ official SDKs, timeouts and dropped connections must be exercised::
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import tempfile
 from abc import ABC, abstractmethod
@@ -30,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from imagegate.extras import require
 from imagegate.formats import MEDIA_TYPES
 from imagegate.serving import BackgroundServer
+from imagegate.testing.clock import Clock, WallClock
 from imagegate.testing.faults import Fault, FaultPlan
 from imagegate.testing.jobs import FileStore, JobStore, JobTiming
 from imagegate.testing.render import render_image
@@ -77,10 +77,13 @@ class Emulator(ABC):
             synchronously, of each generation; None: at once).
         output_ttl_s: seconds an output URL keeps working (None: forever).
         tls: serve HTTPS with this CA's certificate instead of HTTP.
+        clock: the time jobs, output expiry and held answers run on (default: the wall
+            clock; a `ManualClock` makes a test independent of the machine's speed).
 
     Attributes:
         log: every request received, secrets redacted.
         faults: the fault plan; add to it at any time.
+        clock: the emulator's time.
         jobs: the jobs created so far.
         files: the output files served at ``/files/{name}``.
     """
@@ -95,12 +98,14 @@ class Emulator(ABC):
         timing: JobTiming | None = None,
         output_ttl_s: float | None = None,
         tls: TestCA | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.api_key = api_key or f"emu-{self.provider}-{secrets.token_hex(8)}"
         self.log = RequestLog()
         self.faults = FaultPlan()
         self.timing = timing
-        self.jobs = JobStore(timing or JobTiming())
+        self.clock: Clock = clock or WallClock()
+        self.jobs = JobStore(timing or JobTiming(), clock=self.clock)
         self.files = FileStore(ttl_s=output_ttl_s, clock=self.jobs.clock)
         self.tls = tls
         self.app = Starlette(
@@ -222,6 +227,7 @@ class Emulator(ABC):
                 form=form,
             )
         )
+        self.clock.request_arrived(name)
         if name != "output" and not self.authorized(request):
             return self.decorate(self.error(401, "missing or invalid credentials"))
         fault = self.faults.take(name)
@@ -229,7 +235,7 @@ class Emulator(ABC):
             assert fault.status is not None
             return self.decorate(self.error(fault.status, fault.message, fault=fault))
         if fault is not None and fault.kind == "slow":
-            await asyncio.sleep(fault.delay_s)
+            await self.sleep(fault.delay_s)
         response = self.decorate(await endpoint(request, fault))
         if fault is not None and fault.kind == "malformed_json":
             return Response(
@@ -248,6 +254,10 @@ class Emulator(ABC):
         if fault is not None and fault.kind == "output_redirect":
             return RedirectResponse(fault.detail, status_code=302)
         return Response(stored.data, media_type=stored.media_type)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of the emulator's time."""
+        await self.clock.sleep_until(self.clock() + seconds)
 
     def output_url(self, request: Request, data: bytes, output_format: str) -> str:
         """Store an output and return its absolute URL on this emulator."""

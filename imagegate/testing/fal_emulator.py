@@ -13,7 +13,6 @@ the model rejects it when the request runs: a bad submit fails at the result GET
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
@@ -248,7 +247,7 @@ class FalEmulator(Emulator):
             return _model_error(bad.problems).response(str(uuid.uuid4()))
         job = self._accept(model_id, await request.body(), request, fault)
         assert job is not None
-        await asyncio.sleep(max(0.0, job.finished_at() - self.jobs.clock()))
+        await self.clock.sleep_until(job.finished_at())
         return self._finished(request, job)
 
     async def _status(self, request: Request, _fault: Fault | None) -> Response:

@@ -180,7 +180,7 @@ class OpenAIEmulator(Emulator):
             # A valid request takes the model's time; without a timing the answer is at once.
             queue_s, run_s = self.timing.draw()
             self.generation_s.append(queue_s + run_s)
-            await asyncio.sleep(queue_s + run_s)
+            await self.sleep(queue_s + run_s)
         if fault is not None and fault.kind == "content_policy":
             body: dict[str, Any] = {
                 "error": {

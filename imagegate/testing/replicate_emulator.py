@@ -12,7 +12,6 @@ FLUX input validation with Replicate's 422 shape; ``application/problem+json`` e
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 import re
@@ -28,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from imagegate.testing.clock import Clock
 from imagegate.testing.emulator import Emulator, TestCA
 from imagegate.testing.faults import Fault
 from imagegate.testing.jobs import Job, JobTiming
@@ -216,8 +216,11 @@ class ReplicateEmulator(Emulator):
         timing: JobTiming | None = None,
         output_ttl_s: float | None = None,
         tls: TestCA | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        super().__init__(api_key=api_key, timing=timing, output_ttl_s=output_ttl_s, tls=tls)
+        super().__init__(
+            api_key=api_key, timing=timing, output_ttl_s=output_ttl_s, tls=tls, clock=clock
+        )
         self.deployments: dict[str, str] = {}
         self._renders: dict[str, _Render] = {}
         self._buckets = {True: _Bucket(CREATE_LIMIT_PER_MIN), False: _Bucket(OTHER_LIMIT_PER_MIN)}
@@ -297,12 +300,12 @@ class ReplicateEmulator(Emulator):
             return JSONResponse(self._prediction(job, request), 201, headers)
         headers["preference-applied"] = preference.group(0).strip(" ,;")
         hold = min(60, max(1, int(preference.group(1) or 60)))
-        deadline = asyncio.get_running_loop().time() + hold
-        while job.state(self.jobs.clock()) not in TERMINAL:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return JSONResponse(self._prediction(job, request, timed_out=True), 201, headers)
-            await asyncio.sleep(min(0.01, remaining))
+        # Whether the answer is the finished prediction is decided by the job's timing, not by
+        # when this handler happens to wake up: a busy machine must not change the answer.
+        give_up = self.clock() + hold
+        await self.clock.sleep_until(min(job.finished_at(), give_up))
+        if job.finished_at() > give_up:
+            return JSONResponse(self._prediction(job, request, timed_out=True), 201, headers)
         return JSONResponse(self._prediction(job, request, sync=True), 201, headers)
 
     async def _get(self, request: Request, _fault: Fault | None) -> Response:

@@ -21,7 +21,6 @@ at import; point it here with arguments::
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import re
@@ -38,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from imagegate.testing.clock import Clock
 from imagegate.testing.emulator import Emulator, TestCA
 from imagegate.testing.faults import Fault
 from imagegate.testing.jobs import Job, JobState, JobTiming
@@ -109,7 +109,7 @@ class WaveSpeedEmulator(Emulator):
             with the task still ``processing`` (``data.code`` 5004).
         images_per_minute: the account tier's image limit (Bronze 2, Silver 500, ...); submits
             beyond it in any 60 s window get 429. None: no limit.
-        api_key, timing, output_ttl_s, tls: as for `Emulator`.
+        api_key, timing, output_ttl_s, tls, clock: as for `Emulator`.
 
     Routes for faults: ``"submit"``, ``"poll"`` (both result paths), ``"output"``. Job fates
     go on ``"submit"``: ``job_failed`` ends the task ``failed`` with the fault's message as
@@ -130,8 +130,11 @@ class WaveSpeedEmulator(Emulator):
         timing: JobTiming | None = None,
         output_ttl_s: float | None = None,
         tls: TestCA | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        super().__init__(api_key=api_key, timing=timing, output_ttl_s=output_ttl_s, tls=tls)
+        super().__init__(
+            api_key=api_key, timing=timing, output_ttl_s=output_ttl_s, tls=tls, clock=clock
+        )
         self.sync_timeout_s = sync_timeout_s
         self.images_per_minute = images_per_minute
         self._tasks: dict[str, _Task] = {}
@@ -204,12 +207,11 @@ class WaveSpeedEmulator(Emulator):
         return _success(self._prediction(request, job))
 
     async def _hold(self, request: Request, job: Job) -> Response:
-        wait = job.finished_at() - self.jobs.clock()
-        if wait <= self.sync_timeout_s:
-            # A hair past the end, so the job's clock reads it finished when we look.
-            await asyncio.sleep(max(0.0, wait) + 0.002)
+        give_up = self.clock() + self.sync_timeout_s
+        if job.finished_at() <= give_up:
+            await self.clock.sleep_until(job.finished_at())
             return _success(self._prediction(request, job))
-        await asyncio.sleep(self.sync_timeout_s)
+        await self.clock.sleep_until(give_up)
         data = self._prediction(request, job)
         data["status"] = "processing"
         data["code"] = SYNC_TIMEOUT_CODE

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from imagegate.testing import ManualClock
 from imagegate.testing.emulator import Emulator
 
 FOX = "a red fox sleeping in fresh snow"
@@ -75,10 +75,16 @@ def by_line(out: Path) -> dict[int, dict[str, Any]]:
     return {record["line"]: record for record in results(out)}
 
 
-async def until(condition: Callable[[], object], timeout_s: float = 30.0) -> None:
-    """Wait until `condition()` is true; fail the test when it never becomes true."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
+async def release_in_groups(emulator: Emulator, clock: ManualClock, size: int, total: int) -> None:
+    """Drive `clock` so that `emulator`'s jobs finish only in groups of `size` (the last group
+    may be smaller): time moves on once `size` jobs are unfinished at once, or once all
+    `total` jobs exist. A client that never runs `size` jobs at once never gets its results."""
+
+    def unfinished() -> int:
+        now = clock()
+        return sum(job.state(now) in ("queued", "running") for job in emulator.jobs.all())
+
+    while len(emulator.jobs.all()) < total or unfinished():
+        if unfinished() == size or (len(emulator.jobs.all()) == total and unfinished()):
+            clock.advance(60)
         await asyncio.sleep(0.01)

@@ -11,7 +11,8 @@ from imagegate.errors import RateLimitedError
 from imagegate.testing import FakeBackend, Fault
 from imagegate.testing.fal_emulator import FalEmulator
 from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
-from tests.batch.helpers import FOX, by_line, policy, results, until
+from tests.batch.helpers import FOX, by_line, policy, results
+from tests.waiting import until
 
 
 async def test_a_429_pauses_its_provider_while_the_others_go_on(

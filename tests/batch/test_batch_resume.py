@@ -13,24 +13,30 @@ import pytest
 from imagegate import Client
 from imagegate.batch.folder import BatchFolder
 from imagegate.batch.items import read_batch_file
-from imagegate.testing import JobTiming
+from imagegate.testing import JobTiming, ManualClock
 from imagegate.testing.fal_emulator import FalEmulator
 from imagegate.testing.redis_server import RedisServer
 from imagegate.testing.replicate_emulator import ReplicateEmulator
-from tests.batch.helpers import FOX, by_line, entry, until, write_lines, write_policy
+from tests.batch.helpers import FOX, by_line, entry, write_lines, write_policy
+from tests.waiting import until
 
 # Four items of one image and, second, one of 6 images (two jobs of at most 4): six jobs.
 ITEMS = [f"{FOX}, take 0", {"prompt": FOX, "n": 6}] + [f"{FOX}, take {i}" for i in (1, 2, 3)]
 JOBS = 6
 PER_CALL = 4  # replicate/flux-schnell's images per call
+JOB_S = 1.5
 
 
 async def kill_mid_batch(
-    prompts: Path, policy: Path, out: Path, emulator: ReplicateEmulator
+    prompts: Path, policy: Path, out: Path, emulator: ReplicateEmulator, clock: ManualClock
 ) -> set[str]:
     """Run the batch command in a child process, one item at a time, and kill it once an item
     is done and the next has its jobs in flight (journalled: the child has polled them);
-    returns those jobs' ids. One at a time, no item starts between the check and the kill."""
+    returns those jobs' ids. One at a time, no item starts between the check and the kill.
+
+    The emulator's clock moves only to finish the first job: every later job is in flight
+    until the kill, however slow the machine. After the kill each poll moves it a job's
+    length on, so that the rerun's jobs finish."""
     command = [sys.executable, "-m", "imagegate.cli", "batch", str(prompts)]
     options = ["--policy", str(policy), "--out", str(out), "--yes", "--concurrency", "1"]
     child = subprocess.Popen(
@@ -50,10 +56,13 @@ async def kill_mid_batch(
         return bool(state.done) and len(in_flight) == started > 0 and jobs <= polled
 
     try:
+        await until(lambda: emulator.jobs.all())
+        clock.advance(JOB_S)
         await until(some_done_and_others_in_flight)
     finally:
         child.kill()
         child.wait()
+    clock.step_on(["poll"], JOB_S)
     return set(in_flight)
 
 
@@ -72,9 +81,10 @@ async def test_a_rerun_resumes_the_killed_runs_jobs_and_pays_for_each_once(
 ) -> None:
     prompts = write_lines(tmp_path / "prompts.jsonl", ITEMS)
     out = tmp_path / "out"
-    with ReplicateEmulator(timing=JobTiming(run_s=1.5)) as replicate:
+    clock = ManualClock()
+    with ReplicateEmulator(timing=JobTiming(run_s=JOB_S), clock=clock) as replicate:
         policy = write_policy(tmp_path, entry("replicate/flux-schnell", replicate), state=state)
-        in_flight = await kill_mid_batch(prompts, policy, out, replicate)
+        in_flight = await kill_mid_batch(prompts, policy, out, replicate, clock)
         done_before = set(BatchFolder(out).load().done)
         assert len(in_flight) == 2  # the 6-image item's two jobs
 
@@ -96,9 +106,13 @@ async def test_an_item_with_a_job_in_flight_goes_back_to_that_jobs_backend(
 ) -> None:
     prompts = write_lines(tmp_path / "prompts.jsonl", ITEMS)
     out = tmp_path / "out"
-    with ReplicateEmulator(timing=JobTiming(run_s=1.5)) as replicate, FalEmulator() as fal:
+    clock = ManualClock()
+    with (
+        ReplicateEmulator(timing=JobTiming(run_s=JOB_S), clock=clock) as replicate,
+        FalEmulator() as fal,
+    ):
         first = write_policy(tmp_path, entry("replicate/flux-schnell", replicate))
-        in_flight = await kill_mid_batch(prompts, first, out, replicate)
+        in_flight = await kill_mid_batch(prompts, first, out, replicate, clock)
         submitted = replicate.log.count("submit")
         # Now a cheaper backend is enabled: new items go there, but a paid job is collected.
         cheap = {"kind": "per_image", "usd": 0.0001, "source": "test", "as_of": "2026-01"}

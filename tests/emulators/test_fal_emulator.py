@@ -15,17 +15,20 @@ import ssl
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
+from imagegate.testing.clock import ManualClock
+from imagegate.testing.emulator import TestCA
 from imagegate.testing.fal_emulator import FalEmulator
 from imagegate.testing.faults import Fault
 from imagegate.testing.jobs import JobTiming
+from tests.waiting import wait_until
 
 APP = "fal-ai/flux/schnell"
 TINY = {"width": 64, "height": 48}
@@ -80,7 +83,7 @@ def download(emu: FalEmulator, url: str) -> Image.Image:
 
 
 def http(emu: FalEmulator, key: str | None = None) -> httpx.Client:
-    return httpx.Client(headers={"Authorization": f"Key {key or emu.api_key}"}, timeout=10)
+    return httpx.Client(headers={"Authorization": f"Key {key or emu.api_key}"}, timeout=60)
 
 
 def submit(client: httpx.Client, emu: FalEmulator, **inputs: Any) -> dict[str, Any]:
@@ -91,13 +94,33 @@ def submit(client: httpx.Client, emu: FalEmulator, **inputs: Any) -> dict[str, A
 
 
 def completed(client: httpx.Client, submitted: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        status: dict[str, Any] = client.get(submitted["status_url"]).json()
-        if status["status"] == "COMPLETED":
-            return status
-        time.sleep(0.02)
-    raise AssertionError("the request never completed")
+    statuses: list[dict[str, Any]] = []
+
+    def is_completed() -> bool:
+        statuses.append(client.get(submitted["status_url"]).json())
+        return bool(statuses[-1]["status"] == "COMPLETED")
+
+    wait_until(is_completed)
+    return statuses[-1]
+
+
+@pytest.fixture
+def start_emulator() -> Iterator[Callable[..., FalEmulator]]:
+    """Start a fal emulator with the given options (a timing, a clock); stopped after the test."""
+    with ExitStack() as started:
+
+        def start(**options: Any) -> FalEmulator:
+            return started.enter_context(FalEmulator(**options))
+
+        yield start
+
+
+@pytest.fixture
+def tls_emulator(
+    start_emulator: Callable[..., FalEmulator], emulator_ca: TestCA
+) -> Callable[..., FalEmulator]:
+    """Start an HTTPS fal emulator with the given options."""
+    return lambda **options: start_emulator(tls=emulator_ca, **options)
 
 
 def run(emu: FalEmulator, app: str = APP, **inputs: Any) -> httpx.Response:
@@ -108,9 +131,12 @@ def run(emu: FalEmulator, app: str = APP, **inputs: Any) -> httpx.Response:
 
 
 def test_sdk_submit_status_and_get_give_an_image_of_the_requested_size(
-    fal_emulator_tls: FalEmulator,
+    tls_emulator: Callable[..., FalEmulator],
 ) -> None:
-    fal_emulator_tls.jobs.timing = JobTiming(queue_s=0.2, run_s=0.05)
+    # Time moves only with each status read: the first one sees the request still queued.
+    fal_emulator_tls = tls_emulator(
+        timing=JobTiming(queue_s=0.2, run_s=0.05), clock=ManualClock().step_on(["status"], 0.1)
+    )
     out = sdk(
         fal_emulator_tls,
         """
@@ -130,9 +156,12 @@ def test_sdk_submit_status_and_get_give_an_image_of_the_requested_size(
 
 
 def test_sdk_subscribe_sees_the_queue_count_down_then_progress_logs(
-    fal_emulator_tls: FalEmulator,
+    tls_emulator: Callable[..., FalEmulator],
 ) -> None:
-    fal_emulator_tls.jobs.timing = JobTiming(queue_s=0.25, run_s=0.2)
+    # Time moves only with each status read, so every poll sees the next moment of the job.
+    fal_emulator_tls = tls_emulator(
+        timing=JobTiming(queue_s=0.25, run_s=0.2), clock=ManualClock().step_on(["status"], 0.05)
+    )
     out = sdk(
         fal_emulator_tls,
         """
@@ -164,9 +193,9 @@ def test_sdk_run_posts_once_to_the_run_host_and_gets_the_output(
 
 
 def test_sdk_cancel_while_queued_completes_the_request_as_cancelled(
-    fal_emulator_tls: FalEmulator,
+    tls_emulator: Callable[..., FalEmulator],
 ) -> None:
-    fal_emulator_tls.jobs.timing = JobTiming(queue_s=5, run_s=0.05)
+    fal_emulator_tls = tls_emulator(timing=JobTiming(queue_s=5, run_s=0.05), clock=ManualClock())
     out = sdk(
         fal_emulator_tls,
         """
@@ -315,22 +344,24 @@ def test_status_carries_logs_only_when_asked(
     assert (status["logs"] is not None) == has_logs
 
 
-def test_result_before_completion_is_a_400(fal_emulator: FalEmulator) -> None:
-    fal_emulator.jobs.timing = JobTiming(queue_s=5)
+def test_result_before_completion_is_a_400(start_emulator: Callable[..., FalEmulator]) -> None:
+    fal_emulator = start_emulator(timing=JobTiming(queue_s=5), clock=ManualClock())
     client = http(fal_emulator)
     response = client.get(submit(client, fal_emulator)["response_url"])
     assert response.status_code == 400
 
 
-def test_cancel_once_in_progress_is_refused_with_400(fal_emulator: FalEmulator) -> None:
-    fal_emulator.jobs.timing = JobTiming(queue_s=0, run_s=5)
+def test_cancel_once_in_progress_is_refused_with_400(
+    start_emulator: Callable[..., FalEmulator],
+) -> None:
+    fal_emulator = start_emulator(timing=JobTiming(queue_s=0, run_s=5), clock=ManualClock())
     client = http(fal_emulator)
     response = client.put(submit(client, fal_emulator)["cancel_url"])
     assert (response.status_code, response.json()) == (400, {"status": "ALREADY_COMPLETED"})
 
 
-def test_cancel_while_queued_is_accepted(fal_emulator: FalEmulator) -> None:
-    fal_emulator.jobs.timing = JobTiming(queue_s=5)
+def test_cancel_while_queued_is_accepted(start_emulator: Callable[..., FalEmulator]) -> None:
+    fal_emulator = start_emulator(timing=JobTiming(queue_s=5), clock=ManualClock())
     client = http(fal_emulator)
     response = client.put(submit(client, fal_emulator)["cancel_url"])
     assert (response.status_code, response.json()) == (202, {"status": "CANCELLATION_REQUESTED"})

@@ -215,7 +215,7 @@ def test_dropped_connection_is_a_connection_error(openai_emulator: OpenAIEmulato
 
 
 def test_slow_answer_past_the_timeout_is_a_timeout(openai_emulator: OpenAIEmulator) -> None:
-    openai_emulator.faults.add("generate", Fault.slow(1.0))
+    openai_emulator.faults.add("generate", Fault.slow(60))  # far past the 0.2 s timeout
     with pytest.raises(openai.APITimeoutError):
         sdk(openai_emulator).with_options(timeout=0.2).images.generate(
             model="gpt-image-2", prompt="x"

@@ -15,11 +15,13 @@ from replicate.client import Client
 from replicate.exceptions import ModelError, ReplicateError
 from replicate.helpers import FileOutput
 
+from imagegate.testing.clock import ManualClock
 from imagegate.testing.emulator import TestCA
 from imagegate.testing.faults import Fault
 from imagegate.testing.jobs import JobTiming
 from imagegate.testing.replicate_emulator import MODELS, ReplicateEmulator
 from imagegate.testing.requestlog import REDACTED
+from tests.waiting import wait_until
 
 SCHNELL = "black-forest-labs/flux-schnell"
 PRO = "black-forest-labs/flux-1.1-pro"
@@ -170,7 +172,6 @@ def test_prediction_carries_replicate_fields(replicate_emulator: ReplicateEmulat
     created = sdk(replicate_emulator).models.predictions.create(
         model=SCHNELL, input=SMALL, wait=True
     )
-    time.sleep(0.1)
 
     body = raw_get(replicate_emulator, f"/v1/predictions/{created.id}").json()
 
@@ -260,7 +261,6 @@ def test_cancel_moves_a_running_prediction_to_canceled(endless_emulator: Replica
 
 def test_cancelling_a_finished_prediction_returns_it_unchanged(client: Client) -> None:
     finished = client.models.predictions.create(model=SCHNELL, input=SMALL, wait=True)
-    time.sleep(0.1)
 
     after = client.predictions.cancel(finished.id)
 
@@ -501,19 +501,18 @@ def test_dropped_connection_on_create_still_creates_the_prediction(
     assert client.predictions.list().results[0].id == job.id
 
 
-def test_slow_create_past_the_client_timeout_still_creates_the_prediction(
-    replicate_emulator: ReplicateEmulator,
-) -> None:
-    # With wait=1 the SDK reads for 1.5 s, whatever timeout the client was built with.
-    replicate_emulator.faults.add("submit", Fault.slow(1.8))
+def test_slow_create_past_the_client_timeout_still_creates_the_prediction() -> None:
+    clock = ManualClock()  # the answer is held until the clock moves: the SDK gives up first
+    with ReplicateEmulator(clock=clock) as replicate_emulator:
+        # With wait=1 the SDK reads for 1.5 s, whatever timeout the client was built with.
+        replicate_emulator.faults.add("submit", Fault.slow(1.8))
 
-    with pytest.raises(httpx.ReadTimeout):
-        sdk(replicate_emulator).run(SCHNELL, input=SMALL, wait=1)
+        with pytest.raises(httpx.ReadTimeout):
+            sdk(replicate_emulator).run(SCHNELL, input=SMALL, wait=1)
 
-    deadline = time.monotonic() + 2
-    while not replicate_emulator.jobs.all() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert len(replicate_emulator.jobs.all()) == 1
+        clock.advance(1.8)
+        wait_until(lambda: replicate_emulator.jobs.all())
+        assert len(replicate_emulator.jobs.all()) == 1
 
 
 def test_malformed_json_on_create_raises_a_decode_error(

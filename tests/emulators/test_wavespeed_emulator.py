@@ -16,9 +16,11 @@ import requests
 import wavespeed
 from PIL import Image
 
+from imagegate.testing.clock import ManualClock
 from imagegate.testing.faults import Fault
 from imagegate.testing.jobs import JobTiming
 from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+from tests.waiting import wait_until
 
 TURBO = "wavespeed-ai/z-image/turbo"
 FLUX_DEV = "wavespeed-ai/flux-dev"
@@ -38,7 +40,7 @@ def sdk(emu: WaveSpeedEmulator, **options: Any) -> wavespeed.Client:
 def raw(emu: WaveSpeedEmulator) -> httpx.Client:
     """A plain HTTP client that sends the emulator's key."""
     return httpx.Client(
-        base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.api_key}"}, timeout=5
+        base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.api_key}"}, timeout=60
     )
 
 
@@ -122,14 +124,14 @@ def test_submit_answers_a_created_task_in_the_envelope(
 
 
 def test_task_goes_created_processing_completed() -> None:
-    with WaveSpeedEmulator(timing=JobTiming(queue_s=0.1, run_s=0.1)) as emu, raw(emu) as http:
+    clock = ManualClock()
+    timing = JobTiming(queue_s=1, run_s=1)
+    with WaveSpeedEmulator(timing=timing, clock=clock) as emu, raw(emu) as http:
         task_id = http.post(f"/api/v3/{TURBO}", json=SMALL).json()["data"]["id"]
         seen: list[str] = []
-        while not seen or seen[-1] != "completed":
-            status = http.get(f"/api/v3/predictions/{task_id}/result").json()["data"]["status"]
-            if not seen or seen[-1] != status:
-                seen.append(status)
-            time.sleep(FAST_POLL)
+        for _ in range(3):
+            seen.append(http.get(f"/api/v3/predictions/{task_id}/result").json()["data"]["status"])
+            clock.advance(1.5)
 
     assert seen == ["created", "processing", "completed"]
 
@@ -203,13 +205,14 @@ def test_run_no_throw_reports_a_sync_timeout_as_still_processing() -> None:
 
 
 def test_get_result_recovers_a_task_after_the_local_wait_timed_out() -> None:
-    with WaveSpeedEmulator(timing=JobTiming(run_s=0.2)) as emu:
+    clock = ManualClock()  # the task runs until the clock moves: the SDK's wait runs out first
+    with WaveSpeedEmulator(timing=JobTiming(run_s=0.2), clock=clock) as emu:
         client = sdk(emu)
         with pytest.raises(TimeoutError, match="task_id"):
             client.run(TURBO, SMALL, timeout=0.1, poll_interval=FAST_POLL)
         [job] = emu.jobs.all()
 
-        time.sleep(0.2)
+        clock.advance(0.2)
         envelope = client.get_result(job.id)
 
         assert envelope["data"]["status"] == "completed"
@@ -417,17 +420,18 @@ def test_sdk_sends_one_submit_when_the_connection_drops_and_the_task_still_runs(
     assert client.get_result(job.id)["data"]["status"] == "completed"
 
 
-def test_slow_submit_past_the_sdk_timeout_is_not_resent_and_the_task_exists(
-    wavespeed_emulator: WaveSpeedEmulator,
-) -> None:
-    wavespeed_emulator.faults.add("submit", Fault.slow(0.3))
+def test_slow_submit_past_the_sdk_timeout_is_not_resent_and_the_task_exists() -> None:
+    clock = ManualClock()  # the answer is held until the clock moves: the SDK gives up first
+    with WaveSpeedEmulator(clock=clock) as emu:
+        emu.faults.add("submit", Fault.slow(0.3))
 
-    with pytest.raises(RuntimeError, match="did not return a response"):
-        sdk(wavespeed_emulator, max_retries=3).run(TURBO, SMALL, timeout=0.1)
+        with pytest.raises(RuntimeError, match="did not return a response"):
+            sdk(emu, max_retries=3).run(TURBO, SMALL, timeout=0.1)
 
-    assert wavespeed_emulator.log.count("submit") == 1
-    time.sleep(0.4)  # the emulator finishes the submit after the SDK stopped listening
-    assert len(wavespeed_emulator.jobs.all()) == 1
+        assert emu.log.count("submit") == 1
+        clock.advance(0.3)  # the emulator finishes the submit after the SDK stopped listening
+        wait_until(lambda: len(emu.jobs.all()) == 1)
+        assert emu.log.count("submit") == 1
 
 
 def test_malformed_submit_answer_is_raised_and_the_task_exists(

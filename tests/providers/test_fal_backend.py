@@ -15,7 +15,7 @@ from imagegate.errors import (
 )
 from imagegate.providers.fal import FalBackend
 from imagegate.providers.openai import OpenAIBackend
-from imagegate.testing import Fault, JobTiming
+from imagegate.testing import Fault, JobTiming, ManualClock
 from imagegate.testing.fal_emulator import FalEmulator
 from imagegate.testing.openai_emulator import OpenAIEmulator
 
@@ -111,7 +111,8 @@ async def test_nsfw_flagged_output_is_a_content_policy_error(fal_emulator: FalEm
 
 
 async def test_caller_cancelling_cancels_the_queued_job() -> None:
-    with FalEmulator(timing=JobTiming(queue_s=5)) as emu:
+    # The emulator's clock never moves: the job is queued whenever the cancel comes.
+    with FalEmulator(timing=JobTiming(queue_s=5), clock=ManualClock()) as emu:
         task = asyncio.create_task(backend(emu).generate(ImageRequest(prompt="a fox")))
         while not emu.jobs.all():
             await asyncio.sleep(0.01)
@@ -121,8 +122,23 @@ async def test_caller_cancelling_cancels_the_queued_job() -> None:
         assert emu.log.count("cancel") == 1
 
 
+async def test_caller_cancelling_while_the_submit_is_answered_slowly_cancels_the_job() -> None:
+    clock = ManualClock()
+    with FalEmulator(timing=JobTiming(queue_s=5), clock=clock) as emu:
+        emu.faults.add("submit", Fault.slow(1.0))  # held until the clock moves
+        task = asyncio.create_task(backend(emu).generate(ImageRequest(prompt="a fox")))
+        while emu.log.count("submit") == 0:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        clock.advance(1.0)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert emu.log.count("cancel") == 1
+        assert [job.state(clock()) for job in emu.jobs.all()] == ["canceled"]
+
+
 async def test_deadline_cancels_the_job() -> None:
-    with FalEmulator(timing=JobTiming(queue_s=5)) as emu:
+    with FalEmulator(timing=JobTiming(queue_s=5), clock=ManualClock()) as emu:
         with pytest.raises(ProviderTimeoutError):
             await backend(emu, job_deadline_s=0.3).generate(ImageRequest(prompt="a fox"))
         assert emu.log.count("cancel") == 1

@@ -163,7 +163,7 @@ async def test_dropped_connection_is_not_retried_so_nothing_is_paid_twice(
 async def test_slow_answer_is_a_timeout_without_a_second_post(
     openai_emulator: OpenAIEmulator,
 ) -> None:
-    openai_emulator.faults.add("generate", Fault.slow(1.0))
+    openai_emulator.faults.add("generate", Fault.slow(60))  # far past the 0.2 s timeout
     with pytest.raises(ProviderTimeoutError):
         await backend(openai_emulator, request_timeout_s=0.2).generate(ImageRequest(prompt="x"))
     assert openai_emulator.log.count("generate") == 1

@@ -17,7 +17,7 @@ from imagegate.errors import (
 )
 from imagegate.journal import MemoryJournal
 from imagegate.providers.replicate import ReplicateBackend
-from imagegate.testing import Fault, JobTiming
+from imagegate.testing import Fault, JobTiming, ManualClock
 from imagegate.testing.replicate_emulator import ReplicateEmulator
 
 
@@ -103,7 +103,8 @@ async def test_nsfw_failure_is_a_content_policy_error(
 
 
 async def test_caller_cancelling_cancels_the_prediction() -> None:
-    with ReplicateEmulator(timing=JobTiming(run_s=5)) as emu:
+    # The emulator's clock never moves: the prediction runs whenever the cancel comes.
+    with ReplicateEmulator(timing=JobTiming(run_s=5), clock=ManualClock()) as emu:
         task = asyncio.create_task(backend(emu).generate(ImageRequest(prompt="a fox")))
         while not emu.jobs.all():
             await asyncio.sleep(0.01)
@@ -114,7 +115,7 @@ async def test_caller_cancelling_cancels_the_prediction() -> None:
 
 
 async def test_deadline_cancels_the_prediction() -> None:
-    with ReplicateEmulator(timing=JobTiming(run_s=5)) as emu:
+    with ReplicateEmulator(timing=JobTiming(run_s=5), clock=ManualClock()) as emu:
         with pytest.raises(ProviderTimeoutError):
             await backend(emu, job_deadline_s=0.3).generate(ImageRequest(prompt="a fox"))
         assert emu.log.count("cancel") == 1

@@ -13,7 +13,7 @@ from imagegate.errors import (
     ProviderUnavailableError,
 )
 from imagegate.providers.wavespeed import WaveSpeedBackend
-from imagegate.testing import Fault, JobTiming
+from imagegate.testing import Fault, JobTiming, ManualClock
 from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
 
 
@@ -123,7 +123,7 @@ async def test_expired_output_is_fetched_again_not_regenerated(
 
 
 async def test_deadline_is_a_timeout() -> None:
-    slow = WaveSpeedEmulator(timing=JobTiming(run_s=5))
+    slow = WaveSpeedEmulator(timing=JobTiming(run_s=5), clock=ManualClock())
     with slow, pytest.raises(ProviderTimeoutError):
         await backend(slow, job_deadline_s=0.3).generate(ImageRequest(prompt="x", size="256x256"))
 

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from imagegate import Client, ImageRequest
 from imagegate.providers.config import HostedConfig
-from imagegate.testing import JobTiming
+from imagegate.testing import JobTiming, ManualClock
 from imagegate.testing.replicate_emulator import ReplicateEmulator
 
 RUN = """
@@ -34,17 +34,19 @@ asyncio.run(client.generate(ImageRequest(prompt="a fox", request_id="order-1234"
 
 async def test_a_killed_process_leaves_a_job_the_next_run_collects(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
-    with ReplicateEmulator(timing=JobTiming(run_s=2.0)) as emulator:
+    clock = ManualClock()  # the job runs until the clock moves: it is running at the kill
+    with ReplicateEmulator(timing=JobTiming(run_s=2.0), clock=clock) as emulator:
         child = subprocess.Popen(
             [sys.executable, "-c", RUN, str(state), emulator.base_url, emulator.api_key]
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         # Polling starts only after the job id is journalled: wait for the first poll.
         while emulator.log.count("poll") == 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         child.kill()
         child.wait()
         assert emulator.log.count("submit") == 1
+        clock.advance(2.0)
 
         config = HostedConfig(
             base_url=emulator.base_url,

@@ -145,7 +145,7 @@ async def test_a_key_from_the_environment_shows_nowhere(
 FAILURES: dict[str, tuple[type[ImagegateError], Fault | None, dict[str, Any]]] = {
     "rejected key (401)": (AuthenticationError, None, {"api_key": SecretStr(WRONG)}),
     "server error (500)": (ProviderUnavailableError, Fault.server_error(), {}),
-    "timeout": (ProviderTimeoutError, Fault.slow(0.6), {"request_timeout_s": 0.2}),
+    "timeout": (ProviderTimeoutError, Fault.slow(60), {"request_timeout_s": 0.2}),
     "unreachable": (ProviderUnavailableError, None, {"base_url": "http://127.0.0.1:9"}),
 }
 

@@ -1,0 +1,140 @@
+"""A caller giving up on a queued job cancels it, wherever in the job's life it gives up.
+
+The fake provider here answers only when the test lets it, so each point of cancellation is
+reached for certain, whatever the machine's speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from imagegate.errors import ProviderUnavailableError
+from imagegate.journal import MemoryJournal
+from imagegate.providers.download import Downloader, OutputPolicy
+from imagegate.providers.jobs import JobRun, JobStatus, run_job
+from imagegate.providers.retry import RetryPolicy
+
+BACKEND = "fake/model"
+
+
+class HeldProvider:
+    """A queue-style provider whose submit answer waits for `answer` to be set."""
+
+    def __init__(self, *, fail_submit: bool = False) -> None:
+        self.created: list[str] = []
+        self.canceled: list[str] = []
+        self.submit_received = asyncio.Event()
+        self.answer = asyncio.Event()
+        self.polled = asyncio.Event()
+        self.fail_submit = fail_submit
+
+    async def submit(self, payload: dict[str, Any]) -> str:  # noqa: ARG002
+        self.submit_received.set()
+        if self.fail_submit:
+            await self.answer.wait()
+            raise ProviderUnavailableError("503", retryable=False)
+        job_id = f"job-{len(self.created) + 1}"
+        self.created.append(job_id)  # accepted: from here on the job runs and is billed
+        for _ in range(3):  # the answer takes a few turns of the event loop to come back
+            await asyncio.sleep(0)
+        await self.answer.wait()
+        return job_id
+
+    async def status(self, job_id: str) -> JobStatus:  # noqa: ARG002
+        self.polled.set()
+        return JobStatus(state="pending")
+
+    async def cancel(self, job_id: str) -> None:
+        self.canceled.append(job_id)
+
+
+def job_run(journal: MemoryJournal | None = None, *, submit_timeout_s: float = 60) -> JobRun:
+    return JobRun(
+        backend=BACKEND,
+        request_id="req-1",
+        journal=journal or MemoryJournal(),
+        retry=RetryPolicy(max_attempts=1),
+        expected_s=1.0,
+        deadline_s=600,
+        submit_timeout_s=submit_timeout_s,
+    )
+
+
+def start(provider: HeldProvider, run: JobRun) -> asyncio.Task[Any]:
+    downloader = Downloader(OutputPolicy(allowed_hosts=()))
+    return asyncio.create_task(run_job(provider, {"prompt": "a fox"}, run, downloader))
+
+
+async def cancelled(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_cancelling_while_the_submit_is_in_flight_cancels_the_job_it_created() -> None:
+    provider = HeldProvider()
+    task = start(provider, job_run())
+    await provider.submit_received.wait()
+    task.cancel()
+    await asyncio.sleep(0)  # the cancellation reaches the task before the answer does
+    provider.answer.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert provider.canceled == provider.created == ["job-1"]
+
+
+@pytest.mark.parametrize("steps", range(12))
+async def test_every_job_created_is_cancelled_at_whatever_step_the_caller_gives_up(
+    steps: int,
+) -> None:
+    provider = HeldProvider()
+    provider.answer.set()
+    task = start(provider, job_run())
+    for _ in range(steps):  # each step lets the job's tasks run one turn further
+        await asyncio.sleep(0)
+    await cancelled(task)
+    assert provider.canceled == provider.created
+
+
+async def test_cancelling_while_polling_cancels_the_job() -> None:
+    provider = HeldProvider()
+    provider.answer.set()
+    task = start(provider, job_run())
+    await provider.polled.wait()
+    await cancelled(task)
+    assert provider.canceled == ["job-1"]
+
+
+async def test_a_cancelled_job_is_forgotten_by_the_journal() -> None:
+    provider, journal = HeldProvider(), MemoryJournal()
+    task = start(provider, job_run(journal))
+    await provider.submit_received.wait()
+    task.cancel()
+    await asyncio.sleep(0)
+    provider.answer.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert journal.find("req-1", BACKEND) is None
+
+
+async def test_a_submit_that_fails_after_the_caller_cancelled_has_nothing_to_cancel() -> None:
+    provider = HeldProvider(fail_submit=True)
+    task = start(provider, job_run())
+    await provider.submit_received.wait()
+    task.cancel()
+    await asyncio.sleep(0)
+    provider.answer.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert provider.canceled == []
+
+
+async def test_the_wait_for_an_answer_after_cancelling_is_bounded() -> None:
+    provider = HeldProvider()  # its submit never answers
+    task = start(provider, job_run(submit_timeout_s=0.01))
+    await provider.submit_received.wait()
+    await cancelled(task)
+    assert provider.canceled == []
