@@ -74,15 +74,20 @@ async def cancelled(task: asyncio.Task[Any]) -> None:
         await task
 
 
-async def test_cancelling_while_the_submit_is_in_flight_cancels_the_job_it_created() -> None:
-    provider = HeldProvider()
-    task = start(provider, job_run())
+async def cancelled_mid_submit(provider: HeldProvider, task: asyncio.Task[Any]) -> None:
+    """Cancel `task` once its submit reached `provider`, then let the provider answer."""
     await provider.submit_received.wait()
     task.cancel()
     await asyncio.sleep(0)  # the cancellation reaches the task before the answer does
     provider.answer.set()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_cancelling_while_the_submit_is_in_flight_cancels_the_job_it_created() -> None:
+    provider = HeldProvider()
+    task = start(provider, job_run())
+    await cancelled_mid_submit(provider, task)
     assert provider.canceled == provider.created == ["job-1"]
 
 
@@ -111,24 +116,14 @@ async def test_cancelling_while_polling_cancels_the_job() -> None:
 async def test_a_cancelled_job_is_forgotten_by_the_journal() -> None:
     provider, journal = HeldProvider(), MemoryJournal()
     task = start(provider, job_run(journal))
-    await provider.submit_received.wait()
-    task.cancel()
-    await asyncio.sleep(0)
-    provider.answer.set()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled_mid_submit(provider, task)
     assert journal.find("req-1", BACKEND) is None
 
 
 async def test_a_submit_that_fails_after_the_caller_cancelled_has_nothing_to_cancel() -> None:
     provider = HeldProvider(fail_submit=True)
     task = start(provider, job_run())
-    await provider.submit_received.wait()
-    task.cancel()
-    await asyncio.sleep(0)
-    provider.answer.set()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled_mid_submit(provider, task)
     assert provider.canceled == []
 
 
