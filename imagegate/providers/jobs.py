@@ -30,7 +30,6 @@ from imagegate.errors import (
     ImagegateError,
     JobFailedError,
     OutputDownloadError,
-    ProviderError,
     ProviderTimeoutError,
 )
 from imagegate.journal import JobJournal
@@ -173,8 +172,10 @@ async def _answer_of(attempt: asyncio.Future[str], timeout_s: float) -> str | No
     with anyio.move_on_after(timeout_s):
         try:
             return await attempt
-        except ProviderError:
-            return None  # the provider refused or never answered: there is no job to stop
+        except Exception:
+            # Refused, unanswered or broken: there is no job id, so no job to stop, and the
+            # caller's cancellation, not this error, is what goes on.
+            return None
     attempt.cancel()
     return None
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from imagegate.errors import ProviderUnavailableError
+from imagegate.errors import InvalidRequestError, ProviderUnavailableError
 from imagegate.journal import MemoryJournal
 from imagegate.providers.download import Downloader, OutputPolicy
 from imagegate.providers.jobs import JobRun, JobStatus, run_job
@@ -23,7 +23,7 @@ BACKEND = "fake/model"
 class HeldProvider:
     """A queue-style provider whose submit answer waits for `answer` to be set."""
 
-    def __init__(self, *, fail_submit: bool = False) -> None:
+    def __init__(self, *, fail_submit: Exception | None = None) -> None:
         self.created: list[str] = []
         self.canceled: list[str] = []
         self.submit_received = asyncio.Event()
@@ -33,9 +33,9 @@ class HeldProvider:
 
     async def submit(self, payload: dict[str, Any]) -> str:  # noqa: ARG002
         self.submit_received.set()
-        if self.fail_submit:
+        if self.fail_submit is not None:
             await self.answer.wait()
-            raise ProviderUnavailableError("503", retryable=False)
+            raise self.fail_submit
         job_id = f"job-{len(self.created) + 1}"
         self.created.append(job_id)  # accepted: from here on the job runs and is billed
         for _ in range(3):  # the answer takes a few turns of the event loop to come back
@@ -120,8 +120,15 @@ async def test_a_cancelled_job_is_forgotten_by_the_journal() -> None:
     assert journal.find("req-1", BACKEND) is None
 
 
-async def test_a_submit_that_fails_after_the_caller_cancelled_has_nothing_to_cancel() -> None:
-    provider = HeldProvider(fail_submit=True)
+@pytest.mark.parametrize(
+    "failure",
+    [ProviderUnavailableError("503", retryable=False), InvalidRequestError("400 bad size")],
+    ids=["provider-error", "request-error"],
+)
+async def test_a_submit_that_fails_after_the_caller_cancelled_has_nothing_to_cancel(
+    failure: Exception,
+) -> None:
+    provider = HeldProvider(fail_submit=failure)
     task = start(provider, job_run())
     await cancelled_mid_submit(provider, task)
     assert provider.canceled == []
