@@ -246,11 +246,24 @@ class ProviderError(ImagegateError):
 
     Attributes:
         status_code: the HTTP status the provider answered with, when there was one.
+        may_be_billed: the provider may have done, and charged for, the work although no
+            image came back (an answer lost after it accepted the job, a job cut off at its
+            deadline, a paid output that could not be read). Budgets count such a failure as
+            spent, and the router does not move it to another paid backend unless the policy
+            says so (``fallbacks.after_ambiguous``).
     """
 
-    def __init__(self, message: str, *, status_code: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        may_be_billed: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.status_code = status_code
+        self.may_be_billed = may_be_billed
 
 
 class AuthenticationError(ProviderError):

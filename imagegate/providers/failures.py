@@ -52,7 +52,9 @@ def status_error(
     if 400 <= status < 500 and status not in (408, 409):
         return InvalidRequestError(message, **where)
     retryable = status in (408, 409, 503) or (not submitting and status >= 500)
-    return ProviderUnavailableError(message, status_code=status, retryable=retryable, **where)
+    return ProviderUnavailableError(
+        message, status_code=status, retryable=retryable, may_be_billed=not retryable, **where
+    )
 
 
 _MAY_BE_BILLED = "; the job may have been accepted (and billed), so it is not resent"
@@ -70,6 +72,7 @@ def malformed_answer(
     return ProviderUnavailableError(
         f"{provider}'s answer could not be read ({detail}){warning}",
         retryable=not submitting,
+        may_be_billed=submitting,
         **where,
     )
 
@@ -83,10 +86,16 @@ def transport_error(
     warning = "" if safe else _MAY_BE_BILLED
     if isinstance(exc, httpx.TimeoutException | TimeoutError) or "Timeout" in type(exc).__name__:
         return ProviderTimeoutError(
-            f"{provider} did not answer in time{warning}", retryable=safe, **where
+            f"{provider} did not answer in time{warning}",
+            retryable=safe,
+            may_be_billed=not safe,
+            **where,
         )
     return ProviderUnavailableError(
-        f"{provider} unreachable ({type(exc).__name__}: {exc}){warning}", retryable=safe, **where
+        f"{provider} unreachable ({type(exc).__name__}: {exc}){warning}",
+        retryable=safe,
+        may_be_billed=not safe,
+        **where,
     )
 
 

@@ -30,6 +30,7 @@ from imagegate.errors import (
     ImagegateError,
     JobFailedError,
     OutputDownloadError,
+    ProviderError,
     ProviderTimeoutError,
 )
 from imagegate.journal import JobJournal
@@ -50,6 +51,7 @@ class JobStatus:
         outputs: output URLs (or ``data:`` URIs) once succeeded.
         error: the provider's error text when failed.
         refused: the failure is the provider's content policy.
+        may_be_billed: the failed job may be charged for (it ran to its end).
         queued_s, running_s: time spent waiting and running, when the provider says.
         detail: provider-specific extras (seed, metrics) for the adapter.
     """
@@ -58,6 +60,7 @@ class JobStatus:
     outputs: Sequence[str] = ()
     error: str = ""
     refused: bool = False
+    may_be_billed: bool = False
     queued_s: float | None = None
     running_s: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
@@ -130,12 +133,14 @@ async def run_job(
             f"job {status.state}: {status.error or 'no reason given'}",
             backend=run.backend,
             provider_request_id=job_id,
+            may_be_billed=status.may_be_billed,
         )
     started = time.perf_counter()
     try:
         images = await _download(api, job_id, status, run, downloader)
-    except OutputDownloadError as error:
-        if not resumed:
+    except ProviderError as error:
+        error.may_be_billed = True  # the job succeeded: its images are paid for
+        if not resumed or not isinstance(error, OutputDownloadError):
             raise  # still journalled: a retry collects the job again
         # The earlier attempt's job is done but its outputs are gone (expired): forget it, so
         # that a retry, which the caller now chooses knowingly, pays for a new one.
@@ -145,7 +150,7 @@ async def run_job(
             f"no longer be fetched ({error.message}); retrying generates (and pays) anew",
             backend=run.backend,
             provider_request_id=job_id,
-        ) from error
+        ) from error  # not billed now: this attempt resumed a job and submitted nothing
     run.journal.delivered(run.request_id, run.backend)
     return FinishedJob(job_id, status, images, time.perf_counter() - started, resumed)
 

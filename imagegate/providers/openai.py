@@ -143,7 +143,10 @@ class OpenAIBackend(HostedBackend):
         )
         if not images:
             raise ProviderUnavailableError(
-                "OpenAI answered without images", backend=self.name, retryable=False
+                "OpenAI answered without images",
+                backend=self.name,
+                retryable=False,
+                may_be_billed=True,
             )
         elapsed = time.perf_counter() - started
         request_id = getattr(response, "_request_id", None)

@@ -97,5 +97,6 @@ async def poll_until(
                 backend=backend,
                 provider_request_id=job_id,
                 retryable=False,
+                may_be_billed=True,  # the job ran (or waited) until now, and is cut off
             )
         await anyio.sleep(wait)

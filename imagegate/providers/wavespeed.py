@@ -141,6 +141,7 @@ def _status(data: dict[str, Any]) -> JobStatus:
             error="output flagged NSFW by WaveSpeed's safety checker (the task completed and "
             "may be billed)",
             refused=True,
+            may_be_billed=True,
         )
     outputs = [
         o if o.startswith(("http:", "https:", "data:")) else f"data:image/*;base64,{o}"
