@@ -5,6 +5,7 @@ Callers catch one root, or the branch that matters to them::
     ImagegateError
     ├── RequestError                  the caller's request cannot be served as written
     │   ├── InvalidRequestError       a field is malformed (empty prompt, bad size, bad image…)
+    │   │   └── RequestIdConflictError  a request_id already used by a different request
     │   ├── UnknownModelError         a model name not in the catalog ("did you mean …")
     │   └── CapabilityError           the chosen backend cannot do what was asked
     ├── StateUnavailableError         the state store (SQLite file, Redis) failed   (retryable)
@@ -14,6 +15,7 @@ Callers catch one root, or the branch that matters to them::
     ├── PolicyError                   the policy forbids spending on this request
     │   ├── CostCapExceededError      the estimate is over the request's or policy's cap
     │   ├── BudgetExceededError       the budget left cannot cover the estimate
+    │   ├── PrivacyError              a private request met a backend that is not private
     │   └── NoRouteError              every backend was excluded (each with its reason)
     └── ProviderError                 a backend was called and failed
         ├── AuthenticationError       missing or rejected credentials
@@ -50,11 +52,13 @@ __all__ = [
     "NoRouteError",
     "OutputDownloadError",
     "PolicyError",
+    "PrivacyError",
     "ProviderError",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "RateLimitedError",
     "RequestError",
+    "RequestIdConflictError",
     "StateUnavailableError",
     "UnknownModelError",
     "UnsafeOutputURLError",
@@ -113,6 +117,11 @@ class InvalidRequestError(RequestError):
     def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.field = field
+
+
+class RequestIdConflictError(InvalidRequestError):
+    """A `request_id` that names an earlier request of different content: reusing an id
+    resumes (or collects) that request's job, so it must describe the same request."""
 
 
 class UnknownModelError(RequestError):
@@ -225,6 +234,11 @@ class BudgetExceededError(PolicyError):
         self.budget = budget
         self.remaining_usd = remaining_usd
         self.estimate_usd = estimate_usd
+
+
+class PrivacyError(PolicyError):
+    """A private request (``private=True``) reached a backend that is not private; nothing
+    was sent."""
 
 
 class NoRouteError(PolicyError):
