@@ -37,6 +37,12 @@ class Capabilities(BaseModel):
     negative_prompt: bool = False
     lora: bool = Field(False, description="Applies LoRA adapters.")
     runs_locally: bool = Field(False, description="Runs on this machine: nothing leaves it.")
+    reserved_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="provider_options keys the backend sets from the request or that change "
+        "what was priced (number, size, quality of images), each with the request field to "
+        "use instead; such keys, and any named like a request field, are refused.",
+    )
     text_grade: int = Field(
         0,
         ge=0,

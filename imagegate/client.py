@@ -1,53 +1,48 @@
 """`Client`: the entry point application code calls, async first with a thin sync facade.
 
-The client resolves the model, checks the request against the backend before any money is
-spent, splits ``n`` across calls when a backend returns fewer images per call, runs the calls
-concurrently, and merges them into one `ImageResult` that keeps every image that was paid for.
+The client resolves a model name to a guarded backend (`imagegate.guards`: checking, privacy,
+fan-out, format) or, made from a policy, to the router (itself a guarded backend, each of its
+backends inside the same chain with budgets and measurement), and calls it. Every entry —
+`generate`, `edit`, `batch`, the gateway, the CLI — goes through that one chain.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import functools
-import math
 import os
-import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from imagegate.backend import Backend
 from imagegate.batch import BatchLimits, BatchPreview, BatchReport
 from imagegate.batch.items import BatchItems, as_batch_input
-from imagegate.batch.runner import Gate, OnProgress, preview_batch, run_batch
+from imagegate.batch.runner import OnProgress, preview_batch, run_batch
 from imagegate.catalog import Catalog
 from imagegate.circuit import CircuitBreakers
 from imagegate.decision import RouteDecision
-from imagegate.errors import (
-    CostCapExceededError,
-    InvalidRequestError,
-    NoRouteError,
-)
-from imagegate.formats import to_format
+from imagegate.errors import InvalidRequestError, NoRouteError
+from imagegate.guards import Admission, Gate, Guarded, gated, guard
+from imagegate.guards.admission import close_backend, require_operation
 from imagegate.latency import LatencyStats
 from imagegate.ledger import Ledger
 from imagegate.policy import Policy
 from imagegate.policy_router import router_from_policy
 from imagegate.providers import HOSTED_PROVIDERS, ProviderConfig, build_backend
 from imagegate.providers.config import HostedConfig
+from imagegate.providers.hosted import HostedBackend
 from imagegate.providers.local.config import LocalConfig
 from imagegate.request import ImageRequest
-from imagegate.result import Cost, CostEstimate, ImageResult, ImageWarning, Timings
+from imagegate.result import CostEstimate, ImageResult
 from imagegate.router import Router
-from imagegate.validation import check_request
 
 __all__ = ["Client", "SyncClient", "agenerate", "generate"]
 
 T = TypeVar("T")
-Operation = Literal["generate", "edit"]
 
 
 class Client:
@@ -80,7 +75,8 @@ class Client:
         default_model: str | None = None,
         router: Router | None = None,
     ) -> None:
-        self._backends = {backend.name: backend for backend in backends}
+        self._given = {backend.name: backend for backend in backends}
+        self._guarded: dict[str, Guarded] = {}
         self._router = router
         defaults: dict[str, ProviderConfig] = {name: HostedConfig() for name in HOSTED_PROVIDERS}
         defaults["local"] = LocalConfig()
@@ -120,40 +116,30 @@ class Client:
             latency=latency,
             circuits=circuits,
         )
-        backends = [r.backend for r in router.backends.values() if r.backend is not None]
-        return cls(backends, providers={}, catalog=catalog, router=router)
+        return cls(providers={}, catalog=catalog, router=router)
 
     @property
     def router(self) -> Router | None:
         """The router, when the client was made from a policy."""
         return self._router
 
-    def route(self, request: ImageRequest | str | None = None, /, **options: Any) -> RouteDecision:
-        """Decide where `request` would go and why, spending nothing.
-
-        Raises:
-            NoRouteError: no backend may serve it (every exclusion with its reason).
-            InvalidRequestError: the request is malformed.
-        """
-        req = _as_request(request, options)
-        if self._router is not None:
-            return self._router.decide(req)
-        backend = self.backend_for(req)
-        check_request(req, backend.capabilities, backend.name)
-        return self._decision_for(backend.name, backend.estimate_cost(req))
-
     @property
     def backends(self) -> list[str]:
-        """Names of the backends this client can use."""
-        return list(self._backends)
+        """Names of the backends this client can use (so far, for catalog models it builds
+        when first asked for)."""
+        if self._router is not None:
+            return list(self._router.backends)
+        return list(dict.fromkeys([*self._given, *self._guarded]))
 
-    def backend_for(self, request: ImageRequest) -> Backend:
-        """The backend that would serve `request`.
+    def backend_for(self, request: ImageRequest) -> Guarded:
+        """The guarded backend that serves `request`: the router, or the named model's.
 
         Raises:
             UnknownModelError: the model name is not known.
             NoRouteError: the model is known but no backend for it is configured.
         """
+        if self._router is not None:
+            return self._router
         name = request.model or self._default_model
         if name is None:
             raise NoRouteError(
@@ -161,22 +147,28 @@ class Client:
                 "Client(default_model=...)",
                 exclusions={},
             )
-        if name in self._backends:
-            return self._backends[name]
-        spec = self._catalog.resolve(name)
-        if spec.name in self._backends:
-            return self._backends[spec.name]
-        config = self._providers.get(spec.provider)
-        if config is None:
-            raise NoRouteError(
-                f"no backend for {spec.name} is configured in this client (backends: "
-                f"{', '.join(self._backends) or 'none'}; providers: "
-                f"{', '.join(self._providers) or 'none'})",
-                exclusions={spec.name: "not configured"},
+        if name not in self._given and name not in self._guarded:
+            name = self._catalog.resolve(name).name
+        chain = self._guarded.get(name)
+        if chain is None:
+            backend = self._given.get(name) or self._build(name)
+            private = backend.capabilities.runs_locally or (
+                isinstance(backend, HostedBackend) and backend.config.private
             )
-        backend = build_backend(spec, config)
-        self._backends[spec.name] = backend
-        return backend
+            chain = self._guarded[name] = guard(backend, private=private)
+        return chain
+
+    def route(self, request: ImageRequest | str | None = None, /, **options: Any) -> RouteDecision:
+        """Decide where `request` would go and why, spending nothing.
+
+        Raises:
+            NoRouteError: no backend may serve it (every exclusion with its reason).
+            InvalidRequestError, CapabilityError, PrivacyError, CostCapExceededError: the
+                named backend cannot or may not serve it.
+        """
+        decision = self._admit(_as_request(request, options)).decision
+        assert decision is not None
+        return decision
 
     def estimate(
         self, request: ImageRequest | str | None = None, /, **options: Any
@@ -186,14 +178,7 @@ class Client:
         Raises:
             InvalidRequestError, CapabilityError, UnknownModelError, NoRouteError: as `generate`.
         """
-        req = _as_request(request, options)
-        if self._router is not None:
-            chosen = self._router.decide(req).chosen
-            backend = self._backends[chosen]
-        else:
-            backend = self.backend_for(req)
-            check_request(req, backend.capabilities, backend.name)
-        return backend.estimate_cost(req)
+        return self._admit(_as_request(request, options)).estimate
 
     async def generate(
         self, request: ImageRequest | str | None = None, /, **options: Any
@@ -206,17 +191,14 @@ class Client:
             InvalidRequestError: the request is malformed, or has input images (use `edit`).
             UnknownModelError: the model name is not known.
             CapabilityError: the backend cannot do what is asked.
+            PrivacyError: the request is private and the named backend is not.
             CostCapExceededError: the estimate is over `max_cost_usd`.
             NoRouteError: no backend serves the model.
             ProviderError: the backend failed and no image was made.
         """
         req = _as_request(request, options)
-        if req.is_edit:
-            raise InvalidRequestError(
-                "generate() makes images from a prompt; to change input images call edit()",
-                field="images",
-            )
-        return await self._run(req, "generate")
+        require_operation(req, edit=False)
+        return await self._run(req)
 
     async def edit(
         self, request: ImageRequest | str | None = None, /, **options: Any
@@ -228,12 +210,8 @@ class Client:
             (and the errors of `generate`)
         """
         req = _as_request(request, options)
-        if not req.is_edit:
-            raise InvalidRequestError(
-                "edit() needs input images: pass images=[...] (bytes, paths or PIL images)",
-                field="images",
-            )
-        return await self._run(req, "edit")
+        require_operation(req, edit=True)
+        return await self._run(req)
 
     def batch_preview(
         self,
@@ -277,9 +255,7 @@ class Client:
             source,
             out,
             self.route,
-            lambda request, gate: self._run(
-                request, "edit" if request.is_edit else "generate", gate
-            ),
+            self._run,
             limits=limits,
             max_spend_usd=max_spend_usd,
             skip_invalid=skip_invalid,
@@ -287,11 +263,14 @@ class Client:
         )
 
     async def aclose(self) -> None:
-        """Release the backends' connections and models."""
-        for backend in self._backends.values():
-            close: Callable[[], Awaitable[None]] | None = getattr(backend, "aclose", None)
-            if close is not None:
-                await close()
+        """Release the backends' connections and models (the router's included)."""
+        for chain in self._guarded.values():
+            await close_backend(chain)
+        for name, backend in self._given.items():
+            if name not in self._guarded:
+                await close_backend(backend)
+        if self._router is not None:
+            await self._router.aclose()
 
     async def __aenter__(self) -> Client:
         return self
@@ -299,62 +278,44 @@ class Client:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _run(
-        self, request: ImageRequest, operation: Operation, gate: Gate | None = None
-    ) -> ImageResult:
-        """Run `request` on the routed (or named) backend; `gate` is entered around each
-        attempt on a backend."""
-
-        async def execute(backend: Backend, req: ImageRequest) -> ImageResult:
-            if gate is None:
-                return await self._execute(backend, req, operation)
-            async with gate(backend.name):
-                return await self._execute(backend, req, operation)
-
-        if self._router is not None:
-            return await self._router.run(request, execute)
-        backend = self.backend_for(request)
-        result = await execute(backend, request)
-        route = self._decision_for(backend.name, result.cost.estimate)
-        return result.model_copy(update={"route": route})
-
-    async def _execute(
-        self, backend: Backend, request: ImageRequest, operation: Operation
-    ) -> ImageResult:
-        """Check, price and run `request` on one backend (several calls when n is split)."""
-        started = time.perf_counter()
-        warnings = check_request(request, backend.capabilities, backend.name)
-        estimate = backend.estimate_cost(request)
-        if request.max_cost_usd is not None and estimate.usd > request.max_cost_usd:
-            raise CostCapExceededError(
-                f"{backend.name} is estimated at ${estimate.usd:.4f} ({estimate.basis}), over "
-                f"max_cost_usd=${request.max_cost_usd:.4f}",
-                estimate_usd=estimate.usd,
-                cap_usd=request.max_cost_usd,
-                backend=backend.name,
+    def _build(self, name: str) -> Backend:
+        spec = self._catalog.resolve(name)
+        config = self._providers.get(spec.provider)
+        if config is None:
+            raise NoRouteError(
+                f"no backend for {spec.name} is configured in this client (backends: "
+                f"{', '.join(self._given) or 'none'}; providers: "
+                f"{', '.join(self._providers) or 'none'})",
+                exclusions={spec.name: "not configured"},
             )
-        parts = _split(request, backend.capabilities.max_images_per_call)
-        call = backend.generate if operation == "generate" else backend.edit
-        outcomes = await asyncio.gather(*(call(part) for part in parts), return_exceptions=True)
-        results = [o for o in outcomes if isinstance(o, ImageResult)]
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        if not results:
-            raise failures[0]
-        for failure in failures:
-            if not isinstance(failure, Exception):
-                raise failure
-        warnings.extend(_partial_failure_warnings(request, results, failures))
-        return _merge(request, results, estimate, warnings, time.perf_counter() - started)
+        return build_backend(spec, config)
 
-    def _decision_for(self, name: str, estimate: CostEstimate) -> RouteDecision:
-        latency = self._catalog.resolve(name).latency.p50_s if name in self._catalog else None
-        return RouteDecision(
-            chosen=name,
-            reason="named by the request",
-            candidates=(name,),
-            estimated_cost_usd=estimate.usd,
-            expected_latency_s=latency,
+    def _admit(self, request: ImageRequest, backend: Guarded | None = None) -> Admission:
+        """`request` admitted by the backend that serves it, with the decision that sent it
+        there."""
+        backend = backend or self.backend_for(request)
+        admission = backend.admit(request)
+        if admission.decision is not None:
+            return admission
+        spec = self._catalog.resolve(backend.name) if backend.name in self._catalog else None
+        decision = RouteDecision(
+            chosen=backend.name,
+            reason="named by the request" if request.model else "the client's default model",
+            candidates=(backend.name,),
+            estimated_cost_usd=admission.estimate.usd,
+            expected_latency_s=spec.latency.p50_s if spec is not None else None,
         )
+        return dataclasses.replace(admission, decision=decision)
+
+    async def _run(self, request: ImageRequest, gate: Gate | None = None) -> ImageResult:
+        """Admit and run `request`; `gate` is entered around each attempt on a backend."""
+        backend = self.backend_for(request)
+        admission = self._admit(request, backend)
+        with gated(gate):
+            result = await backend.run(admission)
+        if result.route is None:
+            result = result.model_copy(update={"route": admission.decision})
+        return result
 
 
 def _as_request(request: ImageRequest | str | None, options: dict[str, Any]) -> ImageRequest:
@@ -369,80 +330,6 @@ def _as_request(request: ImageRequest | str | None, options: dict[str, Any]) -> 
     return ImageRequest(**options)
 
 
-def _split(request: ImageRequest, per_call: int) -> list[ImageRequest]:
-    """One sub-request per provider call; ids and seeds derived so retries stay stable."""
-    calls = math.ceil(request.n / per_call)
-    if calls == 1:
-        return [request]
-    parts = []
-    for index in range(calls):
-        count = min(per_call, request.n - index * per_call)
-        update: dict[str, Any] = {"n": count, "request_id": f"{request.request_id}-{index}"}
-        if request.seed is not None:
-            # Distinct seeds per call, or every call would return the same images.
-            update["seed"] = request.seed + index * per_call
-        parts.append(request.model_copy(update=update))
-    return parts
-
-
-def _partial_failure_warnings(
-    request: ImageRequest, results: Sequence[ImageResult], failures: Sequence[BaseException]
-) -> list[ImageWarning]:
-    made = sum(len(r.images) for r in results)
-    return [
-        ImageWarning(
-            kind="other",
-            feature="n",
-            message=f"{request.n - made} of {request.n} images were not made: "
-            f"{type(failure).__name__}: {failure}",
-        )
-        for failure in failures
-    ]
-
-
-def _merge(
-    request: ImageRequest,
-    results: Sequence[ImageResult],
-    estimate: CostEstimate,
-    warnings: list[ImageWarning],
-    elapsed: float,
-) -> ImageResult:
-    first = results[0]
-    images = []
-    for result in results:
-        warnings.extend(result.warnings)
-        for image in result.images:
-            converted, warning = to_format(
-                image, request.output_format, request.output_compression, first.backend
-            )
-            images.append(converted)
-            if warning is not None and warning not in warnings:
-                warnings.append(warning)
-    actuals = [r.cost.actual_usd for r in results]
-    actual = None if any(a is None for a in actuals) else sum(a for a in actuals if a is not None)
-    bases = [r.cost.actual_basis for r in results if r.cost.actual_basis]
-    return ImageResult(
-        images=tuple(images),
-        backend=first.backend,
-        model=first.model,
-        request_id=request.request_id,
-        cost=Cost(estimate=estimate, actual_usd=actual, actual_basis="; ".join(bases) or None),
-        timings=Timings(
-            queued_s=_longest(r.timings.queued_s for r in results),
-            running_s=_longest(r.timings.running_s for r in results),
-            download_s=_longest(r.timings.download_s for r in results),
-            total_s=elapsed,
-        ),
-        provider_request_ids=tuple(i for r in results for i in r.provider_request_ids),
-        warnings=tuple(dict.fromkeys(warnings)),
-    )
-
-
-def _longest(values: Iterable[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return max(known) if known else None
-
-
 class SyncClient(AbstractContextManager["SyncClient"]):
     """A blocking facade over `Client`, for scripts and notebooks.
 
@@ -454,6 +341,31 @@ class SyncClient(AbstractContextManager["SyncClient"]):
         self.client = client or Client(**client_options)
         self._portal_cm = start_blocking_portal()
         self._portal: BlockingPortal = self._portal_cm.__enter__()
+
+    @classmethod
+    def from_policy(
+        cls, policy: Policy | Mapping[str, Any] | str | os.PathLike[str], **options: Any
+    ) -> SyncClient:
+        """`Client.from_policy`, blocking (same arguments)."""
+        return cls(Client.from_policy(policy, **options))
+
+    @property
+    def router(self) -> Router | None:
+        """`Client.router`."""
+        return self.client.router
+
+    @property
+    def backends(self) -> list[str]:
+        """`Client.backends`."""
+        return self.client.backends
+
+    def backend_for(self, request: ImageRequest) -> Guarded:
+        """`Client.backend_for`."""
+        return self.client.backend_for(request)
+
+    def route(self, request: ImageRequest | str | None = None, /, **options: Any) -> RouteDecision:
+        """`Client.route` (it spends nothing and never blocks on the network)."""
+        return self.client.route(request, **options)
 
     def generate(self, request: ImageRequest | str | None = None, /, **options: Any) -> ImageResult:
         """Blocking `Client.generate`."""

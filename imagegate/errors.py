@@ -21,6 +21,7 @@ Callers catch one root, or the branch that matters to them::
         ├── AuthenticationError       missing or rejected credentials
         ├── RateLimitedError          429; carries retry_after_s            (retryable)
         ├── ProviderUnavailableError  5xx, dropped connection, overload     (retryable)
+        │   └── CircuitOpenError      failing lately, so not called for a while  (retryable)
         ├── ContentPolicyError        the provider refused the prompt or output
         ├── JobFailedError            an accepted job ended in failure
         ├── ProviderTimeoutError      no result before the deadline
@@ -41,6 +42,7 @@ __all__ = [
     "AuthenticationError",
     "BudgetExceededError",
     "CapabilityError",
+    "CircuitOpenError",
     "ConfigError",
     "ContentPolicyError",
     "CostCapExceededError",
@@ -302,6 +304,11 @@ class ProviderUnavailableError(ProviderError):
     """The provider is down, overloaded or the connection dropped (5xx, reset)."""
 
     retryable_by_default = True
+
+
+class CircuitOpenError(ProviderUnavailableError):
+    """The backend failed too often lately, so it is not called until its circuit's cooldown
+    lets a probe through; nothing was sent."""
 
 
 class ContentPolicyError(ProviderError):

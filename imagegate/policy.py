@@ -140,6 +140,11 @@ class FallbackPolicy(_Section):
     named_models: bool = Field(
         False, description="Also fall back when the request named its model."
     )
+    after_ambiguous: bool = Field(
+        False,
+        description="Also fall back after a failure that may have been billed (an answer "
+        "lost after the provider accepted the job): the request may then be paid twice.",
+    )
 
     @property
     def content_policy(self) -> bool:

@@ -1,53 +1,57 @@
-"""The router: which backend serves each request, and why.
+"""The router: which backend serves each request, and why; itself a `Backend`.
 
-Hard constraints exclude backends, each with its reason: what the backend can do, privacy
-(a private request only ever sees private backends), the estimated cost against the
-request's and the policy's cap, the budget left, an open circuit, missing credentials, and
-the text-rendering grade a request that needs text requires. The remaining candidates are
-ordered by the policy's objective using measured latency. `Router.run` then tries them in
-order, reserving budget before each call and settling it after, falling back on the errors
-the policy names; it never leaves the candidate list, so no failure can carry a request past
-a privacy or cost constraint.
+Each enabled backend sits inside the chain of guards (`imagegate.guards`) under the policy's
+rules. To decide, the router asks every candidate to *admit* the request, so each exclusion
+comes from the guard that would enforce it: what the backend can do, privacy (a private
+request only ever sees private backends), the estimated cost against the request's and the
+policy's cap, the budget left, an open circuit; it adds what only it knows (missing
+credentials, the text-rendering grade a request that needs text requires). The allowed
+candidates are ordered by the policy's objective using measured latency, and run in order,
+falling back on the errors the policy names. It never leaves the candidate list, so no
+failure can carry a request past a privacy or cost constraint; a failure that may have been
+billed is not moved to another paid backend unless the policy says so.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import logging
+import functools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from imagegate.backend import Backend
+from imagegate.backend import Backend, Capabilities
 from imagegate.catalog import ModelSpec
 from imagegate.circuit import CircuitBreakers
 from imagegate.decision import CandidateScore, Exclusion, FallbackAttempt, RouteDecision
 from imagegate.errors import (
     BudgetExceededError,
+    CircuitOpenError,
     ContentPolicyError,
     CostCapExceededError,
     ImagegateError,
     NoRouteError,
+    PolicyError,
+    PrivacyError,
+    ProviderError,
     RequestError,
-    StateUnavailableError,
 )
+from imagegate.guards import Admission, Budgets, Guarded, guard
+from imagegate.guards.admission import close_backend, require_operation
+from imagegate.guards.measured import CIRCUIT_OPEN
+from imagegate.guards.privacy import NOT_PRIVATE
 from imagegate.latency import LatencyStats
-from imagegate.ledger import Budget, Ledger
+from imagegate.ledger import Ledger
 from imagegate.policy import Policy
 from imagegate.request import ImageRequest
-from imagegate.result import ImageResult, ImageWarning
+from imagegate.result import CostEstimate, ImageResult
+from imagegate.sizes import SizeRule
 from imagegate.textneed import TextNeed, detect_text_need
-from imagegate.validation import check_request
 
-__all__ = ["RoutedBackend", "Router"]
+__all__ = ["ROUTER_NAME", "RoutedBackend", "Router"]
 
-logger = logging.getLogger(__name__)
-
-# Errors that say nothing of the backend's health: no circuit or latency record for them.
-_NOT_THE_BACKENDS_FAULT = (RequestError, BudgetExceededError, StateUnavailableError)
-
-Execute = Callable[[Backend, ImageRequest], Awaitable[ImageResult]]
+ROUTER_NAME = "auto"
+"""The model name a router serves: it chooses the model."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class RoutedBackend:
 
 
 class Router:
-    """Chooses and runs backends for requests under a `Policy`."""
+    """A `Backend` that chooses and runs backends for requests under a `Policy`."""
 
     def __init__(
         self,
@@ -87,12 +91,29 @@ class Router:
         self.ledger = ledger
         self.latency = latency
         self.circuits = circuits
-        self.budget_refresh_s = budget_refresh_s
-        self._clock = clock
-        # What each budget had left, as last read: deciding reads it for every request, and
-        # a figure up to `budget_refresh_s` old only sharpens a guess; the reservation made
-        # before each call is atomic and is what enforces the budget.
-        self._budget_left: dict[str, tuple[float, float]] = {}
+        self.budgets = Budgets(ledger, policy.cost.budgets, refresh_s=budget_refresh_s, clock=clock)
+        self._chains: dict[str, Guarded] = {
+            routed.name: guard(
+                routed.backend,
+                private=routed.private,
+                cap_usd=policy.cost.max_per_request_usd,
+                budgets=self.budgets,
+                latency=latency,
+                circuits=circuits,
+            )
+            for routed in backends
+            if routed.backend is not None
+        }
+
+    @property
+    def name(self) -> str:
+        """``auto``: the router chooses the model."""
+        return ROUTER_NAME
+
+    @functools.cached_property
+    def capabilities(self) -> Capabilities:
+        """What at least one enabled backend can do."""
+        return _union([r.backend.capabilities for r in self.backends.values() if r.backend])
 
     def text_need(self, request: ImageRequest) -> TextNeed | None:
         """The request's text need: as stated, detected, or None when detection is off."""
@@ -113,7 +134,23 @@ class Router:
 
         Raises:
             NoRouteError: every backend is excluded (each with its reason).
-            UnknownModelError: the request names a model the policy does not enable.
+            CostCapExceededError, BudgetExceededError: that is what excluded them.
+        """
+        decision = self.admit(request).decision
+        assert decision is not None
+        return decision
+
+    def estimate_cost(self, request: ImageRequest) -> CostEstimate:
+        """The estimate on the backend the router would choose."""
+        return self.admit(request).estimate
+
+    def admit(self, request: ImageRequest) -> Admission:
+        """Ask every enabled backend (or the one named) to admit `request`; the admission
+        holds the allowed ones best first, with the decision.
+
+        Raises:
+            NoRouteError: every backend is excluded (each with its reason).
+            CostCapExceededError, BudgetExceededError: that is what excluded them.
         """
         need = self.text_need(request)
         named = request.model
@@ -124,27 +161,27 @@ class Router:
             pool = [self._named(named)] + (
                 [r for r in pool if r.name != named] if self.policy.fallbacks.named_models else []
             )
+        allowed: dict[str, Admission] = {}
         scores: list[CandidateScore] = []
         excluded: list[Exclusion] = []
-        over_cap: list[float] = []
-        over_budget: list[float] = []
-        left: dict[str, float] = {}  # each budget is read once per decision, not per backend
+        refusals: list[ImagegateError] = []
         for routed in pool:
-            verdict = self._assess(routed, request, need, left)
-            if isinstance(verdict, CandidateScore):
-                scores.append(verdict)
+            verdict = self._assess(routed, request, need)
+            if isinstance(verdict, str):
+                excluded.append(Exclusion(backend=routed.name, reason=verdict))
                 continue
-            reason, estimate, kind = verdict
-            excluded.append(Exclusion(backend=routed.name, reason=reason))
-            if kind == "cost":
-                over_cap.append(estimate)
-            elif kind == "budget":
-                over_budget.append(estimate)
+            if isinstance(verdict, ImagegateError):
+                excluded.append(Exclusion(backend=routed.name, reason=_reason(verdict)))
+                refusals.append(verdict)
+                continue
+            admission, score = verdict
+            allowed[routed.name] = admission
+            scores.append(score)
         if not scores:
-            raise self._nothing_fits(request, excluded, over_cap, over_budget)
+            raise self._nothing_fits(excluded, refusals)
         ordered = self._order(scores, named, need)
         first = ordered[0]
-        return RouteDecision(
+        decision = RouteDecision(
             chosen=first.backend,
             reason=self._reason(first, named, need, request),
             candidates=tuple(s.backend for s in ordered),
@@ -154,51 +191,61 @@ class Router:
             estimated_cost_usd=first.estimated_cost_usd,
             expected_latency_s=first.expected_latency_s,
         )
+        chosen = allowed[first.backend]
+        return Admission(
+            request,
+            first.backend,
+            chosen.estimate,
+            chosen.warnings,
+            decision=decision,
+            candidates=tuple((self._chains[s.backend], allowed[s.backend]) for s in ordered),
+        )
 
-    async def run(self, request: ImageRequest, execute: Execute) -> ImageResult:
-        """Serve `request` on the best candidate, falling back as the policy allows.
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        """Route and run a text-to-image request."""
+        require_operation(request, edit=False)
+        return await self.run(self.admit(request))
+
+    async def edit(self, request: ImageRequest) -> ImageResult:
+        """Route and run an edit."""
+        require_operation(request, edit=True)
+        return await self.run(self.admit(request))
+
+    async def run(self, admission: Admission) -> ImageResult:
+        """Serve an admitted request on its best candidate, falling back as the policy allows.
 
         Raises:
-            NoRouteError: nothing may serve it.
-            ImagegateError: the last candidate's error when every try failed.
+            NoRouteError: every candidate's circuit is open.
+            ImagegateError: the last candidate's error when every try failed, or the first
+                error the policy does not fall back on (one that may have been billed
+                included, unless ``fallbacks.after_ambiguous``).
         """
-        decision = self.decide(request)
+        decision = admission.decision
+        if decision is None or not admission.candidates:
+            raise ValueError("Router.run takes an admission made by this router's admit()")
         fallbacks: list[FallbackAttempt] = []
         last_error: ImagegateError | None = None
-        estimates = {score.backend: score.estimated_cost_usd for score in decision.scores}
-        for name in decision.candidates[: self.policy.fallbacks.max_tries]:
-            routed = self.backends[name]
-            assert routed.backend is not None
-            if not self.circuits.allow(name):
-                fallbacks.append(FallbackAttempt(backend=name, error="circuit open"))
-                continue
-            started = time.perf_counter()
+        for chain, candidate in admission.candidates[: self.policy.fallbacks.max_tries]:
             try:
-                result = await self._attempt(routed.backend, request, execute, estimates[name])
+                result = await chain.run(candidate)
+            except CircuitOpenError:
+                fallbacks.append(FallbackAttempt(backend=chain.name, error="circuit open"))
+                continue
             except ImagegateError as error:
-                if not isinstance(error, _NOT_THE_BACKENDS_FAULT):
-                    elapsed = time.perf_counter() - started
-                    _bookkeep("the failure", self.circuits.record, name, ok=False)
-                    _bookkeep("the failure", self.latency.record, name, elapsed, ok=False)
                 if not self._falls_back(error):
                     raise
                 last_error = error
                 fallbacks.append(
-                    FallbackAttempt(backend=name, error=f"{type(error).__name__}: {error}")
+                    FallbackAttempt(backend=chain.name, error=f"{type(error).__name__}: {error}")
                 )
                 continue
-            warnings = [
-                _bookkeep("the success", self.circuits.record, name, ok=True),
-                _bookkeep("the latency", self.latency.record, name, result.timings.total_s),
-            ]
             reason = decision.reason
             if fallbacks:
                 reason = f"fallback after {len(fallbacks)} failed attempt(s)"
             route = decision.model_copy(
-                update={"chosen": name, "fallbacks": tuple(fallbacks), "reason": reason}
+                update={"chosen": chain.name, "fallbacks": tuple(fallbacks), "reason": reason}
             )
-            kept = (*result.warnings, *(warning for warning in warnings if warning))
-            return result.model_copy(update={"route": route, "warnings": kept})
+            return result.model_copy(update={"route": route})
         if last_error is not None:
             raise last_error
         raise NoRouteError(
@@ -206,35 +253,20 @@ class Router:
             exclusions={f.backend: f.error for f in fallbacks},
         )
 
-    async def _attempt(
-        self, backend: Backend, request: ImageRequest, execute: Execute, estimate: float
-    ) -> ImageResult:
-        """Reserve `estimate` (the decision's), run, then settle the actual cost or release."""
-        self._budget_left.clear()  # this process is about to change what budgets have left
-        reservation = self.ledger.reserve(
-            backend.name,
-            estimate,
-            tags=request.tags,
-            user=request.user,
-            budgets=self.policy.cost.budgets,
-            request_id=request.request_id,
-        )
-        try:
-            result = await execute(backend, request)
-        except BaseException:
-            # Unreleased, the reservation still lapses after its time-to-live.
-            _bookkeep("the release", self.ledger.release, reservation.id)
-            self._budget_left.clear()
-            raise
-        unsettled = _bookkeep("the spend", self.ledger.settle, reservation.id, result.cost.usd)
-        self._budget_left.clear()
-        if unsettled is None:
-            return result
-        return result.model_copy(update={"warnings": (*result.warnings, unsettled)})
+    async def aclose(self) -> None:
+        """Release every enabled backend's connections and models."""
+        for chain in self._chains.values():
+            await close_backend(chain)
 
     def _falls_back(self, error: ImagegateError) -> bool:
         if isinstance(error, ContentPolicyError) and not self.policy.fallbacks.content_policy:
             return False
+        if (
+            isinstance(error, ProviderError)
+            and error.may_be_billed
+            and not self.policy.fallbacks.after_ambiguous
+        ):
+            return False  # another backend would be paid as well for the same request
         return self.policy.fallbacks.covers(error)
 
     def _named(self, name: str) -> RoutedBackend:
@@ -250,98 +282,67 @@ class Router:
             )
         return routed
 
+    @staticmethod
     def _nothing_fits(
-        self,
-        request: ImageRequest,
         excluded: list[Exclusion],
-        over_cap: list[float],
-        over_budget: list[float],
+        refusals: list[ImagegateError],
     ) -> ImagegateError:
         """The error when every backend is excluded: the cost or budget one when that is what
         stood in the way, so the caller sees the figure to change."""
         lines = "\n".join(f"  {e.backend}: {e.reason}" for e in excluded)
-        exclusions = {e.backend: e.reason for e in excluded}
+        over_cap = [e for e in refusals if isinstance(e, CostCapExceededError)]
         if over_cap:
-            cap = _lowest(request.max_cost_usd, self.policy.cost.max_per_request_usd) or 0.0
+            cheapest = min(over_cap, key=lambda e: e.estimate_usd)
             return CostCapExceededError(
-                f"every backend is over the ${cap:.4f} cost cap or excluded; the cheapest "
-                f"allowed one is estimated at ${min(over_cap):.4f}:\n{lines}",
-                estimate_usd=min(over_cap),
-                cap_usd=cap,
+                f"every backend is over the ${cheapest.cap_usd:.4f} cost cap or excluded; the "
+                f"cheapest allowed one is estimated at ${cheapest.estimate_usd:.4f}:\n{lines}",
+                estimate_usd=cheapest.estimate_usd,
+                cap_usd=cheapest.cap_usd,
             )
+        over_budget = [e for e in refusals if isinstance(e, BudgetExceededError)]
         if over_budget:
+            cheapest_estimate = min(e.estimate_usd for e in over_budget)
             return BudgetExceededError(
                 f"no budget left for this request (cheapest estimate "
-                f"${min(over_budget):.4f}):\n{lines}",
-                estimate_usd=min(over_budget),
+                f"${cheapest_estimate:.4f}):\n{lines}",
+                estimate_usd=cheapest_estimate,
             )
-        return NoRouteError(f"no backend may serve this request:\n{lines}", exclusions=exclusions)
+        return NoRouteError(
+            f"no backend may serve this request:\n{lines}",
+            exclusions={e.backend: e.reason for e in excluded},
+        )
 
     def _assess(
-        self,
-        routed: RoutedBackend,
-        request: ImageRequest,
-        need: TextNeed | None,
-        left: dict[str, float],
-    ) -> CandidateScore | tuple[str, float, str | None]:
-        """The candidate's score, or (why it is excluded, its estimate, the kind of reason)."""
-        if routed.unavailable is not None or routed.backend is None:
-            return routed.unavailable or "unavailable", 0.0, None
-        backend = routed.backend
-        if request.private and not routed.private:
-            return "not private: a private request never leaves this machine", 0.0, None
+        self, routed: RoutedBackend, request: ImageRequest, need: TextNeed | None
+    ) -> tuple[Admission, CandidateScore] | ImagegateError | str:
+        """The candidate's admission and score, or why it is excluded (the guard's refusal,
+        or a reason only the router knows)."""
+        chain = self._chains.get(routed.name)
+        if routed.unavailable is not None or chain is None:
+            return routed.unavailable or "unavailable"
+        try:
+            admission = chain.admit(request)
+        except (RequestError, PolicyError, CircuitOpenError) as refusal:
+            return refusal
         if need is not None and need.needed:
-            grade = backend.capabilities.text_grade
+            grade = chain.capabilities.text_grade
             wanted = max(need.grade, self.policy.text.min_grade)
             if grade < wanted:
                 why = need.evidence[0] if need.evidence else "text needed"
-                return f"text grade {grade} < {wanted} needed ({why})", 0.0, None
-        try:
-            check_request(request, backend.capabilities, backend.name)
-        except RequestError as error:
-            return f"cannot serve it: {error.message}", 0.0, None
-        estimate = backend.estimate_cost(request).usd
-        cap = _lowest(request.max_cost_usd, self.policy.cost.max_per_request_usd)
-        if cap is not None and estimate > cap + 1e-12:
-            return f"estimated ${estimate:.4f} over the ${cap:.4f} cap", estimate, "cost"
-        for budget in self._budgets(request, backend.name):
-            if budget.name not in left:
-                left[budget.name] = self._remaining(budget)
-            if left[budget.name] + 1e-12 < estimate:
-                reason = (
-                    f"budget {budget.name!r} has ${left[budget.name]:.4f} left, "
-                    f"estimate ${estimate:.4f}"
-                )
-                return reason, estimate, "budget"
-        if self.circuits.state(backend.name) == "open":
-            return "circuit open after recent failures", estimate, None
+                return f"text grade {grade} < {wanted} needed ({why})"
         prior_p50, prior_p95 = (
             (routed.spec.latency.p50_s, routed.spec.latency.p95_s) if routed.spec else (5.0, 15.0)
         )
-        latency = self.latency.estimate(backend.name, prior_p50, prior_p95)
+        latency = self.latency.estimate(routed.name, prior_p50, prior_p95)
         target = request.latency_target_s or self.policy.latency.default_target_s
-        return CandidateScore(
-            backend=backend.name,
-            estimated_cost_usd=estimate,
+        return admission, CandidateScore(
+            backend=routed.name,
+            estimated_cost_usd=admission.estimate.usd,
             expected_latency_s=latency.p50_s,
             latency_source=latency.source,
             meets_target=target is None or latency.p50_s <= target,
-            text_grade=backend.capabilities.text_grade,
+            text_grade=chain.capabilities.text_grade,
         )
-
-    def _remaining(self, budget: Budget) -> float:
-        now = self._clock()
-        cached = self._budget_left.get(budget.name)
-        if cached is not None and now - cached[0] < self.budget_refresh_s:
-            return cached[1]
-        left = self.ledger.remaining(budget)
-        self._budget_left[budget.name] = (now, left)
-        return left
-
-    def _budgets(self, request: ImageRequest, backend: str) -> list[Budget]:
-        return [
-            b for b in self.policy.cost.budgets if b.applies_to(backend, request.tags, request.user)
-        ]
 
     def _order(
         self, scores: list[CandidateScore], named: str | None, need: TextNeed | None
@@ -387,22 +388,48 @@ class Router:
         return ", ".join(parts)
 
 
-def _lowest(*caps: float | None) -> float | None:
-    known = [cap for cap in caps if cap is not None]
-    return min(known) if known else None
+def _reason(refusal: ImagegateError) -> str:
+    """A guard's refusal as the one-line reason `explain()` shows."""
+    if isinstance(refusal, PrivacyError):
+        return NOT_PRIVATE
+    if isinstance(refusal, CostCapExceededError):
+        return f"estimated ${refusal.estimate_usd:.4f} over the ${refusal.cap_usd:.4f} cap"
+    if isinstance(refusal, CircuitOpenError):
+        return CIRCUIT_OPEN
+    if isinstance(refusal, RequestError):
+        return f"cannot serve it: {refusal.message}"
+    return refusal.message
 
 
-def _bookkeep(
-    what: str, step: Callable[..., object], *args: Any, **kwargs: Any
-) -> ImageWarning | None:
-    """Run a state-store step once the provider has answered: a store that fails then must not
-    lose a paid result (or hide the provider's error), so its failure becomes a warning."""
-    try:
-        step(*args, **kwargs)
-    except StateUnavailableError as error:
-        logger.warning("imagegate could not record %s: %s", what, error)
-        return ImageWarning(kind="other", message=f"could not record {what}: {error.message}")
-    return None
+def _union(capabilities: Sequence[Capabilities]) -> Capabilities:
+    """Capabilities that hold when any one of `capabilities` does."""
+    if not capabilities:
+        return Capabilities(generate=False)
+    sizes = [c.sizes for c in capabilities]
+    return Capabilities(
+        generate=any(c.generate for c in capabilities),
+        edit=any(c.edit for c in capabilities),
+        mask=any(c.mask for c in capabilities),
+        max_input_images=max(c.max_input_images for c in capabilities),
+        sizes=SizeRule(
+            default=sizes[0].default,
+            min_side=min(r.min_side for r in sizes),
+            max_side=max(r.max_side for r in sizes),
+            min_pixels=min(r.min_pixels for r in sizes),
+            max_pixels=max(r.max_pixels for r in sizes),
+            max_aspect=max(r.max_aspect for r in sizes),
+        ),
+        max_images_per_call=max(c.max_images_per_call for c in capabilities),
+        max_n=max(c.max_n for c in capabilities),
+        max_prompt_chars=max(c.max_prompt_chars for c in capabilities),
+        output_formats=tuple(dict.fromkeys(f for c in capabilities for f in c.output_formats)),
+        transparent_background=any(c.transparent_background for c in capabilities),
+        seed=any(c.seed for c in capabilities),
+        negative_prompt=any(c.negative_prompt for c in capabilities),
+        lora=any(c.lora for c in capabilities),
+        runs_locally=all(c.runs_locally for c in capabilities),
+        text_grade=max(c.text_grade for c in capabilities),
+    )
 
 
 def is_private(name: str, patterns: Sequence[str] | None, runs_locally: bool) -> bool:

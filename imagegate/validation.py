@@ -13,6 +13,8 @@ from imagegate.result import ImageWarning
 
 __all__ = ["check_request"]
 
+_REQUEST_FIELDS = frozenset(ImageRequest.model_fields)
+
 
 def check_request(
     request: ImageRequest, capabilities: Capabilities, backend: str
@@ -61,7 +63,29 @@ def check_request(
             feature="background",
             backend=backend,
         )
+    _check_provider_options(request, caps, backend)
     return _soft_mismatches(request, caps, backend)
+
+
+def _check_provider_options(request: ImageRequest, caps: Capabilities, backend: str) -> None:
+    """Refuse provider options that would change what was checked or priced: they would be
+    sent after the estimate was made, and billed past the cap and the budgets."""
+    provider = backend.partition("/")[0]
+    for key in request.provider_options.get(provider, {}):
+        field = caps.reserved_options.get(key) or (key if key in _REQUEST_FIELDS else None)
+        if field is None:
+            continue
+        use = (
+            f"set the request's {field!r} field instead"
+            if field in _REQUEST_FIELDS
+            else f"imagegate sets it ({field})"
+        )
+        raise InvalidRequestError(
+            f"provider_options[{provider!r}][{key!r}] would change what was checked and "
+            f"priced: {use}",
+            field="provider_options",
+            backend=backend,
+        )
 
 
 def _check_task(request: ImageRequest, caps: Capabilities, backend: str) -> None:

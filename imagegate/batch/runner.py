@@ -16,7 +16,6 @@ import contextlib
 import functools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from imagegate.batch import (
@@ -42,13 +41,12 @@ from imagegate.errors import (
     InvalidRequestError,
     RateLimitedError,
 )
+from imagegate.guards.gate import Gate
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
 
-__all__ = ["Gate", "OnProgress", "RouteRequest", "RunRequest", "preview_batch", "run_batch"]
+__all__ = ["OnProgress", "RouteRequest", "RunRequest", "preview_batch", "run_batch"]
 
-Gate = Callable[[str], AbstractAsyncContextManager[None]]
-"""Entered around each attempt of a request on a backend (by name): it may wait, or refuse."""
 RouteRequest = Callable[[ImageRequest], RouteDecision]
 """Decides where a request would go, spending nothing (`Client.route`)."""
 RunRequest = Callable[[ImageRequest, Gate], Awaitable[ImageResult]]

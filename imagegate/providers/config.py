@@ -34,6 +34,11 @@ class HostedConfig(BaseModel):
     allow_loopback_outputs: bool = Field(
         False, description="Fetch outputs from loopback addresses (emulators only)."
     )
+    private: bool = Field(
+        False,
+        description="This hosted backend may serve private requests: it runs on infrastructure "
+        "you trust. Default False: a hosted adapter refuses a private request unless this is set.",
+    )
     max_output_bytes: int = Field(64 * 1024 * 1024, gt=0)
     request_timeout_s: float = Field(60.0, gt=0, description="One HTTP request's timeout.")
     job_deadline_s: float = Field(600.0, gt=0, description="Longest wait for an async job.")

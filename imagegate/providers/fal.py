@@ -11,7 +11,7 @@ Queue URLs are rebuilt from the job id, so a journalled job can be resumed after
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -58,6 +58,13 @@ class FalBackend(QueueBackend):
     key_env = "FAL_KEY"
     auth_scheme = "Key"
     output_hosts = ("fal.media", "*.fal.media")
+    reserved_options: ClassVar[dict[str, str]] = {
+        "image_size": "size",
+        "num_images": "n",
+        "image_url": "images",
+        "image_urls": "images",
+        "mask_url": "mask",
+    }
 
     def payload(
         self, request: ImageRequest, *, edit: bool

@@ -15,7 +15,7 @@ import httpx
 
 from imagegate.backend import Capabilities
 from imagegate.catalog import ModelSpec
-from imagegate.errors import InvalidRequestError, MissingCredentialsError
+from imagegate.errors import InvalidRequestError, MissingCredentialsError, PrivacyError
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.download import Downloader
 from imagegate.request import ImageRequest
@@ -38,10 +38,16 @@ class HostedBackend(ABC):
     """The environment variable the provider's key is usually in."""
     auth_scheme: ClassVar[str] = "Bearer"
     """How the key is sent: ``Authorization: <scheme> <key>``."""
+    reserved_options: ClassVar[dict[str, str]] = {}
+    """Payload keys set from the request (or that change what is priced) under names that
+    are not request fields, each with the request field they come from."""
 
     def __init__(self, spec: ModelSpec, config: HostedConfig | None = None) -> None:
         self.spec = spec
         self.config = config or HostedConfig()
+        self._capabilities = spec.capabilities.model_copy(
+            update={"reserved_options": self.reserved_options}
+        )
         self._downloader: Downloader | None = None
         self._http: httpx.AsyncClient | None = None
 
@@ -70,7 +76,7 @@ class HostedBackend(ABC):
     @property
     def capabilities(self) -> Capabilities:
         """What the model can do (from the catalog)."""
-        return self.spec.capabilities
+        return self._capabilities
 
     def api_key(self) -> str:
         """The key to authenticate with.
@@ -93,17 +99,30 @@ class HostedBackend(ABC):
         return self.spec.estimate_cost(request)
 
     async def generate(self, request: ImageRequest) -> ImageResult:
-        """Make images from the prompt."""
-        self._check_options(request)
+        """Make images from the prompt.
+
+        Raises:
+            PrivacyError: the request is private and this backend's config does not say it
+                may serve private requests; nothing is sent.
+        """
+        self._check_sendable(request)
         return await self._run(request, edit=False)
 
     async def edit(self, request: ImageRequest) -> ImageResult:
-        """Edit ``request.images`` as the prompt says."""
-        self._check_options(request)
+        """Edit ``request.images`` as the prompt says (raises as `generate`)."""
+        self._check_sendable(request)
         return await self._run(request, edit=True)
 
-    def _check_options(self, request: ImageRequest) -> None:
-        """Refuse provider options that cannot travel as JSON, before anything is sent."""
+    def _check_sendable(self, request: ImageRequest) -> None:
+        """Refuse, before anything is sent, a private request (the last line of the privacy
+        guarantee, whatever path led here) and provider options that cannot travel as JSON."""
+        if request.private and not self.config.private:
+            raise PrivacyError(
+                f"{self.name} is a hosted backend and the request is private: it is not sent "
+                "(a private request never leaves this machine; set private: true on a hosted "
+                "backend you trust)",
+                backend=self.name,
+            )
         options = request.provider_options.get(self.spec.provider, {})
         try:
             json.dumps(options, allow_nan=False, ensure_ascii=False).encode("utf-8")

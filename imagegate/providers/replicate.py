@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import httpx
@@ -40,6 +40,16 @@ class ReplicateBackend(QueueBackend):
     key_env = "REPLICATE_API_TOKEN"
 
     output_hosts = ("replicate.delivery", "*.replicate.delivery")
+    reserved_options: ClassVar[dict[str, str]] = {
+        "num_outputs": "n",
+        "width": "size",
+        "height": "size",
+        "megapixels": "size",
+        "output_quality": "output_compression",
+        "image": "images",
+        "input_image": "images",
+        "input_images": "images",
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

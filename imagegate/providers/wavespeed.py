@@ -10,7 +10,7 @@ abandons runs to its end (WaveSpeed refunds failed tasks, not abandoned ones).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -46,6 +46,11 @@ class WaveSpeedBackend(QueueBackend):
 
     key_env = "WAVESPEED_API_KEY"
     output_hosts = ("*.wavespeed.ai", "*.cloudfront.net")
+    reserved_options: ClassVar[dict[str, str]] = {
+        "num_images": "n",
+        "image": "images",
+        "enable_sync_mode": "from latency_target_s",
+    }
 
     def payload(
         self, request: ImageRequest, *, edit: bool

@@ -28,6 +28,7 @@ from imagegate.errors import (
     JobFailedError,
     ProviderUnavailableError,
 )
+from imagegate.guards import guard
 from imagegate.providers.local import LocalBackend, LocalConfig, unload
 from imagegate.providers.local.pipelines import EditKind, LoadedPipeline
 from imagegate.testing.tiny_pipelines import (
@@ -233,7 +234,7 @@ async def test_provider_options_reach_the_pipeline_call(flux: LocalBackend, watc
 
 async def test_provider_options_may_not_override_the_request(flux: LocalBackend) -> None:
     with pytest.raises(InvalidRequestError, match="'size'"):
-        await flux.generate(request(provider_options={"local": {"height": 128}}))
+        await guard(flux).generate(request(provider_options={"local": {"height": 128}}))
 
 
 async def test_a_negative_prompt_the_pipeline_lacks_is_a_warning(make: Maker) -> None:

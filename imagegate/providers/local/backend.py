@@ -54,7 +54,8 @@ _HOLDERS = itertools.count(1)
 _BATCHES = itertools.count(1)
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
-# Pipeline arguments imagegate sets from the request; provider_options may not override them.
+# Pipeline arguments imagegate sets from the request (the capabilities' reserved options):
+# provider_options may not override them.
 _FROM_REQUEST = {
     "prompt": "prompt",
     "negative_prompt": "negative_prompt",
@@ -121,7 +122,9 @@ class LocalBackend:
                     "source": "gpu_cost_per_hour as configured",
                 }
             )
-        capabilities = spec.capabilities.model_copy(update={"runs_locally": True})
+        capabilities = spec.capabilities.model_copy(
+            update={"runs_locally": True, "reserved_options": _FROM_REQUEST}
+        )
         self.spec = spec.model_copy(update={"pricing": price, "capabilities": capabilities})
         self._rate = price.usd_per_hour
         self.source = normalized_source(self.config.model_path or spec.provider_model)
@@ -297,13 +300,6 @@ class LocalBackend:
     def _options(self, request: ImageRequest, loaded: LoadedPipeline) -> dict[str, Any]:
         options = dict(request.provider_options.get("local", {}))
         for name in options:
-            if name in _FROM_REQUEST:
-                raise InvalidRequestError(
-                    f"provider_options['local'][{name!r}] is set from the request: use its "
-                    f"{_FROM_REQUEST[name]!r} field",
-                    field="provider_options",
-                    backend=self.name,
-                )
             if not loaded.accepts(name):
                 raise InvalidRequestError(
                     f"provider_options['local'][{name!r}]: {loaded.class_name} takes no such "

@@ -1,0 +1,79 @@
+"""Guards: backends that wrap backends, each adding one guarantee.
+
+Every request, whichever way it comes in (a client with or without a policy, a batch, the
+gateway, the CLI), runs through the same chain around the backend that serves it::
+
+    Gated            the caller's gate (a batch's provider slots)
+    Measured         latency and circuit breakers
+    Budgeted         budget reserved before, settled after; maybe-billed counts as spent
+    PrivateOnly      a private request only reaches a private backend
+    CheckedBackend   capabilities, provider options and the cost cap, checked once
+    Converted        images delivered in the requested format
+    FanOut           n split across provider calls and merged
+    <your backend>
+
+`guard()` builds it; the router builds one per candidate. Each guard first *admits* a request
+(spending nothing; the router asks every candidate this way) and then *runs* it.
+"""
+
+from __future__ import annotations
+
+from imagegate.backend import Backend
+from imagegate.circuit import CircuitBreakers
+from imagegate.guards.admission import Admission, Guard, Guarded, Layer, Wrapper
+from imagegate.guards.budget import Budgeted, Budgets
+from imagegate.guards.checked import CheckedBackend
+from imagegate.guards.converted import Converted
+from imagegate.guards.fanout import FanOut
+from imagegate.guards.gate import Gate, Gated, gated
+from imagegate.guards.measured import Measured
+from imagegate.guards.privacy import PrivateOnly
+from imagegate.latency import LatencyStats
+
+__all__ = [
+    "Admission",
+    "Budgeted",
+    "Budgets",
+    "CheckedBackend",
+    "Converted",
+    "FanOut",
+    "Gate",
+    "Gated",
+    "Guard",
+    "Guarded",
+    "Layer",
+    "Measured",
+    "PrivateOnly",
+    "Wrapper",
+    "gated",
+    "guard",
+]
+
+
+def guard(
+    backend: Backend,
+    *,
+    private: bool | None = None,
+    cap_usd: float | None = None,
+    budgets: Budgets | None = None,
+    latency: LatencyStats | None = None,
+    circuits: CircuitBreakers | None = None,
+) -> Guarded:
+    """`backend` inside the whole chain of guards.
+
+    Args:
+        backend: the backend to guard.
+        private: whether it may serve private requests; default: only when it runs locally.
+        cap_usd: a cost cap for every request, besides each request's own.
+        budgets: budgets to hold every call's estimate against (none: not budgeted).
+        latency, circuits: where to record calls, and the circuit breakers (both, or none).
+    """
+    chain: Guarded = CheckedBackend(Converted(FanOut(backend)), cap_usd=cap_usd)
+    if private is None:
+        private = backend.capabilities.runs_locally
+    chain = PrivateOnly(chain, private=private)
+    if budgets is not None:
+        chain = Budgeted(chain, budgets)
+    if latency is not None and circuits is not None:
+        chain = Measured(chain, latency=latency, circuits=circuits)
+    return Gated(chain)

@@ -1,0 +1,196 @@
+"""The two steps every guard takes: *admit* a request (check it, price it, refuse it before
+anything is spent) and *run* what was admitted.
+
+A guard is a `Backend` around a `Backend`. Splitting its work in two lets the router ask every
+candidate whether it would serve a request — the same code that enforces each rule when the
+request runs — and then run the one it chose without checking or pricing it again.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from imagegate.backend import Backend, Capabilities
+from imagegate.errors import InvalidRequestError
+from imagegate.request import ImageRequest
+from imagegate.result import CostEstimate, ImageResult, ImageWarning
+
+if TYPE_CHECKING:
+    from imagegate.decision import RouteDecision
+
+__all__ = [
+    "Admission",
+    "Guard",
+    "Guarded",
+    "Layer",
+    "Wrapper",
+    "close_backend",
+    "require_operation",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A request a backend has agreed to serve: checked and priced, nothing spent yet.
+
+    Attributes:
+        request: the request as admitted.
+        backend: the model name that serves it.
+        estimate: its expected cost on that backend.
+        warnings: what the backend will approximate or ignore.
+        decision: why it goes there (set by the router, or by the client for a named model).
+        candidates: for a routed request, each allowed backend with its own admission, best
+            first; empty otherwise.
+    """
+
+    request: ImageRequest
+    backend: str
+    estimate: CostEstimate
+    warnings: tuple[ImageWarning, ...] = ()
+    decision: RouteDecision | None = None
+    candidates: tuple[tuple[Guarded, Admission], ...] = field(default=(), repr=False)
+
+
+@runtime_checkable
+class Guarded(Backend, Protocol):
+    """A backend that admits a request before running it."""
+
+    def admit(self, request: ImageRequest) -> Admission:
+        """Check and price `request` for this backend, spending nothing.
+
+        Raises:
+            RequestError: the backend cannot serve it as written.
+            PolicyError: a rule forbids it (privacy, cost cap, budget, open circuit).
+        """
+        ...
+
+    async def run(self, admission: Admission) -> ImageResult:
+        """Serve a request this backend admitted."""
+        ...
+
+
+class Guard(ABC):
+    """A backend that adds one rule around another; `generate`, `edit` and `estimate_cost`
+    are `admit` then `run`, so no entry point can skip the rule."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        """The model name served."""
+        return self.inner.name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the backend inside can do."""
+        return self.inner.capabilities
+
+    @abstractmethod
+    def admit(self, request: ImageRequest) -> Admission:
+        """Check and price `request`, spending nothing (see `Guarded.admit`)."""
+
+    @abstractmethod
+    async def run(self, admission: Admission) -> ImageResult:
+        """Serve a request this backend admitted."""
+
+    def estimate_cost(self, request: ImageRequest) -> CostEstimate:
+        """The admitted request's estimate (every rule applied)."""
+        return self.admit(request).estimate
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        """Admit and run a text-to-image request."""
+        require_operation(request, edit=False)
+        return await self.run(self.admit(request))
+
+    async def edit(self, request: ImageRequest) -> ImageResult:
+        """Admit and run an edit of ``request.images``."""
+        require_operation(request, edit=True)
+        return await self.run(self.admit(request))
+
+    async def aclose(self) -> None:
+        """Release what the backend inside holds."""
+        await close_backend(self.inner)
+
+
+class Wrapper(Guard):
+    """A guard around a guarded backend: both steps go through to it unless overridden."""
+
+    inner: Guarded
+
+    def __init__(self, inner: Guarded) -> None:
+        super().__init__(inner)
+
+    def admit(self, request: ImageRequest) -> Admission:
+        """Admit through the backend inside."""
+        return self.inner.admit(request)
+
+    async def run(self, admission: Admission) -> ImageResult:
+        """Run on the backend inside."""
+        return await self.inner.run(admission)
+
+
+class Layer(ABC):
+    """A plain backend around another that changes how a call is made (split, converted), not
+    whether it may be: it has no admission step of its own."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        """The model name served."""
+        return self.inner.name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the backend inside can do."""
+        return self.inner.capabilities
+
+    def estimate_cost(self, request: ImageRequest) -> CostEstimate:
+        """The backend inside's estimate."""
+        return self.inner.estimate_cost(request)
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        """Make images from the prompt."""
+        return await self.call(request)
+
+    async def edit(self, request: ImageRequest) -> ImageResult:
+        """Edit the request's images."""
+        return await self.call(request)
+
+    @abstractmethod
+    async def call(self, request: ImageRequest) -> ImageResult:
+        """Serve `request` (an edit when it has images) through the backend inside."""
+
+    def forward(self, request: ImageRequest) -> Awaitable[ImageResult]:
+        """The backend inside's call for `request`."""
+        return self.inner.edit(request) if request.is_edit else self.inner.generate(request)
+
+    async def aclose(self) -> None:
+        """Release what the backend inside holds."""
+        await close_backend(self.inner)
+
+
+def require_operation(request: ImageRequest, *, edit: bool) -> None:
+    """Refuse an edit sent to `generate`, or a generation sent to `edit`."""
+    if request.is_edit and not edit:
+        raise InvalidRequestError(
+            "generate() makes images from a prompt; to change input images call edit()",
+            field="images",
+        )
+    if edit and not request.is_edit:
+        raise InvalidRequestError(
+            "edit() needs input images: pass images=[...] (bytes, paths or PIL images)",
+            field="images",
+        )
+
+
+async def close_backend(backend: object) -> None:
+    """Call `backend.aclose()` when it has one (a backend need not hold anything)."""
+    close: Callable[[], Awaitable[None]] | None = getattr(backend, "aclose", None)
+    if close is not None:
+        await close()

@@ -1,0 +1,145 @@
+"""`Budgeted`: every call's estimate reserved against the budgets before it runs, and settled
+with what it cost after, counting money that may have been spent as spent."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from imagegate.errors import BudgetExceededError, ProviderError, StateUnavailableError
+from imagegate.guards.admission import Admission, Guarded, Wrapper
+from imagegate.ledger import Budget, Ledger
+from imagegate.request import ImageRequest
+from imagegate.result import ImageResult, ImageWarning
+
+__all__ = ["Budgeted", "Budgets", "bookkeep"]
+
+logger = logging.getLogger(__name__)
+
+
+class Budgets:
+    """The budgets of a policy on a ledger, with what each had left as last read.
+
+    Admitting a request reads what its budgets have left; a figure up to `refresh_s` old only
+    sharpens a guess, because the reservation made before each call is atomic and is what
+    enforces the budget. Every backend of a router shares one `Budgets`.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        budgets: Sequence[Budget],
+        *,
+        refresh_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ledger = ledger
+        self.budgets = tuple(budgets)
+        self.refresh_s = refresh_s
+        self._clock = clock
+        self._left: dict[str, tuple[float, float]] = {}
+
+    def applying(self, backend: str, request: ImageRequest) -> list[Budget]:
+        """The budgets spend of `request` on `backend` counts against."""
+        return [b for b in self.budgets if b.applies_to(backend, request.tags, request.user)]
+
+    def left(self, budget: Budget) -> float:
+        """What `budget` had left when last read (at most `refresh_s` ago)."""
+        now = self._clock()
+        cached = self._left.get(budget.name)
+        if cached is not None and now - cached[0] < self.refresh_s:
+            return cached[1]
+        left = self.ledger.remaining(budget)
+        self._left[budget.name] = (now, left)
+        return left
+
+    def changed(self) -> None:
+        """This process reserved or settled: read the budgets again next time."""
+        self._left.clear()
+
+
+class Budgeted(Wrapper):
+    """Admits a request only while its budgets can cover the estimate, and holds the estimate
+    against them (atomically) for as long as the call runs.
+
+    A call that fails without having spent releases its reservation. One that may have been
+    billed (`ProviderError.may_be_billed`), or that the caller cancelled once it was sent, is
+    settled at the estimate: money that may have been spent is counted as spent.
+    """
+
+    def __init__(self, inner: Guarded, budgets: Budgets) -> None:
+        super().__init__(inner)
+        self.budgets = budgets
+
+    def admit(self, request: ImageRequest) -> Admission:
+        """Admit as the backend inside does, if every budget that applies has the estimate left.
+
+        Raises:
+            BudgetExceededError: a budget has less left than the estimate.
+        """
+        admission = self.inner.admit(request)
+        estimate = admission.estimate.usd
+        for budget in self.budgets.applying(self.name, request):
+            left = self.budgets.left(budget)
+            if left + 1e-12 < estimate:
+                raise BudgetExceededError(
+                    f"budget {budget.name!r} has ${left:.4f} left, estimate ${estimate:.4f}",
+                    budget=budget.name,
+                    remaining_usd=left,
+                    estimate_usd=estimate,
+                    backend=self.name,
+                )
+        return admission
+
+    async def run(self, admission: Admission) -> ImageResult:
+        """Reserve the estimate, run, then settle the cost (or release what was not spent)."""
+        request = admission.request
+        ledger = self.budgets.ledger
+        self.budgets.changed()
+        reservation = ledger.reserve(
+            self.name,
+            admission.estimate.usd,
+            tags=request.tags,
+            user=request.user,
+            budgets=self.budgets.budgets,
+            request_id=request.request_id,
+        )
+        try:
+            result = await self.inner.run(admission)
+        except ProviderError as error:
+            if error.may_be_billed:
+                bookkeep("the spend", ledger.settle, reservation.id, admission.estimate.usd)
+            else:
+                bookkeep("the release", ledger.release, reservation.id)
+            raise
+        except asyncio.CancelledError:
+            # Cancelled while the provider had the request: it may have done (and billed)
+            # the work, so it counts as spent.
+            bookkeep("the spend", ledger.settle, reservation.id, admission.estimate.usd)
+            raise
+        except BaseException:
+            # Unreleased, the reservation still lapses after its time-to-live.
+            bookkeep("the release", ledger.release, reservation.id)
+            raise
+        finally:
+            self.budgets.changed()
+        unsettled = bookkeep("the spend", ledger.settle, reservation.id, result.cost.usd)
+        if unsettled is None:
+            return result
+        return result.model_copy(update={"warnings": (*result.warnings, unsettled)})
+
+
+def bookkeep(
+    what: str, step: Callable[..., object], *args: Any, **kwargs: Any
+) -> ImageWarning | None:
+    """Run a state-store step once the provider has answered: a store that fails then must not
+    lose a paid result (or hide the provider's error), so its failure becomes a warning."""
+    try:
+        step(*args, **kwargs)
+    except StateUnavailableError as error:
+        logger.warning("imagegate could not record %s: %s", what, error)
+        return ImageWarning(kind="other", message=f"could not record {what}: {error.message}")
+    return None

@@ -1,0 +1,139 @@
+"""`FanOut`: ``n`` split across as many provider calls as the backend needs, run at once, and
+merged into one result that keeps every image that was paid for."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from imagegate.backend import Backend
+from imagegate.errors import ProviderError
+from imagegate.guards.admission import Layer
+from imagegate.request import ImageRequest
+from imagegate.result import Cost, CostEstimate, ImageResult, ImageWarning, Timings
+
+__all__ = ["FanOut", "split"]
+
+
+class FanOut(Layer):
+    """Serves any ``n`` on a backend that returns `max_images_per_call` images a call.
+
+    When some calls fail and others deliver, the result holds the delivered images with a
+    warning per failure; a failed call that may have been billed is counted in the cost.
+    """
+
+    def __init__(self, inner: Backend, *, clock: Callable[[], float] = time.perf_counter) -> None:
+        super().__init__(inner)
+        self._clock = clock
+
+    async def call(self, request: ImageRequest) -> ImageResult:
+        """One call, or several run at once and merged."""
+        parts = split(request, self.inner.capabilities.max_images_per_call)
+        if len(parts) == 1:
+            return await self.forward(request)
+        started = self._clock()
+        outcomes = await asyncio.gather(
+            *(self.forward(part) for part in parts), return_exceptions=True
+        )
+        results = [o for o in outcomes if isinstance(o, ImageResult)]
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, Exception):
+                raise failure  # cancellation and exits are not partial failures
+        if not results:
+            raise failures[0]
+        failed = [
+            (part, outcome)
+            for part, outcome in zip(parts, outcomes, strict=True)
+            if isinstance(outcome, Exception)
+        ]
+        return self._merge(request, results, failed, self._clock() - started)
+
+    def _merge(
+        self,
+        request: ImageRequest,
+        results: Sequence[ImageResult],
+        failed: Sequence[tuple[ImageRequest, Exception]],
+        elapsed: float,
+    ) -> ImageResult:
+        first = results[0]
+        warnings: list[ImageWarning] = [w for result in results for w in result.warnings]
+        warnings.extend(_partial_failure_warnings(request, results, [e for _, e in failed]))
+        actuals = [r.cost.actual_usd for r in results]
+        actual = (
+            None if any(a is None for a in actuals) else sum(a for a in actuals if a is not None)
+        )
+        bases = [r.cost.actual_basis for r in results if r.cost.actual_basis]
+        failed_estimates = {id(part): self.inner.estimate_cost(part).usd for part, _ in failed}
+        billed = [
+            part
+            for part, error in failed
+            if isinstance(error, ProviderError) and error.may_be_billed
+        ]
+        if billed:
+            lost = sum(failed_estimates[id(part)] for part in billed)
+            actual = (actual if actual is not None else sum(r.cost.usd for r in results)) + lost
+            bases.append(f"${lost:.4f} estimated for {len(billed)} failed call(s), maybe billed")
+        return ImageResult(
+            images=tuple(image for result in results for image in result.images),
+            backend=first.backend,
+            model=first.model,
+            request_id=request.request_id,
+            cost=Cost(
+                estimate=CostEstimate(
+                    usd=sum(r.cost.estimate.usd for r in results) + sum(failed_estimates.values()),
+                    basis="; ".join(dict.fromkeys(r.cost.estimate.basis for r in results)),
+                    price_source=first.cost.estimate.price_source,
+                    price_verified=all(r.cost.estimate.price_verified for r in results),
+                ),
+                actual_usd=actual,
+                actual_basis="; ".join(bases) or None,
+            ),
+            timings=Timings(
+                queued_s=_longest(r.timings.queued_s for r in results),
+                running_s=_longest(r.timings.running_s for r in results),
+                download_s=_longest(r.timings.download_s for r in results),
+                total_s=elapsed,
+            ),
+            provider_request_ids=tuple(i for r in results for i in r.provider_request_ids),
+            warnings=tuple(dict.fromkeys(warnings)),
+        )
+
+
+def split(request: ImageRequest, per_call: int) -> list[ImageRequest]:
+    """One sub-request per provider call; ids and seeds derived so retries stay stable."""
+    calls = math.ceil(request.n / per_call)
+    if calls == 1:
+        return [request]
+    parts = []
+    for index in range(calls):
+        count = min(per_call, request.n - index * per_call)
+        update: dict[str, Any] = {"n": count, "request_id": f"{request.request_id}-{index}"}
+        if request.seed is not None:
+            # Distinct seeds per call, or every call would return the same images.
+            update["seed"] = request.seed + index * per_call
+        parts.append(request.model_copy(update=update))
+    return parts
+
+
+def _partial_failure_warnings(
+    request: ImageRequest, results: Sequence[ImageResult], failures: Sequence[BaseException]
+) -> list[ImageWarning]:
+    made = sum(len(r.images) for r in results)
+    return [
+        ImageWarning(
+            kind="other",
+            feature="n",
+            message=f"{request.n - made} of {request.n} images were not made: "
+            f"{type(failure).__name__}: {failure}",
+        )
+        for failure in failures
+    ]
+
+
+def _longest(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None

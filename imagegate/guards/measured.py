@@ -1,0 +1,83 @@
+"""`Measured`: each call's latency and outcome recorded, and a backend whose circuit is open
+taken out of rotation until it recovers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from imagegate.circuit import CircuitBreakers
+from imagegate.errors import (
+    BudgetExceededError,
+    CircuitOpenError,
+    ImagegateError,
+    RequestError,
+    StateUnavailableError,
+)
+from imagegate.guards.admission import Admission, Guarded, Wrapper
+from imagegate.guards.budget import bookkeep
+from imagegate.latency import LatencyStats
+from imagegate.request import ImageRequest
+from imagegate.result import ImageResult
+
+__all__ = ["CIRCUIT_OPEN", "Measured"]
+
+CIRCUIT_OPEN = "circuit open after recent failures"
+
+# Errors that say nothing of the backend's health: no circuit or latency record for them.
+_NOT_THE_BACKENDS_FAULT = (RequestError, BudgetExceededError, StateUnavailableError)
+
+
+class Measured(Wrapper):
+    """Records every call's latency and outcome, and refuses calls while the circuit is open
+    (letting one probe through once it has cooled down)."""
+
+    def __init__(
+        self,
+        inner: Guarded,
+        *,
+        latency: LatencyStats,
+        circuits: CircuitBreakers,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        super().__init__(inner)
+        self.latency = latency
+        self.circuits = circuits
+        self._clock = clock
+
+    def admit(self, request: ImageRequest) -> Admission:
+        """Admit as the backend inside does, unless its circuit is open.
+
+        Raises:
+            CircuitOpenError: the backend failed too often lately.
+        """
+        admission = self.inner.admit(request)
+        if self.circuits.state(self.name) == "open":
+            raise CircuitOpenError(f"{self.name}: {CIRCUIT_OPEN}", backend=self.name)
+        return admission
+
+    async def run(self, admission: Admission) -> ImageResult:
+        """Run and record how long it took and whether it worked.
+
+        Raises:
+            CircuitOpenError: the circuit is open (or another call is its probe); nothing sent.
+        """
+        if not self.circuits.allow(self.name):
+            raise CircuitOpenError(f"{self.name}: {CIRCUIT_OPEN}", backend=self.name)
+        started = self._clock()
+        try:
+            result = await self.inner.run(admission)
+        except ImagegateError as error:
+            if not isinstance(error, _NOT_THE_BACKENDS_FAULT):
+                elapsed = self._clock() - started
+                bookkeep("the failure", self.circuits.record, self.name, ok=False)
+                bookkeep("the failure", self.latency.record, self.name, elapsed, ok=False)
+            raise
+        warnings = [
+            bookkeep("the success", self.circuits.record, self.name, ok=True),
+            bookkeep("the latency", self.latency.record, self.name, result.timings.total_s),
+        ]
+        kept = [warning for warning in warnings if warning is not None]
+        if not kept:
+            return result
+        return result.model_copy(update={"warnings": (*result.warnings, *kept)})

@@ -1,0 +1,40 @@
+"""`PrivateOnly`: a private request reaches a backend only when that backend is private."""
+
+from __future__ import annotations
+
+from imagegate.errors import PrivacyError
+from imagegate.guards.admission import Admission, Guarded, Wrapper
+from imagegate.request import ImageRequest
+from imagegate.result import ImageResult
+
+__all__ = ["NOT_PRIVATE", "PrivateOnly"]
+
+NOT_PRIVATE = "not private: a private request never leaves this machine"
+
+
+class PrivateOnly(Wrapper):
+    """Refuses ``private=True`` requests unless `private` says the backend counts as private
+    (it runs on this machine, or the policy trusts it)."""
+
+    def __init__(self, inner: Guarded, *, private: bool) -> None:
+        super().__init__(inner)
+        self.private = private
+
+    def admit(self, request: ImageRequest) -> Admission:
+        """Refuse a private request first, then admit as the backend inside does.
+
+        Raises:
+            PrivacyError: the request is private and this backend is not.
+        """
+        self._refuse(request)
+        return self.inner.admit(request)
+
+    async def run(self, admission: Admission) -> ImageResult:
+        """Run, refusing again: an admission made elsewhere must not carry a private request
+        out of the machine."""
+        self._refuse(admission.request)
+        return await self.inner.run(admission)
+
+    def _refuse(self, request: ImageRequest) -> None:
+        if request.private and not self.private:
+            raise PrivacyError(f"{self.name} is {NOT_PRIVATE}", backend=self.name)
