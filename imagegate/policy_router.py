@@ -17,7 +17,6 @@ from imagegate.ledger import Ledger
 from imagegate.policy import BackendEntry, Policy
 from imagegate.pricing import GpuTimePrice
 from imagegate.providers import ProviderConfig, build_backend
-from imagegate.providers.config import HostedConfig
 from imagegate.providers.local.config import LocalConfig
 from imagegate.router import RoutedBackend, Router, is_private
 from imagegate.state_stores import StateStores
@@ -88,17 +87,7 @@ def _routed_backend(
         else is_private(spec.name, policy.privacy.private_backends, spec.capabilities.runs_locally)
     )
     config: ProviderConfig = (
-        entry.local or LocalConfig()
-        if spec.provider == "local"
-        else HostedConfig(
-            base_url=entry.base_url,
-            api_key_env=entry.api_key_env,
-            api_key=entry.api_key,
-            allowed_output_hosts=entry.allowed_output_hosts,
-            allow_loopback_outputs=entry.allow_loopback_outputs,
-            request_timeout_s=entry.request_timeout_s,
-            job_deadline_s=entry.job_deadline_s,
-        )
+        entry.local or LocalConfig() if spec.provider == "local" else entry.hosted_config()
     )
     if override is not None:
         config = override

@@ -1,7 +1,9 @@
 """What every hosted backend shares: its identity from the catalog, its config, its result.
 
 Adapters subclass `HostedBackend` and implement `_run`; the catalog entry gives name,
-capabilities and price, the `HostedConfig` gives where and how to connect.
+capabilities and price, the `HostedConfig` gives where and how to connect. An optional httpx
+transport replaces the network for every HTTP call the backend makes (its API calls, the SDK's,
+and output downloads), e.g. an emulator served in process (`Emulator.transport()`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class HostedBackend(ABC):
     Args:
         spec: the model's catalog entry (name, capabilities, price).
         config: base URL, credentials and limits (default: the provider's own service).
+        transport: carries every HTTP request instead of sockets (default: the network). It
+            stays the caller's: closing the backend leaves it open. Output downloads through
+            it skip the address checks, which are about sockets (see `Downloader`).
     """
 
     output_hosts: ClassVar[tuple[str, ...]] = ()
@@ -39,9 +44,17 @@ class HostedBackend(ABC):
     auth_scheme: ClassVar[str] = "Bearer"
     """How the key is sent: ``Authorization: <scheme> <key>``."""
 
-    def __init__(self, spec: ModelSpec, config: HostedConfig | None = None) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        config: HostedConfig | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.spec = spec
         self.config = config or HostedConfig()
+        # Every client of this backend (its own, the SDK's, the downloader's) sends through it.
+        self.transport = None if transport is None else _Borrowed(transport)
         self._downloader: Downloader | None = None
         self._http: httpx.AsyncClient | None = None
 
@@ -52,6 +65,7 @@ class HostedBackend(ABC):
                 base_url=(self.config.base_url or default_base_url).rstrip("/"),
                 headers={"Authorization": f"{self.auth_scheme} {self.api_key()}"},
                 timeout=httpx.Timeout(self.config.request_timeout_s, connect=10.0),
+                transport=self.transport,
             )
         return self._http
 
@@ -59,7 +73,9 @@ class HostedBackend(ABC):
     def downloader(self) -> Downloader:
         """The downloader for this backend's outputs (made on first use)."""
         if self._downloader is None:
-            self._downloader = Downloader(self.config.output_policy(self.output_hosts))
+            self._downloader = Downloader(
+                self.config.output_policy(self.output_hosts), transport=self.transport
+            )
         return self._downloader
 
     @property
@@ -148,3 +164,14 @@ class HostedBackend(ABC):
             provider_request_ids=tuple(job_ids),
             warnings=tuple(warnings),
         )
+
+
+class _Borrowed(httpx.AsyncBaseTransport):
+    """The caller's transport, shared by a backend's clients; closing them leaves it open,
+    since other backends (or the caller) may still be using it."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._transport.handle_async_request(request)
