@@ -19,16 +19,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from imagegate.errors import ConfigError, ImagegateError
 from imagegate.ledger import Budget
 from imagegate.pricing import Pricing
+from imagegate.providers.config import HostedConfig, HostedSettings
 from imagegate.providers.local.config import LocalConfig
 
 __all__ = [
@@ -50,34 +49,35 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class BackendEntry(_Section):
-    """One enabled backend: a catalog model and how to reach it."""
+class BackendEntry(_Section, HostedSettings):
+    """One enabled backend: a catalog model and how to reach it.
+
+    Every `HostedSettings` field (base URL, key, output hosts and size, timeouts, retries) is
+    a key of the entry, declared there once; `hosted_config` turns them into a hosted
+    backend's `HostedConfig`.
+    """
 
     model: str = Field(description="Catalog name, e.g. 'fal/flux-schnell'.")
-    base_url: str | None = Field(None, description="API root; empty or unset = the real service.")
-    api_key_env: str | None = Field(None, description="Variable holding the key.")
-    api_key: SecretStr | None = Field(None, description="The key itself (prefer api_key_env).")
-    allowed_output_hosts: tuple[str, ...] | None = None
-    allow_loopback_outputs: bool = False
-    request_timeout_s: float = Field(60.0, gt=0)
-    job_deadline_s: float = Field(600.0, gt=0)
     price: Pricing | None = Field(None, description="Overrides the catalog's price.")
     gpu_cost_per_hour: float | None = Field(
         None, ge=0, description="Local backends: what the GPU costs you per hour."
     )
     private: bool | None = Field(
-        None, description="Counts as private; default: only backends that run locally."
+        None,
+        description="Counts as private (may serve private requests); default: as "
+        "privacy.private_backends says, else only backends that run locally.",
     )
     local: LocalConfig | None = Field(
         None, description="Local backends: model path, device, dtype, batching, LoRAs."
     )
     enabled: bool = True
 
-    @model_validator(mode="after")
-    def _empty_means_default(self) -> BackendEntry:
-        if self.base_url == "":
-            object.__setattr__(self, "base_url", None)
-        return self
+    def hosted_config(self) -> HostedConfig:
+        """The config of a hosted backend for this entry: its `HostedSettings`, and `private`
+        as the entry says (unset: false; the policy's ``privacy`` section may still make it
+        private when the router is built)."""
+        settings = {name: getattr(self, name) for name in HostedSettings.model_fields}
+        return HostedConfig(**settings, private=bool(self.private))
 
 
 class TextPolicy(_Section):

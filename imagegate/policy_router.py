@@ -88,20 +88,13 @@ def _routed_backend(
         else is_private(spec.name, policy.privacy.private_backends, spec.capabilities.runs_locally)
     )
     config: ProviderConfig = (
-        entry.local or LocalConfig()
-        if spec.provider == "local"
-        else HostedConfig(
-            base_url=entry.base_url,
-            api_key_env=entry.api_key_env,
-            api_key=entry.api_key,
-            allowed_output_hosts=entry.allowed_output_hosts,
-            allow_loopback_outputs=entry.allow_loopback_outputs,
-            request_timeout_s=entry.request_timeout_s,
-            job_deadline_s=entry.job_deadline_s,
-        )
+        entry.local or LocalConfig() if spec.provider == "local" else entry.hosted_config()
     )
     if override is not None:
         config = override
+    if isinstance(config, HostedConfig):
+        # What the policy counts as private, the adapter's own last-line check must agree with.
+        config = config.model_copy(update={"private": private})
     try:
         backend = build_backend(spec, config, journal=journal)
     except NoRouteError as error:

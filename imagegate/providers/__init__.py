@@ -14,6 +14,8 @@ from imagegate.providers.config import HostedConfig
 from imagegate.providers.local.config import LocalConfig
 
 if TYPE_CHECKING:
+    import httpx
+
     from imagegate.backend import Backend
     from imagegate.catalog import ModelSpec
     from imagegate.journal import JobJournal
@@ -36,16 +38,23 @@ ProviderConfig = HostedConfig | LocalConfig
 
 
 def build_backend(
-    spec: ModelSpec, config: ProviderConfig | None = None, *, journal: JobJournal | None = None
+    spec: ModelSpec,
+    config: ProviderConfig | None = None,
+    *,
+    journal: JobJournal | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Backend:
     """The backend for catalog model `spec`, configured with `config`.
 
     `journal` records the provider jobs of backends that run jobs, so a request retried after
-    a crash resumes its job (default: a journal in memory).
+    a crash resumes its job (default: a journal in memory). `transport` carries a hosted
+    backend's HTTP requests instead of sockets, e.g. ``Emulator.transport()`` to run against
+    an emulator in process (default: the network).
 
     Raises:
         NoRouteError: imagegate has no adapter for the model's provider.
-        ConfigError: `config` is of the wrong kind for the provider.
+        ConfigError: `config` is of the wrong kind for the provider, or a local backend was
+            given a transport.
     """
     target = ADAPTERS.get(spec.provider)
     if target is None:
@@ -53,14 +62,21 @@ def build_backend(
             f"no backend adapter for provider {spec.provider!r} (adapters: {', '.join(ADAPTERS)})",
             exclusions={spec.name: "no adapter"},
         )
-    wanted = LocalConfig if spec.provider == "local" else HostedConfig
+    local = spec.provider == "local"
+    wanted = LocalConfig if local else HostedConfig
     if config is not None and not isinstance(config, wanted):
         raise ConfigError(
             f"{spec.name} is configured with {type(config).__name__}; it takes {wanted.__name__}"
         )
+    if local and transport is not None:
+        raise ConfigError(
+            f"{spec.name} runs locally and makes no HTTP calls: it takes no transport"
+        )
     module, _, name = target.partition(":")
     backend_class = getattr(importlib.import_module(module), name)
-    backend: Backend = backend_class(spec, config)
+    backend: Backend = (
+        backend_class(spec, config) if local else backend_class(spec, config, transport=transport)
+    )
     if journal is not None and hasattr(backend, "journal"):
         backend.journal = journal
     return backend

@@ -3,27 +3,34 @@
 The same settings serve the real provider and the emulators (`Emulator.backend_config()`),
 so switching between them is configuration, not code. Keys are read from the environment
 when a backend is first used, never at import, and never appear in reprs or logs.
+
+The settings are declared once, in `HostedSettings`: `HostedConfig` adds to them what only a
+configured backend has, and a ``routing.yaml`` backend entry (`imagegate.policy.BackendEntry`)
+inherits them, so every setting is a policy key with the same name, type and validation.
 """
 
 from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from imagegate.errors import MissingCredentialsError
 from imagegate.providers.download import OutputPolicy
 from imagegate.providers.retry import RetryPolicy
 
-__all__ = ["HostedConfig"]
+__all__ = ["HostedConfig", "HostedSettings"]
 
 
-class HostedConfig(BaseModel):
-    """Connection settings of one hosted backend."""
+class HostedSettings(BaseModel):
+    """How a hosted backend connects, and its limits: the settings a `HostedConfig` and a
+    ``routing.yaml`` backend entry share."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    base_url: str | None = Field(None, description="The provider's API root; None = its default.")
+    base_url: str | None = Field(
+        None, description="The provider's API root; None or empty = its default."
+    )
     api_key_env: str | None = Field(
         None, description="Environment variable holding the key; None = the provider's usual one."
     )
@@ -34,17 +41,29 @@ class HostedConfig(BaseModel):
     allow_loopback_outputs: bool = Field(
         False, description="Fetch outputs from loopback addresses (emulators only)."
     )
-    private: bool = Field(
-        False,
-        description="This hosted backend may serve private requests: it runs on infrastructure "
-        "you trust. Default False: a hosted adapter refuses a private request unless this is set.",
+    max_output_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="The largest output image accepted, in bytes."
     )
-    max_output_bytes: int = Field(64 * 1024 * 1024, gt=0)
     request_timeout_s: float = Field(60.0, gt=0, description="One HTTP request's timeout.")
     job_deadline_s: float = Field(600.0, gt=0, description="Longest wait for an async job.")
     max_attempts: int = Field(4, ge=1, description="Attempts per call, the first included.")
     max_retry_wait_s: float = Field(
         60.0, ge=0, description="Most time spent waiting between retries of one call, summed."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _empty_means_default(cls, base_url: str | None) -> str | None:
+        return base_url or None  # an unset ${VAR:-} in a policy is no URL
+
+
+class HostedConfig(HostedSettings):
+    """Connection settings of one hosted backend."""
+
+    private: bool = Field(
+        False,
+        description="This hosted backend may serve private requests: it runs on infrastructure "
+        "you trust. Default False: a hosted adapter refuses a private request unless this is set.",
     )
 
     def key(self, default_env: str, backend: str) -> str:

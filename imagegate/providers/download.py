@@ -6,6 +6,10 @@ backend's allow-list; every address it resolves to must be public (loopback only
 backend allows it, for the emulators); redirects are followed by hand and checked the same way.
 The connection goes to the address that was checked, so a name cannot resolve to a public
 address for the check and to an internal one for the connection (DNS rebinding).
+A downloader given a transport (an emulator in process, say) opens no socket: its URLs must
+still be http(s), on an allowed host, and each redirect is checked the same way, but nothing
+is resolved, so there is no address to check or pin: the transport decides where a request
+goes, and whoever injects one vouches for it.
 ``data:`` URIs (fal and WaveSpeed inline modes) are decoded without any request.
 """
 
@@ -50,11 +54,30 @@ class OutputPolicy:
 
 
 class Downloader:
-    """Downloads output images under an `OutputPolicy`, through a shared httpx client."""
+    """Downloads output images under an `OutputPolicy`, through a shared httpx client.
 
-    def __init__(self, policy: OutputPolicy, client: httpx.AsyncClient | None = None) -> None:
+    Args:
+        policy: where outputs may come from, and how large they may be.
+        client: the HTTP client (default: one made here). Its requests go to the checked
+            addresses, as over sockets.
+        transport: instead of a client, what carries the requests, not sockets: hosts are
+            checked against the policy, addresses are not (nothing is resolved).
+    """
+
+    def __init__(
+        self,
+        policy: OutputPolicy,
+        client: httpx.AsyncClient | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if client is not None and transport is not None:
+            raise ValueError("give a Downloader a client or a transport, not both")
         self.policy = policy
-        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+        self._resolves = transport is None
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(60.0, connect=10.0), transport=transport
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -144,7 +167,7 @@ class Downloader:
 
     async def _checked_address(self, url: httpx.URL, backend: str) -> str:
         """The address to connect to for `url`, once the URL and every address its host
-        resolves to have passed the policy."""
+        resolves to have passed the policy (through a transport: its host, unresolved)."""
         host = url.host
         if url.scheme not in ("http", "https") or not host:
             raise UnsafeOutputURLError(
@@ -156,6 +179,9 @@ class Downloader:
                 f"({', '.join(self.policy.allowed_hosts) or 'none'})",
                 backend=backend,
             )
+        if not self._resolves:
+            # No socket: the transport routes by the URL's own host, so that is what is sent.
+            return url.raw_host.decode("ascii")
         port = url.port or (443 if url.scheme == "https" else 80)
         try:
             infos = await anyio.getaddrinfo(

@@ -1,7 +1,9 @@
 """What every hosted backend shares: its identity from the catalog, its config, its result.
 
 Adapters subclass `HostedBackend` and implement `_run`; the catalog entry gives name,
-capabilities and price, the `HostedConfig` gives where and how to connect.
+capabilities and price, the `HostedConfig` gives where and how to connect. An optional httpx
+transport replaces the network for every HTTP call the backend makes (its API calls, the SDK's,
+and output downloads), e.g. an emulator served in process (`Emulator.transport()`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class HostedBackend(ABC):
     Args:
         spec: the model's catalog entry (name, capabilities, price).
         config: base URL, credentials and limits (default: the provider's own service).
+        transport: carries every HTTP request instead of sockets (default: the network). It
+            stays the caller's: closing the backend leaves it open. Output downloads through
+            it skip the address checks, which are about sockets (see `Downloader`).
     """
 
     output_hosts: ClassVar[tuple[str, ...]] = ()
@@ -42,12 +47,20 @@ class HostedBackend(ABC):
     """Payload keys set from the request (or that change what is priced) under names that
     are not request fields, each with the request field they come from."""
 
-    def __init__(self, spec: ModelSpec, config: HostedConfig | None = None) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        config: HostedConfig | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.spec = spec
         self.config = config or HostedConfig()
         self._capabilities = spec.capabilities.model_copy(
             update={"reserved_options": self.reserved_options}
         )
+        # Every client of this backend (its own, the SDK's, the downloader's) sends through it.
+        self.transport = None if transport is None else _Borrowed(transport)
         self._downloader: Downloader | None = None
         self._http: httpx.AsyncClient | None = None
 
@@ -58,6 +71,7 @@ class HostedBackend(ABC):
                 base_url=(self.config.base_url or default_base_url).rstrip("/"),
                 headers={"Authorization": f"{self.auth_scheme} {self.api_key()}"},
                 timeout=httpx.Timeout(self.config.request_timeout_s, connect=10.0),
+                transport=self.transport,
             )
         return self._http
 
@@ -65,7 +79,9 @@ class HostedBackend(ABC):
     def downloader(self) -> Downloader:
         """The downloader for this backend's outputs (made on first use)."""
         if self._downloader is None:
-            self._downloader = Downloader(self.config.output_policy(self.output_hosts))
+            self._downloader = Downloader(
+                self.config.output_policy(self.output_hosts), transport=self.transport
+            )
         return self._downloader
 
     @property
@@ -167,3 +183,14 @@ class HostedBackend(ABC):
             provider_request_ids=tuple(job_ids),
             warnings=tuple(warnings),
         )
+
+
+class _Borrowed(httpx.AsyncBaseTransport):
+    """The caller's transport, shared by a backend's clients; closing them leaves it open,
+    since other backends (or the caller) may still be using it."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._transport.handle_async_request(request)

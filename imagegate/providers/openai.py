@@ -19,6 +19,7 @@ import json
 import time
 from typing import Any
 
+import httpx
 from PIL import Image
 
 from imagegate.catalog import ModelSpec
@@ -54,12 +55,19 @@ class OpenAIBackend(HostedBackend):
     Args:
         spec: the catalog entry of the model.
         config: base URL, key and limits (default: api.openai.com and ``OPENAI_API_KEY``).
+        transport: carries every HTTP request instead of sockets (see `HostedBackend`).
     """
 
     key_env = "OPENAI_API_KEY"
 
-    def __init__(self, spec: ModelSpec, config: HostedConfig | None = None) -> None:
-        super().__init__(spec, config)
+    def __init__(
+        self,
+        spec: ModelSpec,
+        config: HostedConfig | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(spec, config, transport=transport)
         self._client: Any = None
 
     async def aclose(self) -> None:
@@ -77,6 +85,11 @@ class OpenAIBackend(HostedBackend):
                 base_url=self.config.base_url,
                 max_retries=0,  # imagegate is the only retry loop
                 timeout=self.config.request_timeout_s,
+                # A plain httpx client: openai 3's own default client is built on httpx2, whose
+                # transports are not httpx's; both SDK majors accept an httpx.AsyncClient.
+                http_client=None
+                if self.transport is None
+                else httpx.AsyncClient(transport=self.transport, follow_redirects=True),
             )
         return self._client
 

@@ -13,6 +13,8 @@ from abc import abstractmethod
 from collections import deque
 from typing import Any
 
+import httpx
+
 from imagegate.catalog import ModelSpec
 from imagegate.journal import JobJournal, MemoryJournal
 from imagegate.pricing import PricedJob
@@ -36,6 +38,7 @@ class QueueBackend(HostedBackend):
         spec: the model's catalog entry.
         config: base URL, credentials and limits.
         journal: where job ids are recorded against request ids (default: in memory).
+        transport: carries every HTTP request instead of sockets (see `HostedBackend`).
     """
 
     def __init__(
@@ -44,8 +47,9 @@ class QueueBackend(HostedBackend):
         config: HostedConfig | None = None,
         *,
         journal: JobJournal | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(spec, config)
+        super().__init__(spec, config, transport=transport)
         self.journal = journal or MemoryJournal()
         # Recent jobs' durations (submit to final status), so that polling follows what this
         # model takes here rather than the catalog's guess.

@@ -89,6 +89,7 @@ class ReplicateBackend(QueueBackend):
                 api_token=self.api_key(),
                 base_url=self.config.base_url,
                 timeout=httpx.Timeout(self.config.request_timeout_s, connect=10.0),
+                transport=self.transport,  # wrapped in the SDK's retrying transport, as its own
             )
         return _Predictions(
             self._client, self.spec.provider_model, self.name, self.config.request_timeout_s

@@ -1,12 +1,17 @@
 """What every provider emulator shares: serving, auth, the request log, faults, jobs, files.
 
 An emulator is an ASGI app (Starlette) that speaks one provider's HTTP protocol. It runs
-in-process (`Emulator.app` with ``httpx.ASGITransport``) for protocol tests, or for real on
-127.0.0.1 (uvicorn in a background thread, optionally over HTTPS with a throwaway CA) where
-official SDKs, timeouts and dropped connections must be exercised::
+in-process (`Emulator.transport`, no socket and no thread) for protocol and adapter tests, or
+for real on 127.0.0.1 (uvicorn in a background thread, optionally over HTTPS with a throwaway
+CA) where official SDKs that make their own connections, timeouts and dropped connections
+must be exercised::
 
     with OpenAIEmulator() as emu:
         client = openai.OpenAI(base_url=emu.base_url + "/v1", api_key=emu.api_key)
+
+    emu = FalEmulator()  # not started: in process
+    backend = build_backend(get_model("fal/flux-schnell"), emu.backend_config(),
+                            transport=emu.transport())
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+import httpx
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -142,14 +148,16 @@ class Emulator(ABC):
 
     @property
     def api_root(self) -> str:
-        """The base URL an imagegate backend is configured with (OpenAI's includes ``/v1``)."""
-        return self.base_url
+        """The base URL an imagegate backend is configured with (OpenAI's includes ``/v1``):
+        on `origin`."""
+        return self.origin
 
     def backend_config(self, **settings: Any) -> HostedConfig:
-        """Settings that point an imagegate hosted backend at this emulator.
+        """Settings that point an imagegate hosted backend at this emulator: at its listener
+        once started, else in process (give the backend `transport()`).
 
-        Outputs may come from loopback, as the emulator serves them; `settings` override any
-        other `HostedConfig` field (e.g. ``request_timeout_s``).
+        Outputs may come from loopback and from the in-process host, as the emulator serves
+        them; `settings` override any other `HostedConfig` field (e.g. ``request_timeout_s``).
         """
         from pydantic import SecretStr
 
@@ -158,10 +166,45 @@ class Emulator(ABC):
         return HostedConfig(
             base_url=self.api_root,
             api_key=SecretStr(self.api_key),
-            allowed_output_hosts=("127.0.0.1", "localhost"),
+            allowed_output_hosts=("127.0.0.1", "localhost", self.in_process_host),
             allow_loopback_outputs=True,
             **settings,
         )
+
+    # ------------------------------------------------------------------ in process
+
+    @property
+    def in_process_host(self) -> str:
+        """The host the emulator answers to through `transport()`, ``<provider>.emulator.invalid``:
+        a name that never resolves, so no client reaches anything else by it."""
+        return f"{self.provider}.emulator.invalid"
+
+    @property
+    def in_process_url(self) -> str:
+        """The base URL of the emulator through `transport()` (https when it serves TLS)."""
+        return f"{'https' if self.tls is not None else 'http'}://{self.in_process_host}"
+
+    @property
+    def origin(self) -> str:
+        """Where clients reach the emulator: `base_url` once started, else `in_process_url`."""
+        return self.base_url if self.ports else self.in_process_url
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """An httpx transport that serves requests with this emulator's app in the caller's
+        event loop: no socket, no thread, started or not.
+
+        It answers the emulator's own URLs, so every URL the emulator hands out (jobs,
+        outputs): `in_process_url` and, while started, each listener's. A request elsewhere
+        fails as an unreachable host would (`httpx.ConnectError`). There is no socket, so
+        httpx's timeouts do not apply: exercise those against a started emulator.
+        """
+        return _InProcess(self)
+
+    def _serves(self, url: httpx.URL) -> bool:
+        """Whether `url` is one of this emulator's (in process, or a listener while started)."""
+        if url.host == self.in_process_host:
+            return True
+        return url.host in ("127.0.0.1", "localhost") and url.port in self.ports
 
     # ------------------------------------------------------------------ serving
 
@@ -284,6 +327,29 @@ async def _form_of(request: Request) -> dict[str, Any] | None:
         )
         described.setdefault(key, []).append(shown)
     return described
+
+
+class _InProcess(httpx.AsyncBaseTransport):
+    """An emulator's app as an httpx transport, failing as a network would where it can."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._emulator = emulator
+        self._app = httpx.ASGITransport(app=emulator.app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self._emulator._serves(request.url):
+            raise httpx.ConnectError(
+                f"{request.url.host}:{request.url.port or request.url.scheme} is not served by "
+                f"the {self._emulator.provider} emulator in process",
+                request=request,
+            )
+        try:
+            return await self._app.handle_async_request(request)
+        except ConnectionAbortedError as exc:  # the drop_connection fault
+            # What a client sees when the server closes the connection mid-answer.
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body", request=request
+            ) from exc
 
 
 class _DroppedResponse(Response):

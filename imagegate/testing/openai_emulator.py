@@ -77,7 +77,7 @@ class OpenAIEmulator(Emulator):
 
     @property
     def api_root(self) -> str:
-        return f"{self.base_url}/v1"
+        return f"{self.origin}/v1"
 
     def authorized(self, request: Request) -> bool:
         return secrets.compare_digest(

@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from imagegate.errors import ConfigError
-from imagegate.policy import Policy
+from imagegate.policy import BackendEntry, Policy
+from imagegate.policy_router import router_from_policy
+from imagegate.providers import HOSTED_PROVIDERS
+from imagegate.providers.config import HostedConfig, HostedSettings
 
 ROOT = Path(__file__).parent.parent.parent
+HOSTED_MODELS = {
+    "openai": "openai/gpt-image-2",
+    "fal": "fal/flux-schnell",
+    "replicate": "replicate/flux-dev",
+    "wavespeed": "wavespeed/z-image-turbo",
+}
+SETTINGS: dict[str, Any] = {
+    "base_url": "http://127.0.0.1:9/v1",
+    "api_key_env": "IMAGEGATE_TEST_KEY",
+    "api_key": "sk-in-the-file",
+    "allowed_output_hosts": ["cdn.example.com", "*.example.net"],
+    "allow_loopback_outputs": True,
+    "max_output_bytes": 1024,
+    "request_timeout_s": 5.5,
+    "job_deadline_s": 30,
+    "max_attempts": 2,
+    "max_retry_wait_s": 0,
+    "private": True,
+}
+"""A value other than the default for every `HostedConfig` field, as routing.yaml writes it."""
 
 
 def test_the_repository_policy_is_valid() -> None:
@@ -73,3 +98,76 @@ def test_defaults_fill_every_section() -> None:
 def test_a_price_override_is_validated() -> None:
     with pytest.raises(ConfigError, match="price"):
         Policy.from_dict({"backends": [{"model": "fal/flux-schnell", "price": {"kind": "free"}}]})
+
+
+def test_every_hosted_setting_has_a_value_in_these_tests() -> None:
+    # A new HostedConfig field fails here until SETTINGS shows it reaching the backend.
+    assert set(SETTINGS) == set(HostedConfig.model_fields)
+    assert set(HOSTED_MODELS) == set(HOSTED_PROVIDERS)
+
+
+def test_every_hosted_setting_is_a_backend_key_with_the_same_type_and_validation() -> None:
+    assert set(HostedConfig.model_fields) - set(HostedSettings.model_fields) == {"private"}
+    for name, field in HostedSettings.model_fields.items():
+        entry_field = BackendEntry.model_fields[name]
+        assert entry_field.annotation == field.annotation, name
+        assert entry_field.metadata == field.metadata, name
+        assert entry_field.default == field.default, name
+
+
+@pytest.mark.parametrize("provider", sorted(HOSTED_MODELS))
+def test_every_hosted_setting_reaches_the_backend_config_from_yaml(
+    tmp_path: Path, provider: str
+) -> None:
+    model = HOSTED_MODELS[provider]
+    path = tmp_path / "routing.yaml"
+    document = {"backends": [{"model": model, **SETTINGS}], "state": {"path": ":memory:"}}
+    path.write_text(yaml.safe_dump(document))
+    backend = router_from_policy(path).backends[model].backend
+    assert backend is not None
+    expected = HostedConfig.model_validate(SETTINGS)
+    for name in HostedConfig.model_fields:
+        assert getattr(expected, name) != getattr(HostedConfig(), name), name  # not a default
+        assert getattr(backend.config, name) == getattr(expected, name), name
+
+
+@pytest.mark.parametrize(("private", "expected"), [(None, False), (False, False), (True, True)])
+def test_a_hosted_backend_may_serve_private_requests_only_when_its_entry_says_so(
+    private: bool | None, expected: bool
+) -> None:
+    entry = BackendEntry(model="fal/flux-schnell", private=private)
+    assert entry.hosted_config().private is expected
+
+
+def test_an_empty_base_url_means_the_providers_own() -> None:
+    assert BackendEntry(model="fal/flux-schnell", base_url="").hosted_config().base_url is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("max_output_bytes", 0),
+        ("max_attempts", 0),
+        ("max_retry_wait_s", -1),
+        ("request_timeout_s", 0),
+        ("job_deadline_s", "soon"),
+        ("allow_loopback_outputs", "perhaps"),
+    ],
+)
+def test_a_wrong_hosted_setting_names_its_line_and_key(key: str, value: object) -> None:
+    text = f"backends:\n  - model: fal/flux-schnell\n    {key}: {value}\n"
+    with pytest.raises(ConfigError, match=rf"<policy>:3: backends\.0\.{key}: "):
+        Policy.from_yaml(text)
+
+
+@pytest.mark.parametrize("key", ["max_attempt", "retries", "transport"])
+def test_an_unknown_backend_key_is_still_refused_by_name(key: str) -> None:
+    text = f"backends:\n  - model: fal/flux-schnell\n    {key}: 3\n"
+    with pytest.raises(ConfigError, match=rf"<policy>:3: backends\.0\.{key}: Extra inputs"):
+        Policy.from_yaml(text)
+
+
+def test_the_routing_docs_list_every_backend_key() -> None:
+    docs = (ROOT / "docs" / "routing.md").read_text("utf-8")
+    missing = [name for name in BackendEntry.model_fields if f"`backends[].{name}`" not in docs]
+    assert missing == []
