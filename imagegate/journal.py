@@ -1,39 +1,149 @@
 """The job journal: which provider job each request started, so a retry never pays twice.
 
-Before polling a job, a backend records its provider job id against the request's
-`request_id`. A retried request (same id) then resumes polling that job instead of
-submitting a second, paid one. Once the job's images reached the caller, the entry is kept
-for a while (`DELIVERED_RETENTION_S`): a retry of a request that already succeeded, such as a
-batch item whose other parts were cut off by a crash, collects the same images again from the
-provider instead of paying for new ones. `MemoryJournal` lasts as long as the process;
-`SQLiteJournal` lives in the state database beside the ledger and survives a crash.
+An entry belongs to a request's `request_id` on one backend and carries the digest of what the
+request sends its provider (`request_digest`). Before submitting, a backend *claims* the entry
+(`JobJournal.claim`: finding it and, when there is none, taking it, in one atomic step in every
+store). The first attempt of a request takes the claim, submits and records the job id; an
+attempt of the same request that comes meanwhile finds the claim and waits for that job id,
+then follows the job; a retried request finds the recorded job and resumes it instead of
+submitting a second, paid one. An id whose entry has another digest is refused
+(`RequestIdConflictError`): a request_id names one request, and another request's job is never
+handed out under it.
+
+A claim whose submit made no job is released, so that the next attempt submits. A claim whose
+submit may have made a job that imagegate never learnt the id of (it failed in a way that
+leaves open whether the provider took it) is kept, marked *in doubt*, until it lapses: an
+attempt meanwhile is told so instead of paying a second time unasked. A claim whose owner died
+mid-submit lapses after its time-to-live. `imagegate.providers.jobs` says how long each lasts.
+
+Once the job's images reached the caller, the entry is kept for a while
+(`DELIVERED_RETENTION_S`): a retry of a request that already succeeded, such as a batch item
+whose other parts were cut off by a crash, collects the same images again from the provider
+instead of paying for new ones. `MemoryJournal` lasts as long as the process; `SQLiteJournal`
+lives in the state database beside the ledger and survives a crash; `RedisJournal`
+(`imagegate.redis_state`) is shared by every gateway instance.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
+from imagegate.errors import RequestIdConflictError
 from imagegate.statedb import StateDatabase
 
-__all__ = ["DELIVERED_RETENTION_S", "JobJournal", "MemoryJournal", "SQLiteJournal"]
+__all__ = [
+    "DELIVERED_RETENTION_S",
+    "Claim",
+    "JobJournal",
+    "MemoryJournal",
+    "SQLiteJournal",
+    "request_digest",
+]
 
 DELIVERED_RETENTION_S = 24 * 3600.0
 """How long a delivered job is remembered; providers keep outputs an hour (Replicate) or more."""
 
 
+def request_digest(payload: Mapping[str, Any]) -> str:
+    """A stable digest (sha256, hex) of the payload a request sends its provider: the same
+    request gives the same digest in every process, whatever the order of its keys."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # surrogatepass: a prompt may hold a lone surrogate, which plain UTF-8 cannot encode.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `JobJournal.claim` found.
+
+    Attributes:
+        state: ``claimed``: there was no entry, the caller holds it now and submits;
+            ``recorded``: the request started job `job_id` (in flight or delivered recently);
+            ``submitting``: another attempt holds the claim and has recorded no job yet;
+            ``in_doubt``: an earlier attempt's submit may have started a job whose id never
+            came back; the claim is held until `expires_at`.
+        job_id: the job, when ``recorded``.
+        expires_at: when the entry lapses, in seconds since the epoch on the journal's clock;
+            None for a job kept until it is delivered or finished.
+    """
+
+    state: Literal["claimed", "recorded", "submitting", "in_doubt"]
+    job_id: str | None = None
+    expires_at: float | None = None
+
+    @classmethod
+    def existing(
+        cls,
+        request_id: str,
+        backend: str,
+        digest: str,
+        *,
+        entry_digest: str | None,
+        job_id: str | None,
+        in_doubt: bool,
+        expires_at: float | None,
+    ) -> Claim:
+        """What a caller with `digest` finds in the live entry another attempt made.
+
+        Raises:
+            RequestIdConflictError: the entry's digest is another one.
+        """
+        if entry_digest is not None and entry_digest != digest:
+            raise RequestIdConflictError(
+                f"request_id {request_id!r} was already used on {backend} for a different "
+                "request (another prompt, size, input or option): a request_id names one "
+                "request, and reusing it collects that request's job; use a new request_id "
+                "for a new request",
+                field="request_id",
+                backend=backend,
+            )
+        if job_id is not None:
+            return cls("recorded", job_id, expires_at)
+        return cls("in_doubt" if in_doubt else "submitting", None, expires_at)
+
+
 class JobJournal(Protocol):
     """Where provider job ids are recorded against request ids."""
+
+    def claim(self, request_id: str, backend: str, digest: str, *, ttl_s: float) -> Claim:
+        """Find the request's entry on `backend` or, when there is none, claim it for a submit
+        that lapses after `ttl_s` unless a job is recorded; one atomic step.
+
+        Raises:
+            RequestIdConflictError: the entry belongs to a request of another digest. An entry
+                journalled without a digest (by imagegate 0.1.0) matches every digest.
+        """
+        ...
 
     def find(self, request_id: str, backend: str) -> str | None:
         """The job this request started on this backend: in flight, or delivered recently."""
         ...
 
-    def record(self, request_id: str, backend: str, job_id: str) -> None:
-        """Remember that this request started job `job_id` on `backend`."""
+    def record(
+        self, request_id: str, backend: str, job_id: str, *, digest: str | None = None
+    ) -> None:
+        """Remember that this request started job `job_id` on `backend`; this ends a claim.
+
+        `digest` is the request's; None keeps the claim's, or records none if there was no
+        claim (then any request with this id matches the entry).
+        """
+        ...
+
+    def release(self, request_id: str, backend: str) -> None:
+        """The claim's submit made no job: drop the claim so that the next attempt submits.
+        An entry with a job, or one in doubt, is left as it is."""
+        ...
+
+    def in_doubt(self, request_id: str, backend: str, *, hold_s: float) -> None:
+        """The claim's submit may have made a job whose id never came back: hold the claim
+        for `hold_s` more, marked so that other attempts stop waiting for a job id."""
         ...
 
     def delivered(self, request_id: str, backend: str) -> None:
@@ -45,8 +155,16 @@ class JobJournal(Protocol):
         ...
 
 
+@dataclass
+class _Entry:
+    digest: str | None
+    job_id: str | None = None
+    in_doubt: bool = False
+    expires_at: float | None = None  # None: kept until delivered or finished
+
+
 class MemoryJournal:
-    """A journal that lives as long as the process; safe across threads."""
+    """A journal that lives as long as the process; safe across threads (one lock)."""
 
     def __init__(
         self,
@@ -54,55 +172,115 @@ class MemoryJournal:
         retention_s: float = DELIVERED_RETENTION_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._jobs: dict[tuple[str, str], tuple[str, float | None]] = {}
+        self._entries: dict[tuple[str, str], _Entry] = {}
         self._retention_s = retention_s
         self._clock = clock
         self._lock = threading.Lock()
 
+    def claim(self, request_id: str, backend: str, digest: str, *, ttl_s: float) -> Claim:
+        """Find the request's entry or claim it; see `JobJournal.claim`."""
+        with self._lock:
+            now = self._clock()
+            entry = self._live(request_id, backend, now)
+            if entry is None:
+                self._entries[request_id, backend] = _Entry(digest, expires_at=now + ttl_s)
+                return Claim("claimed", None, now + ttl_s)
+            return Claim.existing(
+                request_id,
+                backend,
+                digest,
+                entry_digest=entry.digest,
+                job_id=entry.job_id,
+                in_doubt=entry.in_doubt,
+                expires_at=entry.expires_at,
+            )
+
     def find(self, request_id: str, backend: str) -> str | None:
         """The job this request started on this backend: in flight, or delivered recently."""
         with self._lock:
-            job_id, delivered_at = self._jobs.get((request_id, backend), (None, None))
-            if delivered_at is not None and self._clock() - delivered_at > self._retention_s:
-                del self._jobs[(request_id, backend)]
-                return None
-            return job_id
+            entry = self._live(request_id, backend, self._clock())
+            return None if entry is None else entry.job_id
 
-    def record(self, request_id: str, backend: str, job_id: str) -> None:
+    def record(
+        self, request_id: str, backend: str, job_id: str, *, digest: str | None = None
+    ) -> None:
         """Remember that this request started job `job_id` on `backend`."""
         with self._lock:
-            self._jobs[(request_id, backend)] = (job_id, None)
+            entry = self._live(request_id, backend, self._clock())
+            if digest is None and entry is not None:
+                digest = entry.digest
+            self._entries[request_id, backend] = _Entry(digest, job_id)
+
+    def release(self, request_id: str, backend: str) -> None:
+        """Drop the claim, unless it has a job or is in doubt."""
+        with self._lock:
+            entry = self._live(request_id, backend, self._clock())
+            if entry is not None and entry.job_id is None and not entry.in_doubt:
+                del self._entries[request_id, backend]
+
+    def in_doubt(self, request_id: str, backend: str, *, hold_s: float) -> None:
+        """Hold the claim for `hold_s` more, in doubt."""
+        with self._lock:
+            now = self._clock()
+            entry = self._live(request_id, backend, now)
+            if entry is not None and entry.job_id is None:
+                entry.in_doubt, entry.expires_at = True, now + hold_s
 
     def delivered(self, request_id: str, backend: str) -> None:
         """Keep the delivered job for the retention."""
         with self._lock:
-            entry = self._jobs.get((request_id, backend))
-            if entry is not None:
-                self._jobs[(request_id, backend)] = (entry[0], self._clock())
+            now = self._clock()
+            entry = self._live(request_id, backend, now)
+            if entry is not None and entry.job_id is not None:
+                entry.expires_at = now + self._retention_s
 
     def finish(self, request_id: str, backend: str) -> None:
         """Forget the request's job."""
         with self._lock:
-            self._jobs.pop((request_id, backend), None)
+            self._entries.pop((request_id, backend), None)
+
+    def _live(self, request_id: str, backend: str, now: float) -> _Entry | None:
+        """The entry, unless it lapsed (then it is dropped); call with the lock held."""
+        entry = self._entries.get((request_id, backend))
+        if entry is not None and entry.expires_at is not None and entry.expires_at <= now:
+            del self._entries[request_id, backend]
+            return None
+        return entry
 
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS provider_jobs (
+CREATE TABLE IF NOT EXISTS job_journal (
     request_id TEXT NOT NULL,
     backend TEXT NOT NULL,
-    job_id TEXT NOT NULL,
+    digest TEXT,           -- NULL: journalled without one (imagegate 0.1.0): matches any
+    job_id TEXT,           -- NULL while the claim's submit is under way (or in doubt)
+    in_doubt INTEGER NOT NULL DEFAULT 0,
     recorded_at REAL NOT NULL,
-    delivered_at REAL,
+    expires_at REAL,       -- NULL: kept until delivered or finished
     PRIMARY KEY (request_id, backend)
 );
--- Every record() deletes expired deliveries: without this it would scan the whole table.
-CREATE INDEX IF NOT EXISTS provider_jobs_delivered ON provider_jobs (delivered_at);
+-- Every claim deletes lapsed entries: without this it would scan the whole table.
+CREATE INDEX IF NOT EXISTS job_journal_expires ON job_journal (expires_at);
 """
+
+_ENTRY = "FROM job_journal WHERE request_id = ? AND backend = ?"
 
 
 class SQLiteJournal:
     """A journal in the state database: it survives a crash, so the next run of the same
-    request resumes its job instead of paying for a new one."""
+    request resumes its job instead of paying for a new one. A claim is one write
+    transaction (``BEGIN IMMEDIATE``), so processes claiming at once get one owner.
+
+    A database written by imagegate 0.1.0 (table ``provider_jobs``, without digests or
+    claims) is migrated when the journal is opened: its entries move to ``job_journal`` with
+    no digest, which any request with their id matches, and the old table is dropped.
+
+    Args:
+        path: the state database.
+        busy_timeout_s: how long a locked database is waited for.
+        retention_s: how long a delivered job is kept.
+        clock: the time in seconds since the epoch (tests pass their own).
+    """
 
     def __init__(
         self,
@@ -110,49 +288,108 @@ class SQLiteJournal:
         *,
         busy_timeout_s: float = 5.0,
         retention_s: float = DELIVERED_RETENTION_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = StateDatabase(path, _SCHEMA, busy_timeout_s)
         self._retention_s = retention_s
+        self._clock = clock
+        self._migrate()
+
+    def claim(self, request_id: str, backend: str, digest: str, *, ttl_s: float) -> Claim:
+        """Find the request's entry or claim it; see `JobJournal.claim`."""
+        now = self._clock()
+        with self._db.transaction(write=True) as db:
+            # Lapsed entries go here, on the write every submit makes, not on a schedule.
+            db.execute("DELETE FROM job_journal WHERE expires_at <= ?", (now,))
+            row = db.execute(
+                f"SELECT digest, job_id, in_doubt, expires_at {_ENTRY}", (request_id, backend)
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO job_journal VALUES (?, ?, ?, NULL, 0, ?, ?)",
+                    (request_id, backend, digest, now, now + ttl_s),
+                )
+                return Claim("claimed", None, now + ttl_s)
+        entry_digest, job_id, in_doubt, expires_at = row
+        return Claim.existing(
+            request_id,
+            backend,
+            digest,
+            entry_digest=entry_digest,
+            job_id=job_id,
+            in_doubt=bool(in_doubt),
+            expires_at=expires_at,
+        )
 
     def find(self, request_id: str, backend: str) -> str | None:
         """The job this request started on this backend: in flight, or delivered recently."""
         with self._db.transaction(write=False) as db:
             row = db.execute(
-                "SELECT job_id FROM provider_jobs WHERE request_id = ? AND backend = ?"
-                " AND (delivered_at IS NULL OR delivered_at >= ?)",
-                (request_id, backend, time.time() - self._retention_s),
+                f"SELECT job_id {_ENTRY} AND (expires_at IS NULL OR expires_at > ?)",
+                (request_id, backend, self._clock()),
             ).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None or row[0] is None else str(row[0])
 
-    def record(self, request_id: str, backend: str, job_id: str) -> None:
+    def record(
+        self, request_id: str, backend: str, job_id: str, *, digest: str | None = None
+    ) -> None:
         """Remember that this request started job `job_id` on `backend`."""
-        now = time.time()
+        now = self._clock()
         with self._db.transaction(write=True) as db:
-            # Expired deliveries go here, on a write, rather than on a schedule.
+            db.execute("DELETE FROM job_journal WHERE expires_at <= ?", (now,))
             db.execute(
-                "DELETE FROM provider_jobs WHERE delivered_at < ?", (now - self._retention_s,)
+                "INSERT INTO job_journal VALUES (?, ?, ?, ?, 0, ?, NULL)"
+                " ON CONFLICT (request_id, backend) DO UPDATE SET job_id = excluded.job_id,"
+                " digest = COALESCE(excluded.digest, digest), in_doubt = 0,"
+                " recorded_at = excluded.recorded_at, expires_at = NULL",
+                (request_id, backend, digest, job_id, now),
             )
+
+    def release(self, request_id: str, backend: str) -> None:
+        """Drop the claim, unless it has a job or is in doubt."""
+        with self._db.transaction(write=True) as db:
             db.execute(
-                "INSERT OR REPLACE INTO provider_jobs VALUES (?, ?, ?, ?, NULL)",
-                (request_id, backend, job_id, now),
+                f"DELETE {_ENTRY} AND job_id IS NULL AND in_doubt = 0", (request_id, backend)
+            )
+
+    def in_doubt(self, request_id: str, backend: str, *, hold_s: float) -> None:
+        """Hold the claim for `hold_s` more, in doubt."""
+        with self._db.transaction(write=True) as db:
+            db.execute(
+                "UPDATE job_journal SET in_doubt = 1, expires_at = ?"
+                " WHERE request_id = ? AND backend = ? AND job_id IS NULL",
+                (self._clock() + hold_s, request_id, backend),
             )
 
     def delivered(self, request_id: str, backend: str) -> None:
         """Keep the delivered job for the retention."""
         with self._db.transaction(write=True) as db:
             db.execute(
-                "UPDATE provider_jobs SET delivered_at = ? WHERE request_id = ? AND backend = ?",
-                (time.time(), request_id, backend),
+                "UPDATE job_journal SET expires_at = ?"
+                " WHERE request_id = ? AND backend = ? AND job_id IS NOT NULL",
+                (self._clock() + self._retention_s, request_id, backend),
             )
 
     def finish(self, request_id: str, backend: str) -> None:
         """Forget the request's job."""
         with self._db.transaction(write=True) as db:
-            db.execute(
-                "DELETE FROM provider_jobs WHERE request_id = ? AND backend = ?",
-                (request_id, backend),
-            )
+            db.execute(f"DELETE {_ENTRY}", (request_id, backend))
 
     def close(self) -> None:
         """Close this process's connection."""
         self._db.close()
+
+    def _migrate(self) -> None:
+        """Move the entries of imagegate 0.1.0's table, if the database has one."""
+        with self._db.transaction(write=True) as db:
+            old = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'provider_jobs'"
+            ).fetchone()
+            if old is None:
+                return
+            db.execute(
+                "INSERT OR IGNORE INTO job_journal SELECT request_id, backend, NULL, job_id, 0,"
+                " recorded_at, delivered_at + ? FROM provider_jobs",
+                (self._retention_s,),
+            )
+            db.execute("DROP TABLE provider_jobs")

@@ -1,7 +1,8 @@
 """Where each state test keeps its state: a SQLite file or a key prefix on a Redis server.
 
-The `state` fixture runs a test once per backend; tests that are about sharing state between
-gateway instances use `redis_state` alone.
+The `state` fixture runs a test once per backend; `journal_state` adds the process's memory,
+where the job journal can also live; tests that are about sharing state between gateway
+instances use `redis_state` alone.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Literal
 import pytest
 
 from imagegate.circuit import CircuitBreakers, MemoryCircuitBreakers
-from imagegate.journal import JobJournal, SQLiteJournal
+from imagegate.journal import JobJournal, MemoryJournal, SQLiteJournal
 from imagegate.latency import CachedLatencyStats, SQLiteLatencyStats
 from imagegate.ledger import LedgerBase, SQLiteLedger
 from imagegate.policy import CircuitPolicy
@@ -32,13 +33,15 @@ from imagegate.testing.redis_server import RedisServer
 @dataclass
 class StateLocation:
     """One test's state; each call opens another instance of a store on it, as another
-    gateway process would (Redis stores get their own connection)."""
+    gateway process would (Redis stores get their own connection). In ``memory`` (the job
+    journal only) every call gives the one journal, as the threads of a process share it."""
 
-    kind: Literal["sqlite", "redis"]
+    kind: Literal["memory", "sqlite", "redis"]
     path: Path
     url: str = ""
     prefix: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex}:")
     _opened: list[Any] = field(default_factory=list, repr=False)
+    _memory: MemoryJournal | None = field(default=None, repr=False)
 
     def policy(self) -> dict[str, str]:
         """The policy's ``state:`` section for this location."""
@@ -63,6 +66,11 @@ class StateLocation:
         return RedisCircuitBreakers(self._connect(), policy, prefix=self.prefix, **options)
 
     def journal(self, **options: Any) -> JobJournal:
+        """A journal here; in memory, the options of the first call make it."""
+        if self.kind == "memory":
+            if self._memory is None:
+                self._memory = MemoryJournal(**options)
+            return self._memory
         if self.kind == "sqlite":
             return self._keep(SQLiteJournal(self.path, **options))
         return RedisJournal(self._connect(), prefix=self.prefix, **options)
@@ -82,12 +90,21 @@ class StateLocation:
 
     def __getstate__(self) -> dict[str, Any]:
         # Sent to other processes, which open their own connections.
-        return {**self.__dict__, "_opened": []}
+        return {**self.__dict__, "_opened": [], "_memory": None}
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateLocation]:
     """A fresh place for state, on each backend in turn."""
+    url = request.getfixturevalue("redis_server").url if request.param == "redis" else ""
+    location = StateLocation(request.param, tmp_path / "state.db", url)
+    yield location
+    location.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def journal_state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateLocation]:
+    """A fresh place for a job journal, in each store in turn."""
     url = request.getfixturevalue("redis_server").url if request.param == "redis" else ""
     location = StateLocation(request.param, tmp_path / "state.db", url)
     yield location
