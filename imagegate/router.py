@@ -287,8 +287,11 @@ class Router:
         excluded: list[Exclusion],
         refusals: list[ImagegateError],
     ) -> ImagegateError:
-        """The error when every backend is excluded: the cost or budget one when that is what
+        """The error when every backend is excluded: the one backend's own refusal when only
+        one was considered (a named model), else the cost or budget one when that is what
         stood in the way, so the caller sees the figure to change."""
+        if len(excluded) == 1 and len(refusals) == 1:
+            return refusals[0]
         lines = "\n".join(f"  {e.backend}: {e.reason}" for e in excluded)
         over_cap = [e for e in refusals if isinstance(e, CostCapExceededError)]
         if over_cap:
@@ -320,16 +323,16 @@ class Router:
         chain = self._chains.get(routed.name)
         if routed.unavailable is not None or chain is None:
             return routed.unavailable or "unavailable"
-        try:
-            admission = chain.admit(request)
-        except (RequestError, PolicyError, CircuitOpenError) as refusal:
-            return refusal
-        if need is not None and need.needed:
+        if need is not None and need.needed:  # first: it spares the others' checks
             grade = chain.capabilities.text_grade
             wanted = max(need.grade, self.policy.text.min_grade)
             if grade < wanted:
                 why = need.evidence[0] if need.evidence else "text needed"
                 return f"text grade {grade} < {wanted} needed ({why})"
+        try:
+            admission = chain.admit(request)
+        except (RequestError, PolicyError, CircuitOpenError) as refusal:
+            return refusal
         prior_p50, prior_p95 = (
             (routed.spec.latency.p50_s, routed.spec.latency.p95_s) if routed.spec else (5.0, 15.0)
         )

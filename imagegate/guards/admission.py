@@ -78,16 +78,19 @@ class Guard(ABC):
 
     def __init__(self, inner: Backend) -> None:
         self.inner = inner
+        # Read once: the router asks every candidate for these on every decision.
+        self._name = inner.name
+        self._capabilities = inner.capabilities
 
     @property
     def name(self) -> str:
         """The model name served."""
-        return self.inner.name
+        return self._name
 
     @property
     def capabilities(self) -> Capabilities:
         """What the backend inside can do."""
-        return self.inner.capabilities
+        return self._capabilities
 
     @abstractmethod
     def admit(self, request: ImageRequest) -> Admission:
@@ -139,16 +142,18 @@ class Layer(ABC):
 
     def __init__(self, inner: Backend) -> None:
         self.inner = inner
+        self._name = inner.name
+        self._capabilities = inner.capabilities
 
     @property
     def name(self) -> str:
         """The model name served."""
-        return self.inner.name
+        return self._name
 
     @property
     def capabilities(self) -> Capabilities:
         """What the backend inside can do."""
-        return self.inner.capabilities
+        return self._capabilities
 
     def estimate_cost(self, request: ImageRequest) -> CostEstimate:
         """The backend inside's estimate."""

@@ -83,6 +83,9 @@ class FakeBackend:
 
     def estimate_cost(self, request: ImageRequest) -> CostEstimate:
         """`price_per_image` times n."""
+        return self._price(request)
+
+    def _price(self, request: ImageRequest) -> CostEstimate:
         return CostEstimate(
             usd=request.n * self.price_per_image,
             basis=f"{request.n} x ${self.price_per_image:g} per image (fake)",
@@ -125,7 +128,7 @@ class FakeBackend:
             )
             for index in range(request.n)
         )
-        estimate = self.estimate_cost(request)
+        estimate = self._price(request)  # what it bills, not a second estimate of the caller's
         return ImageResult(
             images=images,
             backend=self._name,

@@ -14,7 +14,7 @@ from imagegate.errors import (
     BudgetExceededError,
     ContentPolicyError,
     CostCapExceededError,
-    NoRouteError,
+    PrivacyError,
     ProviderUnavailableError,
     StateUnavailableError,
 )
@@ -63,11 +63,11 @@ def test_a_private_request_only_sees_private_backends(make_router: MakeRouter) -
 
 
 def test_a_private_request_naming_a_hosted_model_is_refused(make_router: MakeRouter) -> None:
-    with pytest.raises(NoRouteError, match="not private") as exc:
+    with pytest.raises(PrivacyError, match="not private") as exc:
         standard(make_router).decide(
             ImageRequest(prompt=FOX, private=True, model="openai/gpt-image-2")
         )
-    assert "openai/gpt-image-2" in exc.value.exclusions
+    assert exc.value.backend == "openai/gpt-image-2"
 
 
 def test_a_backend_that_cannot_do_the_task_is_excluded(make_router: MakeRouter) -> None:
