@@ -12,6 +12,7 @@ import os
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from imagegate.errors import MissingCredentialsError
+from imagegate.imagebytes import DEFAULT_MAX_PIXELS
 from imagegate.providers.download import OutputPolicy
 from imagegate.providers.retry import RetryPolicy
 
@@ -35,6 +36,12 @@ class HostedConfig(BaseModel):
         False, description="Fetch outputs from loopback addresses (emulators only)."
     )
     max_output_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    max_output_pixels: int = Field(
+        DEFAULT_MAX_PIXELS,
+        gt=0,
+        description="Most pixels an output may declare (8192x8192); larger ones are refused "
+        "from their header, never decoded.",
+    )
     request_timeout_s: float = Field(60.0, gt=0, description="One HTTP request's timeout.")
     job_deadline_s: float = Field(600.0, gt=0, description="Longest wait for an async job.")
     max_attempts: int = Field(4, ge=1, description="Attempts per call, the first included.")
@@ -65,6 +72,7 @@ class HostedConfig(BaseModel):
             allowed_hosts=hosts,
             allow_loopback=self.allow_loopback_outputs,
             max_bytes=self.max_output_bytes,
+            max_pixels=self.max_output_pixels,
         )
 
     def retry_policy(self) -> RetryPolicy:
