@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image
-
+from imagegate import imagebytes
+from imagegate.errors import OutputDownloadError
 from imagegate.request import OutputFormat
 from imagegate.result import GeneratedImage, ImageWarning
 
-__all__ = ["MEDIA_TYPES", "PIL_MEDIA_TYPES", "to_format"]
+__all__ = ["MEDIA_TYPES", "to_format"]
 
 MEDIA_TYPES: dict[OutputFormat, str] = {
     "png": "image/png",
@@ -17,8 +17,6 @@ MEDIA_TYPES: dict[OutputFormat, str] = {
     "webp": "image/webp",
 }
 _PIL_FORMATS: dict[OutputFormat, str] = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
-PIL_MEDIA_TYPES: dict[str, str] = {pil: MEDIA_TYPES[fmt] for fmt, pil in _PIL_FORMATS.items()}
-"""Pillow's format name → the media type, for the formats imagegate delivers."""
 
 
 def to_format(
@@ -28,11 +26,23 @@ def to_format(
 
     `compression` (0-100; OpenAI's default of 100 keeps the most quality) applies to jpeg and
     webp, as Pillow's quality.
+
+    Raises:
+        OutputDownloadError: the image does not decode (not an image, truncated, or declaring
+            more pixels than allowed); it may be billed, as `backend` made it.
     """
     wanted = MEDIA_TYPES[output_format]
     if image.media_type == wanted:
         return image, None
-    with Image.open(io.BytesIO(image.data)) as decoded:
+
+    def unreadable(message: str) -> OutputDownloadError:
+        return OutputDownloadError(message, backend=backend, may_be_billed=True)
+
+    # The default limit, or the size the backend already measured and admitted (a hosted
+    # backend's max_output_pixels may be higher): a header declaring more is refused.
+    limit = max(imagebytes.DEFAULT_MAX_PIXELS, image.width * image.height)
+    what = f"the {image.media_type} output to convert to {output_format}"
+    with imagebytes.decoded(image.data, what=what, fail=unreadable, max_pixels=limit) as decoded:
         picture = decoded.convert("RGB") if output_format == "jpeg" else decoded.copy()
     buffer = io.BytesIO()
     options = {} if compression is None or output_format == "png" else {"quality": compression}

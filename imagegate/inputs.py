@@ -1,30 +1,57 @@
 """Input images for edits: decoded and checked once, when the request is built.
 
 A caller may pass bytes, a path or a PIL image; every backend then sees the same
-`InputImage`, whose bytes are known to decode, with its size and alpha already read.
+`InputImage`, whose bytes are known to decode, with its size and alpha already read. The
+bytes are untrusted (`imagegate.imagebytes`): a bomb is refused from its header, before any
+money is spent, by an `InvalidRequestError` that names the image (``input image 2 of 3``, ``the
+mask``) and its field.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, model_validator
 
+from imagegate import imagebytes
 from imagegate.errors import InvalidRequestError
 
-__all__ = ["MAX_INPUT_IMAGE_BYTES", "MAX_INPUT_IMAGE_PIXELS", "InputImage"]
+__all__ = ["MAX_INPUT_IMAGE_BYTES", "MAX_INPUT_IMAGE_PIXELS", "InputImage", "input_named"]
 
 MAX_INPUT_IMAGE_BYTES = 50 * 1024 * 1024
 """Largest encoded input image accepted (OpenAI's limit for GPT image models is 50 MB)."""
 
-MAX_INPUT_IMAGE_PIXELS = 8192 * 8192
-"""Largest decoded input image accepted; larger inputs are refused before decoding."""
+MAX_INPUT_IMAGE_PIXELS = imagebytes.DEFAULT_MAX_PIXELS
+"""Largest decoded input image accepted (8192x8192); larger inputs are refused before
+decoding."""
 
-_MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+# What the image being checked is called in errors, and the request field it belongs to: set
+# by `input_named` around the validation of each of a request's images.
+_NAMED: ContextVar[tuple[str, str]] = ContextVar(
+    "imagegate_input_named", default=("input image", "images")
+)
+
+
+@contextmanager
+def input_named(name: str, field: str) -> Iterator[None]:
+    """Within the block, errors about an input image call it `name` (``"input image 2 of 3"``)
+    and give `field` (``"images"`` or ``"mask"``)."""
+    token = _NAMED.set((name, field))
+    try:
+        yield
+    finally:
+        _NAMED.reset(token)
+
+
+def _invalid(message: str) -> InvalidRequestError:
+    return InvalidRequestError(message, field=_NAMED.get()[1])
 
 
 class InputImage(BaseModel):
@@ -58,7 +85,9 @@ class InputImage(BaseModel):
         """Read, decode and check an image from bytes, a file path or a PIL image.
 
         Raises:
-            InvalidRequestError: not an image, truncated, unreadable or too large.
+            InvalidRequestError: not a PNG, JPEG, WebP or GIF image, truncated, unreadable, or
+                over `MAX_INPUT_IMAGE_BYTES` or `MAX_INPUT_IMAGE_PIXELS` (checked before
+                decoding).
         """
         return cls.model_validate(source)
 
@@ -73,6 +102,7 @@ class InputImage(BaseModel):
 
 
 def _encoded_bytes(source: Any) -> bytes:
+    name = _NAMED.get()[0]
     if isinstance(source, InputImage):
         return source.data
     if isinstance(source, Image.Image):
@@ -85,65 +115,39 @@ def _encoded_bytes(source: Any) -> bytes:
         path = Path(source)
         # ValueError: a path with a NUL byte, which no file can have.
         try:
-            _check_byte_size(path.stat().st_size, str(path))
+            _check_byte_size(path.stat().st_size, f"{name} {str(path)!r}")
             data = path.read_bytes()
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise InvalidRequestError(
-                f"cannot read input image {str(path)!r}: {reason}", field="images"
-            ) from None
+            raise _invalid(f"cannot read {name} {str(path)!r}: {reason}") from None
     else:
-        raise InvalidRequestError(
-            f"an input image must be bytes, a path or a PIL image, not {type(source).__name__}",
-            field="images",
-        )
-    _check_byte_size(len(data), "input image")
+        raise _invalid(f"{name} must be bytes, a path or a PIL image, not {type(source).__name__}")
+    _check_byte_size(len(data), name)
     return data
 
 
 def _check_byte_size(size: int, what: str) -> None:
     if size > MAX_INPUT_IMAGE_BYTES:
-        raise InvalidRequestError(
+        raise _invalid(
             f"{what} is {size / 1e6:.1f} MB; the limit is {MAX_INPUT_IMAGE_BYTES / 1e6:.0f} MB: "
-            "resize or recompress it",
-            field="images",
+            "resize or recompress it"
         )
     if size == 0:
-        raise InvalidRequestError(f"{what} is empty", field="images")
+        raise _invalid(f"{what} is empty")
 
 
 def _describe(data: bytes) -> dict[str, Any]:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > MAX_INPUT_IMAGE_PIXELS:
-                raise InvalidRequestError(
-                    f"input image is {image.width}x{image.height}; the limit is "
-                    f"{MAX_INPUT_IMAGE_PIXELS:,} pixels: resize it",
-                    field="images",
-                )
-            # load() decodes every pixel: a truncated file fails here, not at the provider.
-            image.load()
-            media_type = _MEDIA_TYPES.get(image.format or "")
-            if media_type is None:
-                raise InvalidRequestError(
-                    f"input image is {image.format}; use PNG, JPEG or WebP", field="images"
-                )
-            has_alpha = image.mode in ("RGBA", "LA", "PA") or (
-                image.mode == "P" and "transparency" in image.info
-            )
-            return {
-                "data": data,
-                "media_type": media_type,
-                "width": image.width,
-                "height": image.height,
-                "has_alpha": has_alpha,
-            }
-    except UnidentifiedImageError:
-        raise InvalidRequestError(
-            "input is not an image Pillow can read (expected PNG, JPEG or WebP bytes)",
-            field="images",
-        ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InvalidRequestError(
-            f"input image is damaged or truncated ({exc}); re-export it", field="images"
-        ) from None
+    info = imagebytes.inspect(
+        data,
+        what=_NAMED.get()[0],
+        fail=_invalid,
+        max_pixels=MAX_INPUT_IMAGE_PIXELS,
+        formats=imagebytes.INPUT_FORMATS,
+    )
+    return {
+        "data": data,
+        "media_type": info.media_type,
+        "width": info.width,
+        "height": info.height,
+        "has_alpha": info.has_alpha,
+    }

@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from imagegate.errors import InvalidRequestError
-from imagegate.inputs import InputImage
+from imagegate.inputs import InputImage, input_named
 from imagegate.sizes import AspectRatio, Size, parse_aspect_ratio, parse_size
 
 __all__ = [
@@ -229,15 +229,27 @@ class ImageRequest(BaseModel):
             )
         return value
 
-    @field_validator("lora", "tags", "images", mode="before")
+    @field_validator("lora", "tags", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        # A single item is accepted where a list is expected: lora="path", tags="campaign".
-        if value is None:
-            return ()
-        if isinstance(value, list | tuple):
-            return tuple(value)
-        return (value,)
+        return _as_tuple(value)
+
+    @field_validator("images", mode="wrap")
+    @classmethod
+    def _each_image_named(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # One at a time, so that an error says which image is at fault.
+        sources = _as_tuple(value)
+        images = []
+        for index, source in enumerate(sources, 1):
+            with input_named(f"input image {index} of {len(sources)}", "images"):
+                images.extend(handler((source,)))
+        return tuple(images)
+
+    @field_validator("mask", mode="wrap")
+    @classmethod
+    def _mask_named(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        with input_named("the mask", "mask"):
+            return handler(value)
 
     @field_validator("provider_options")
     @classmethod
@@ -303,6 +315,15 @@ class ImageRequest(BaseModel):
     def parsed_aspect_ratio(self) -> AspectRatio | None:
         """`aspect_ratio` as an `AspectRatio`, or None."""
         return None if self.aspect_ratio is None else parse_aspect_ratio(self.aspect_ratio)
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    """A single item is accepted where a list is expected: lora="path", images=b"..."."""
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(value)
+    return (value,)
 
 
 def _invalid(exc: ValidationError) -> InvalidRequestError:

@@ -16,6 +16,7 @@ import os
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from imagegate.errors import MissingCredentialsError
+from imagegate.imagebytes import DEFAULT_MAX_PIXELS
 from imagegate.providers.download import OutputPolicy
 from imagegate.providers.retry import RetryPolicy
 
@@ -43,6 +44,12 @@ class HostedSettings(BaseModel):
     )
     max_output_bytes: int = Field(
         64 * 1024 * 1024, gt=0, description="The largest output image accepted, in bytes."
+    )
+    max_output_pixels: int = Field(
+        DEFAULT_MAX_PIXELS,
+        gt=0,
+        description="Most pixels an output may declare (8192x8192); larger ones are refused "
+        "from their header, never decoded.",
     )
     request_timeout_s: float = Field(60.0, gt=0, description="One HTTP request's timeout.")
     job_deadline_s: float = Field(600.0, gt=0, description="Longest wait for an async job.")
@@ -89,6 +96,7 @@ class HostedConfig(HostedSettings):
             allowed_hosts=hosts,
             allow_loopback=self.allow_loopback_outputs,
             max_bytes=self.max_output_bytes,
+            max_pixels=self.max_output_pixels,
         )
 
     def retry_policy(self) -> RetryPolicy:

@@ -10,7 +10,10 @@ A downloader given a transport (an emulator in process, say) opens no socket: it
 still be http(s), on an allowed host, and each redirect is checked the same way, but nothing
 is resolved, so there is no address to check or pin: the transport decides where a request
 goes, and whoever injects one vouches for it.
-``data:`` URIs (fal and WaveSpeed inline modes) are decoded without any request.
+``data:`` URIs (fal and WaveSpeed inline modes) are decoded without any request. Whatever
+arrives is checked as untrusted image bytes (`imagegate.imagebytes`): a non-image, a truncated
+file or a decompression bomb (refused from its header, never decoded) is an
+`OutputDownloadError` that says the job may be billed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
-import io
 import ipaddress
 import socket
 from collections.abc import Sequence
@@ -27,10 +29,9 @@ from urllib.parse import unquote_to_bytes
 
 import anyio
 import httpx
-from PIL import Image, UnidentifiedImageError
 
+from imagegate import imagebytes
 from imagegate.errors import OutputDownloadError, UnsafeOutputURLError
-from imagegate.formats import PIL_MEDIA_TYPES
 from imagegate.result import GeneratedImage
 
 __all__ = ["Downloader", "OutputPolicy"]
@@ -45,12 +46,15 @@ class OutputPolicy:
     Attributes:
         allowed_hosts: host names or ``*.suffix`` patterns outputs may come from.
         allow_loopback: also fetch from loopback addresses (the emulators); never private ones.
-        max_bytes: the largest image accepted.
+        max_bytes: the largest image accepted, encoded.
+        max_pixels: the most pixels (width x height) an image may declare; larger ones are
+            refused from their header, before decoding.
     """
 
     allowed_hosts: Sequence[str]
     allow_loopback: bool = False
     max_bytes: int = 64 * 1024 * 1024
+    max_pixels: int = imagebytes.DEFAULT_MAX_PIXELS
 
 
 class Downloader:
@@ -88,7 +92,8 @@ class Downloader:
 
         Raises:
             UnsafeOutputURLError: the URL (or a redirect) leaves the allowed hosts or addresses.
-            OutputDownloadError: the download failed, was too large or is not an image.
+            OutputDownloadError: the download failed, was too large, or is not a whole PNG,
+                JPEG or WebP image within the pixel limit (then `may_be_billed`).
         """
         if url.startswith("data:"):
             return self._checked(_data_uri(url, backend), backend, job_id, url="data: URI")
@@ -212,29 +217,29 @@ class Downloader:
     ) -> GeneratedImage:
         if len(data) > self.policy.max_bytes:
             raise OutputDownloadError(
-                f"output exceeded the {self.policy.max_bytes:,}-byte limit", backend=backend
-            )
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                media_type = PIL_MEDIA_TYPES.get(image.format or "")
-                width, height = image.size
-                # A PNG's chunk checksums prove it whole and uncorrupted without decoding its
-                # pixels (about 6x cheaper); other formats have no such check and are decoded.
-                if image.format == "PNG":
-                    image.verify()
-                else:
-                    image.load()
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise OutputDownloadError(
-                f"output at {url} is not a readable image ({exc})",
+                f"output exceeded the {self.policy.max_bytes:,}-byte limit",
                 backend=backend,
                 provider_request_id=job_id,
-            ) from None
-        if media_type is None:
-            raise OutputDownloadError(
-                f"output at {url} is an unsupported image format", backend=backend
             )
-        return GeneratedImage(data=data, media_type=media_type, width=width, height=height)
+
+        def unreadable(message: str) -> OutputDownloadError:
+            # The job that made it has run: the image is paid for, whatever came back.
+            return OutputDownloadError(
+                message, backend=backend, provider_request_id=job_id, may_be_billed=True
+            )
+
+        # A PNG's chunk checksums prove it whole and uncorrupted without decoding its pixels
+        # (about 6x cheaper); other formats have no such check and are decoded.
+        info = imagebytes.inspect(
+            data,
+            what=f"the output at {url}",
+            fail=unreadable,
+            max_pixels=self.policy.max_pixels,
+            decode_png=False,
+        )
+        return GeneratedImage(
+            data=data, media_type=info.media_type, width=info.width, height=info.height
+        )
 
 
 def _parsed(url: str, backend: str, *, base: httpx.URL | None = None) -> httpx.URL:

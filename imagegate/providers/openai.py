@@ -14,24 +14,24 @@ and image tokens separately, input tokens (prompt and reference images) included
 from __future__ import annotations
 
 import base64
-import io
+import binascii
 import json
 import time
 from typing import Any
 
 import httpx
-from PIL import Image
 
+from imagegate import imagebytes
 from imagegate.catalog import ModelSpec
 from imagegate.errors import (
     ContentPolicyError,
     ImagegateError,
     InvalidRequestError,
+    OutputDownloadError,
     ProviderError,
     ProviderUnavailableError,
 )
 from imagegate.extras import require
-from imagegate.formats import MEDIA_TYPES, PIL_MEDIA_TYPES
 from imagegate.pricing import TokenPrice, TokenUsage
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.failures import (
@@ -43,7 +43,7 @@ from imagegate.providers.failures import (
 from imagegate.providers.hosted import HostedBackend
 from imagegate.providers.retry import call_with_retry
 from imagegate.providers.sizing import fit_size
-from imagegate.request import ImageRequest, OutputFormat
+from imagegate.request import ImageRequest
 from imagegate.result import Cost, GeneratedImage, ImageResult, ImageWarning, Timings
 
 __all__ = ["OpenAIBackend"]
@@ -150,9 +150,12 @@ class OpenAIBackend(HostedBackend):
                 raise self._typed(exc) from exc
 
         response = await call_with_retry(attempt, self.config.retry_policy())
+        found = getattr(response, "_request_id", None)  # the x-request-id header
+        request_id = found if isinstance(found, str) else None
+        items = response.data or []
         images = tuple(
-            _decoded(item.b64_json, request.output_format, getattr(item, "revised_prompt", None))
-            for item in response.data or []
+            self._decoded(item, f"image {index} of {len(items)} in OpenAI's answer", request_id)
+            for index, item in enumerate(items, 1)
         )
         if not images:
             raise ProviderUnavailableError(
@@ -162,14 +165,44 @@ class OpenAIBackend(HostedBackend):
                 may_be_billed=True,
             )
         elapsed = time.perf_counter() - started
-        request_id = getattr(response, "_request_id", None)
         return self._result(
             request,
             images,
             cost=self._cost(request, response.usage),
             timings=Timings(running_s=elapsed, total_s=elapsed),
-            job_ids=[request_id] if isinstance(request_id, str) else [],
+            job_ids=[request_id] if request_id is not None else [],
             warnings=warnings,
+        )
+
+    def _decoded(self, item: Any, what: str, request_id: str | None) -> GeneratedImage:
+        """One answered image, checked as untrusted bytes: anything wrong with it is an
+        `OutputDownloadError` saying it may be billed (OpenAI made, and charges for, it)."""
+
+        def unreadable(message: str) -> OutputDownloadError:
+            return OutputDownloadError(
+                message,
+                backend=self.name,
+                provider_request_id=request_id,
+                may_be_billed=True,
+            )
+
+        try:
+            data = base64.b64decode(item.b64_json or "", validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise unreadable(f"{what} is not valid base64 ({exc})") from None
+        info = imagebytes.inspect(
+            data,
+            what=what,
+            fail=unreadable,
+            max_pixels=self.config.max_output_pixels,
+            decode_png=False,
+        )
+        return GeneratedImage(
+            data=data,
+            media_type=info.media_type,
+            width=info.width,
+            height=info.height,
+            revised_prompt=getattr(item, "revised_prompt", None),
         )
 
     def _cost(self, request: ImageRequest, usage: Any) -> Cost:
@@ -217,23 +250,3 @@ def _status_error(exc: Any, where: dict[str, Any]) -> ImagegateError:
     if code == "insufficient_quota" or exc.response.headers.get("x-should-retry") == "false":
         error.retryable = False
     return error
-
-
-def _decoded(
-    b64: str | None, output_format: OutputFormat, revised_prompt: str | None
-) -> GeneratedImage:
-    data = base64.b64decode(b64 or "")
-    with Image.open(io.BytesIO(data)) as image:
-        width, height = image.size
-        media_type = (
-            PIL_MEDIA_TYPES.get(image.format, "image/png")
-            if image.format
-            else MEDIA_TYPES[output_format]
-        )
-    return GeneratedImage(
-        data=data,
-        media_type=media_type,
-        width=width,
-        height=height,
-        revised_prompt=revised_prompt,
-    )

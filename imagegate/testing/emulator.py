@@ -291,12 +291,18 @@ class Emulator(ABC):
         return response
 
     async def _serve_file(self, request: Request, fault: Fault | None) -> Response:
-        stored = self.files.get(request.path_params["name"])
+        name = request.path_params["name"]
+        stored = self.files.get(name)
         if stored is None or (fault is not None and fault.kind == "output_expired"):
             return JSONResponse({"detail": "Not found"}, status_code=404)
         if fault is not None and fault.kind == "output_redirect":
             return RedirectResponse(fault.detail, status_code=302)
-        return Response(stored.data, media_type=stored.media_type)
+        data = stored.data
+        if fault is not None and fault.spoils_output:
+            # The stored output is bad, not this one answer: a second fetch gets it again.
+            data = fault.spoiled(data)
+            self.files.rewrite(name, data)
+        return Response(data, media_type=stored.media_type)
 
     async def sleep(self, seconds: float) -> None:
         """Wait `seconds` of the emulator's time."""

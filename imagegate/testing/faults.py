@@ -13,15 +13,22 @@ Two families, with different side effects:
 Job fates (``job_failed``, ``job_canceled``, ``content_policy`` on an async job) are given to
 the job the call creates; ``output_expired`` makes an output URL answer 404, and
 ``output_redirect`` makes it redirect elsewhere (an SSRF attempt, for the downloader to refuse).
+Bad outputs (``output_not_image``, ``output_truncated``, ``output_bomb``) are paid images that
+are not what they claim: on the ``output`` route the stored file becomes the bad bytes (every
+later fetch gets them too, as from a provider's CDN); on OpenAI's ``generate`` and ``edit``
+every ``b64_json`` of the answer is.
 """
 
 from __future__ import annotations
 
+import random
+import struct
 import threading
+import zlib
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Fault", "FaultKind", "FaultPlan"]
+__all__ = ["Fault", "FaultKind", "FaultPlan", "decompression_bomb"]
 
 FaultKind = Literal[
     "rate_limited",
@@ -37,6 +44,9 @@ FaultKind = Literal[
     "job_canceled",
     "output_expired",
     "output_redirect",
+    "output_not_image",
+    "output_truncated",
+    "output_bomb",
 ]
 
 _HTTP_STATUS: dict[str, int] = {
@@ -46,6 +56,7 @@ _HTTP_STATUS: dict[str, int] = {
     "unavailable": 503,
     "gateway_timeout": 504,
 }
+_BAD_OUTPUTS = frozenset({"output_not_image", "output_truncated", "output_bomb"})
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,21 @@ class Fault:
     def is_http_error(self) -> bool:
         """Whether the fault is answered with an HTTP error and no side effect."""
         return self.kind in _HTTP_STATUS
+
+    @property
+    def spoils_output(self) -> bool:
+        """Whether the fault replaces an output image with bad bytes (see `spoiled`)."""
+        return self.kind in _BAD_OUTPUTS
+
+    def spoiled(self, image: bytes) -> bytes:
+        """What a bad-output fault delivers instead of `image`."""
+        if self.kind == "output_not_image":
+            return random.Random(0).randbytes(1024)  # the same bytes every time
+        if self.kind == "output_truncated":
+            return image[: len(image) // 2]
+        if self.kind == "output_bomb":
+            return decompression_bomb()
+        raise ValueError(f"{self.kind} does not spoil an output")
 
     @classmethod
     def rate_limited(cls, retry_after_s: float | None = 1.0, detail: str = "") -> Fault:
@@ -142,6 +168,39 @@ class Fault:
     def output_redirect(cls, location: str) -> Fault:
         """The output URL answers 302 to `location`, e.g. a cloud metadata address."""
         return cls("output_redirect", detail=location)
+
+    @classmethod
+    def output_not_image(cls) -> Fault:
+        """The paid output is 1 KiB of random bytes, served as if it were the image."""
+        return cls("output_not_image")
+
+    @classmethod
+    def output_truncated(cls) -> Fault:
+        """The paid output is the first half of the image."""
+        return cls("output_truncated")
+
+    @classmethod
+    def output_bomb(cls) -> Fault:
+        """The paid output is a decompression bomb (`decompression_bomb`)."""
+        return cls("output_bomb")
+
+
+def decompression_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A PNG of a few hundred bytes whose header declares `width` x `height` pixels.
+
+    Its checksums are right and its data holds two rows of black, so only its size gives it
+    away: a decoder that trusts the header allocates width x height bytes (10 GB by default).
+    """
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        checksum = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + checksum
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    rows = zlib.compress(bytes(2 * (width + 1)), 9)  # each row: a filter byte, then pixels
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
 
 
 @dataclass

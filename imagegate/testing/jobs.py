@@ -175,6 +175,12 @@ class FileStore:
             self._files[name] = StoredFile(data, media_type, self.clock())
         return name
 
+    def rewrite(self, name: str, data: bytes) -> None:
+        """Replace a stored file's bytes, keeping its media type and age."""
+        with self._lock:
+            stored = self._files[name]
+            self._files[name] = StoredFile(data, stored.media_type, stored.stored_at)
+
     def get(self, name: str) -> StoredFile | None:
         """The file, unless it does not exist or has expired."""
         with self._lock:

@@ -54,7 +54,9 @@ class OpenAIEmulator(Emulator):
 
     Routes for faults: ``"generate"``, ``"edit"``. Fault details: ``rate_limited`` with
     ``detail="insufficient_quota"`` answers OpenAI's quota 429 (not worth retrying); a 5xx
-    with ``detail="no-retry"`` carries ``x-should-retry: false``.
+    with ``detail="no-retry"`` carries ``x-should-retry: false``. A bad-output fault
+    (``output_not_image``, ``output_truncated``, ``output_bomb``) puts its bytes in every
+    ``b64_json`` of an otherwise normal, billed answer.
     """
 
     provider = "openai"
@@ -206,6 +208,8 @@ class OpenAIEmulator(Emulator):
                 resolved["output_format"],
                 base_seed + index,
             )
+            if fault is not None and fault.spoils_output:
+                raw = fault.spoiled(raw)
             data.append({"b64_json": base64.b64encode(raw).decode()})
             self.billed_images += 1
         input_text = math.ceil(len(resolved["prompt"]) / 4)

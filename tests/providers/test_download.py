@@ -118,7 +118,7 @@ async def test_bytes_that_do_not_decode_are_refused() -> None:
             )
         }
     )
-    with pytest.raises(OutputDownloadError, match="not a readable image"):
+    with pytest.raises(OutputDownloadError, match="not an image"):
         await downloader(server).fetch("http://127.0.0.1/x", backend="b")
 
 

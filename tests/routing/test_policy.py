@@ -28,6 +28,7 @@ SETTINGS: dict[str, Any] = {
     "allowed_output_hosts": ["cdn.example.com", "*.example.net"],
     "allow_loopback_outputs": True,
     "max_output_bytes": 1024,
+    "max_output_pixels": 4096,
     "request_timeout_s": 5.5,
     "job_deadline_s": 30,
     "max_attempts": 2,
