@@ -11,7 +11,7 @@ from imagegate.client import Client, SyncClient, agenerate, generate
 from imagegate.decision import CandidateScore, Exclusion, FallbackAttempt, RouteDecision
 from imagegate.inputs import InputImage
 from imagegate.policy import Policy
-from imagegate.request import ImageRequest, LoraSpec
+from imagegate.request import ImageRequest, LoraSpec, RequestOptions
 from imagegate.result import Cost, CostEstimate, GeneratedImage, ImageResult, ImageWarning, Timings
 from imagegate.sizes import SizeRule
 from imagegate.textneed import TextNeed, detect_text_need
@@ -37,6 +37,7 @@ __all__ = [
     "LoraSpec",
     "ModelSpec",
     "Policy",
+    "RequestOptions",
     "RouteDecision",
     "SizeRule",
     "SyncClient",

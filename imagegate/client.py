@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -36,13 +37,15 @@ from imagegate.providers import HOSTED_PROVIDERS, ProviderConfig, build_backend
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.hosted import HostedBackend
 from imagegate.providers.local.config import LocalConfig
-from imagegate.request import ImageRequest
+from imagegate.request import ImageRequest, RequestOptions
 from imagegate.result import CostEstimate, ImageResult
 from imagegate.router import Router
 
 __all__ = ["Client", "SyncClient", "agenerate", "generate"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 class Client:
@@ -158,7 +161,9 @@ class Client:
             chain = self._guarded[name] = guard(backend, private=private)
         return chain
 
-    def route(self, request: ImageRequest | str | None = None, /, **options: Any) -> RouteDecision:
+    def route(
+        self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]
+    ) -> RouteDecision:
         """Decide where `request` would go and why, spending nothing.
 
         Raises:
@@ -171,7 +176,7 @@ class Client:
         return decision
 
     def estimate(
-        self, request: ImageRequest | str | None = None, /, **options: Any
+        self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]
     ) -> CostEstimate:
         """Check `request` and estimate its cost, spending nothing.
 
@@ -181,7 +186,7 @@ class Client:
         return self._admit(_as_request(request, options)).estimate
 
     async def generate(
-        self, request: ImageRequest | str | None = None, /, **options: Any
+        self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]
     ) -> ImageResult:
         """Make images from a prompt.
 
@@ -201,7 +206,7 @@ class Client:
         return await self._run(req)
 
     async def edit(
-        self, request: ImageRequest | str | None = None, /, **options: Any
+        self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]
     ) -> ImageResult:
         """Edit input images (``images=[...]``, optionally ``mask=...``) as the prompt says.
 
@@ -315,10 +320,12 @@ class Client:
             result = await backend.run(admission)
         if result.route is None:
             result = result.model_copy(update={"route": admission.decision})
+        for warning in result.warnings:
+            logger.warning("%s, request %s: %s", result.backend, result.request_id, warning)
         return result
 
 
-def _as_request(request: ImageRequest | str | None, options: dict[str, Any]) -> ImageRequest:
+def _as_request(request: ImageRequest | str | None, options: RequestOptions) -> ImageRequest:
     if isinstance(request, ImageRequest):
         if options:
             raise InvalidRequestError(
@@ -327,7 +334,7 @@ def _as_request(request: ImageRequest | str | None, options: dict[str, Any]) -> 
         return request
     if request is not None:
         options = {"prompt": request, **options}
-    return ImageRequest(**options)
+    return ImageRequest.model_validate(options)
 
 
 class SyncClient(AbstractContextManager["SyncClient"]):
@@ -363,20 +370,26 @@ class SyncClient(AbstractContextManager["SyncClient"]):
         """`Client.backend_for`."""
         return self.client.backend_for(request)
 
-    def route(self, request: ImageRequest | str | None = None, /, **options: Any) -> RouteDecision:
+    def route(
+        self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]
+    ) -> RouteDecision:
         """`Client.route` (it spends nothing and never blocks on the network)."""
         return self.client.route(request, **options)
 
-    def generate(self, request: ImageRequest | str | None = None, /, **options: Any) -> ImageResult:
+    def generate(
+        self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]
+    ) -> ImageResult:
         """Blocking `Client.generate`."""
         return self._portal.call(functools.partial(self.client.generate, request, **options))
 
-    def edit(self, request: ImageRequest | str | None = None, /, **options: Any) -> ImageResult:
+    def edit(
+        self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]
+    ) -> ImageResult:
         """Blocking `Client.edit`."""
         return self._portal.call(functools.partial(self.client.edit, request, **options))
 
     def estimate(
-        self, request: ImageRequest | str | None = None, /, **options: Any
+        self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]
     ) -> CostEstimate:
         """`Client.estimate` (it never blocks on the network)."""
         return self.client.estimate(request, **options)
@@ -416,7 +429,11 @@ class SyncClient(AbstractContextManager["SyncClient"]):
 
 
 async def agenerate(
-    request: ImageRequest | str | None = None, /, *, client: Client | None = None, **options: Any
+    request: ImageRequest | str | None = None,
+    /,
+    *,
+    client: Client | None = None,
+    **options: Unpack[RequestOptions],
 ) -> ImageResult:
     """Generate with `client` (or a `Client()` with no extra configuration).
 
@@ -429,7 +446,11 @@ async def agenerate(
 
 
 def generate(
-    request: ImageRequest | str | None = None, /, *, client: Client | None = None, **options: Any
+    request: ImageRequest | str | None = None,
+    /,
+    *,
+    client: Client | None = None,
+    **options: Unpack[RequestOptions],
 ) -> ImageResult:
     """Blocking `agenerate`, usable from plain scripts and from inside a running loop."""
     with start_blocking_portal() as portal:

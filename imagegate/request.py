@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
-from typing import Any, Literal, Self
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Self, TypedDict
 
 from PIL import Image
 from pydantic import (
@@ -38,6 +38,7 @@ __all__ = [
     "Moderation",
     "OutputFormat",
     "Quality",
+    "RequestOptions",
 ]
 
 Quality = Literal["low", "medium", "high", "auto"]
@@ -72,6 +73,36 @@ class LoraSpec(BaseModel):
     def _valid_unicode(cls, value: str) -> str:
         _require_unicode(value, "lora")
         return value
+
+
+class RequestOptions(TypedDict, total=False):
+    """`ImageRequest`'s fields as keywords (``client.generate("a fox", n=2, size="512x512")``),
+    so a type checker catches a misspelt or mistyped option; see `ImageRequest` for each."""
+
+    prompt: str
+    model: str | None
+    n: int
+    size: str | None
+    aspect_ratio: str | None
+    exact_size: bool
+    quality: Quality
+    output_format: OutputFormat
+    output_compression: int | None
+    background: Background
+    moderation: Moderation
+    seed: int | None
+    negative_prompt: str | None
+    images: Sequence[ImageSource]
+    mask: ImageSource | None
+    private: bool
+    needs_text: bool | None
+    max_cost_usd: float | None
+    latency_target_s: float | None
+    lora: Sequence[LoraSpec | str]
+    tags: Sequence[str]
+    user: str | None
+    request_id: str
+    provider_options: dict[str, dict[str, Any]]
 
 
 class ImageRequest(BaseModel):

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import imagegate
-from imagegate import Client, ImageRequest, SyncClient
+from imagegate import Client, ImageRequest, RequestOptions, SyncClient
 from imagegate.errors import (
     CapabilityError,
     CostCapExceededError,
@@ -288,3 +288,15 @@ def test_saved_images_are_real_files(tmp_path: object, client: Client) -> None:
     result = imagegate.generate("a fox", model="fal/flux-schnell", n=2, size="64x64", client=client)
     paths = result.save(str(tmp_path))
     assert [Image.open(p).size for p in paths] == [(64, 64), (64, 64)]
+
+
+def test_every_request_field_is_a_typed_keyword_option() -> None:
+    assert set(RequestOptions.__annotations__) == set(ImageRequest.model_fields)
+
+
+async def test_a_result_warning_is_also_logged(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = await client.generate("a fox", model="openai/gpt-image-1", seed=7)
+    assert result.warnings
+    assert any(str(result.warnings[0]) in record.getMessage() for record in caplog.records)
