@@ -37,14 +37,14 @@ from imagegate.errors import (
     RequestError,
 )
 from imagegate.guards import Admission, Budgets, Guarded, guard
-from imagegate.guards.admission import close_backend, require_operation
+from imagegate.guards.admission import Admitting, close_backend
 from imagegate.guards.measured import CIRCUIT_OPEN
 from imagegate.guards.privacy import NOT_PRIVATE
 from imagegate.latency import LatencyStats
 from imagegate.ledger import Ledger
 from imagegate.policy import Policy
 from imagegate.request import ImageRequest
-from imagegate.result import CostEstimate, ImageResult
+from imagegate.result import ImageResult
 from imagegate.sizes import SizeRule
 from imagegate.textneed import TextNeed, detect_text_need
 
@@ -72,8 +72,9 @@ class RoutedBackend:
     unavailable: str | None = None
 
 
-class Router:
-    """A `Backend` that chooses and runs backends for requests under a `Policy`."""
+class Router(Admitting):
+    """A `Backend` that chooses and runs backends for requests under a `Policy`: `generate`,
+    `edit` and `estimate_cost` admit (route) and run on the backend it chooses."""
 
     def __init__(
         self,
@@ -140,10 +141,6 @@ class Router:
         assert decision is not None
         return decision
 
-    def estimate_cost(self, request: ImageRequest) -> CostEstimate:
-        """The estimate on the backend the router would choose."""
-        return self.admit(request).estimate
-
     def admit(self, request: ImageRequest) -> Admission:
         """Ask every enabled backend (or the one named) to admit `request`; the admission
         holds the allowed ones best first, with the decision.
@@ -200,16 +197,6 @@ class Router:
             decision=decision,
             candidates=tuple((self._chains[s.backend], allowed[s.backend]) for s in ordered),
         )
-
-    async def generate(self, request: ImageRequest) -> ImageResult:
-        """Route and run a text-to-image request."""
-        require_operation(request, edit=False)
-        return await self.run(self.admit(request))
-
-    async def edit(self, request: ImageRequest) -> ImageResult:
-        """Route and run an edit."""
-        require_operation(request, edit=True)
-        return await self.run(self.admit(request))
 
     async def run(self, admission: Admission) -> ImageResult:
         """Serve an admitted request on its best candidate, falling back as the policy allows.

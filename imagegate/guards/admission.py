@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Admission",
+    "Admitting",
+    "Around",
     "Guard",
     "Guarded",
     "Layer",
@@ -72,25 +74,9 @@ class Guarded(Backend, Protocol):
         ...
 
 
-class Guard(ABC):
-    """A backend that adds one rule around another; `generate`, `edit` and `estimate_cost`
-    are `admit` then `run`, so no entry point can skip the rule."""
-
-    def __init__(self, inner: Backend) -> None:
-        self.inner = inner
-        # Read once: the router asks every candidate for these on every decision.
-        self._name = inner.name
-        self._capabilities = inner.capabilities
-
-    @property
-    def name(self) -> str:
-        """The model name served."""
-        return self._name
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """What the backend inside can do."""
-        return self._capabilities
+class Admitting(ABC):
+    """A guarded backend whose `generate`, `edit` and `estimate_cost` are `admit` then `run`,
+    so no entry point can skip a rule it applies."""
 
     @abstractmethod
     def admit(self, request: ImageRequest) -> Admission:
@@ -114,9 +100,33 @@ class Guard(ABC):
         require_operation(request, edit=True)
         return await self.run(self.admit(request))
 
+
+class Around:
+    """A backend around another, serving the same model with the same capabilities."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        # Read once: the router asks every candidate for these on every decision.
+        self._name = inner.name
+        self._capabilities = inner.capabilities
+
+    @property
+    def name(self) -> str:
+        """The model name served."""
+        return self._name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the backend inside can do."""
+        return self._capabilities
+
     async def aclose(self) -> None:
         """Release what the backend inside holds."""
         await close_backend(self.inner)
+
+
+class Guard(Around, Admitting):
+    """A backend that adds one rule around another."""
 
 
 class Wrapper(Guard):
@@ -136,24 +146,9 @@ class Wrapper(Guard):
         return await self.inner.run(admission)
 
 
-class Layer(ABC):
+class Layer(Around, ABC):
     """A plain backend around another that changes how a call is made (split, converted), not
     whether it may be: it has no admission step of its own."""
-
-    def __init__(self, inner: Backend) -> None:
-        self.inner = inner
-        self._name = inner.name
-        self._capabilities = inner.capabilities
-
-    @property
-    def name(self) -> str:
-        """The model name served."""
-        return self._name
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """What the backend inside can do."""
-        return self._capabilities
 
     def estimate_cost(self, request: ImageRequest) -> CostEstimate:
         """The backend inside's estimate."""
@@ -174,10 +169,6 @@ class Layer(ABC):
     def forward(self, request: ImageRequest) -> Awaitable[ImageResult]:
         """The backend inside's call for `request`."""
         return self.inner.edit(request) if request.is_edit else self.inner.generate(request)
-
-    async def aclose(self) -> None:
-        """Release what the backend inside holds."""
-        await close_backend(self.inner)
 
 
 def require_operation(request: ImageRequest, *, edit: bool) -> None:
