@@ -5,7 +5,7 @@ from __future__ import annotations
 from imagegate.formats import to_format
 from imagegate.guards.admission import Layer
 from imagegate.request import ImageRequest
-from imagegate.result import ImageResult, ImageWarning
+from imagegate.result import ImageResult
 
 __all__ = ["Converted"]
 
@@ -16,15 +16,13 @@ class Converted(Layer):
     async def call(self, request: ImageRequest) -> ImageResult:
         """Serve, then convert what is not in ``request.output_format``."""
         result = await self.forward(request)
-        images = []
-        warnings: list[ImageWarning] = list(result.warnings)
-        for image in result.images:
-            converted, warning = to_format(
-                image, request.output_format, request.output_compression, result.backend
-            )
-            images.append(converted)
-            if warning is not None and warning not in warnings:
-                warnings.append(warning)
-        if len(warnings) == len(result.warnings):
+        converted = [
+            to_format(image, request.output_format, request.output_compression, result.backend)
+            for image in result.images
+        ]
+        added = [warning for _, warning in converted if warning is not None]
+        if not added:
             return result
-        return result.model_copy(update={"images": tuple(images), "warnings": tuple(warnings)})
+        warnings = tuple(dict.fromkeys((*result.warnings, *added)))
+        images = tuple(image for image, _ in converted)
+        return result.model_copy(update={"images": images, "warnings": warnings})

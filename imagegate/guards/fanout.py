@@ -38,18 +38,13 @@ class FanOut(Layer):
         outcomes = await asyncio.gather(
             *(self.forward(part) for part in parts), return_exceptions=True
         )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome  # cancellation and exits are not partial failures
         results = [o for o in outcomes if isinstance(o, ImageResult)]
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        for failure in failures:
-            if not isinstance(failure, Exception):
-                raise failure  # cancellation and exits are not partial failures
+        failed = [(p, o) for p, o in zip(parts, outcomes, strict=True) if isinstance(o, Exception)]
         if not results:
-            raise failures[0]
-        failed = [
-            (part, outcome)
-            for part, outcome in zip(parts, outcomes, strict=True)
-            if isinstance(outcome, Exception)
-        ]
+            raise failed[0][1]
         return self._merge(request, results, failed, self._clock() - started)
 
     def _merge(
@@ -67,15 +62,14 @@ class FanOut(Layer):
             None if any(a is None for a in actuals) else sum(a for a in actuals if a is not None)
         )
         bases = [r.cost.actual_basis for r in results if r.cost.actual_basis]
-        failed_estimates = {id(part): self.inner.estimate_cost(part).usd for part, _ in failed}
+        unmade = [(self.inner.estimate_cost(part).usd, error) for part, error in failed]
         billed = [
-            part
-            for part, error in failed
-            if isinstance(error, ProviderError) and error.may_be_billed
+            usd for usd, error in unmade if isinstance(error, ProviderError) and error.may_be_billed
         ]
         if billed:
-            lost = sum(failed_estimates[id(part)] for part in billed)
-            actual = (actual if actual is not None else sum(r.cost.usd for r in results)) + lost
+            lost = sum(billed)
+            delivered = actual if actual is not None else sum(r.cost.usd for r in results)
+            actual = delivered + lost
             bases.append(f"${lost:.4f} estimated for {len(billed)} failed call(s), maybe billed")
         return ImageResult(
             images=tuple(image for result in results for image in result.images),
@@ -84,7 +78,7 @@ class FanOut(Layer):
             request_id=request.request_id,
             cost=Cost(
                 estimate=CostEstimate(
-                    usd=sum(r.cost.estimate.usd for r in results) + sum(failed_estimates.values()),
+                    usd=sum(r.cost.estimate.usd for r in results) + sum(usd for usd, _ in unmade),
                     basis="; ".join(dict.fromkeys(r.cost.estimate.basis for r in results)),
                     price_source=first.cost.estimate.price_source,
                     price_verified=all(r.cost.estimate.price_verified for r in results),
