@@ -60,8 +60,9 @@ class Client:
             local models from the Hugging Face cache); pass ``{}`` to use only `backends`.
         catalog: the model catalog used to resolve names and aliases (default: the shipped one).
         default_model: the model used when a request says ``model="auto"`` or nothing.
-        router: chooses a backend for every request under a routing policy; see
-            `Client.from_policy`.
+        router: chooses a backend for every request under a routing policy (see
+            `Client.from_policy`); given one, every request goes to it, and `backends` and
+            `providers` are not used.
 
     Example:
         >>> from imagegate.testing import FakeBackend
