@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -78,10 +79,28 @@ class StateDatabase:
             isolation_level=None,  # transactions are begun and ended explicitly
             check_same_thread=False,  # the lock serialises the threads
         )
-        connection.execute("PRAGMA journal_mode=WAL")
+        self._use_wal(connection)
         # In WAL mode NORMAL loses no committed transaction when the process crashes, only
         # (maybe) the last ones on power loss, and spares an fsync per transaction.
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.executescript(f"BEGIN IMMEDIATE; {self._schema} COMMIT;")
         self._connection, self._pid = connection, os.getpid()
         return connection
+
+    def _use_wal(self, connection: sqlite3.Connection) -> None:
+        """Switch the file to WAL, waiting up to the busy timeout for other processes.
+
+        Switching needs the file to itself, and SQLite answers "database is locked" at once,
+        without its busy handler, while another process opens the same new file.
+        """
+        deadline = time.monotonic() + self._busy_timeout_s
+        pause = 0.005
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.1)
