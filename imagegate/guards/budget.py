@@ -4,20 +4,17 @@ with what it cost after, counting money that may have been spent as spent."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from imagegate.errors import BudgetExceededError, ProviderError, StateUnavailableError
+from imagegate.errors import BudgetExceededError, ProviderError
 from imagegate.guards.admission import Admission, Guarded, Wrapper
+from imagegate.guards.bookkeeping import bookkeep
 from imagegate.ledger import Budget, Ledger
 from imagegate.request import ImageRequest
-from imagegate.result import ImageResult, ImageWarning
+from imagegate.result import ImageResult
 
-__all__ = ["Budgeted", "Budgets", "bookkeep"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["Budgeted", "Budgets"]
 
 
 class Budgets:
@@ -130,16 +127,3 @@ class Budgeted(Wrapper):
         if unsettled is None:
             return result
         return result.model_copy(update={"warnings": (*result.warnings, unsettled)})
-
-
-def bookkeep(
-    what: str, step: Callable[..., object], *args: Any, **kwargs: Any
-) -> ImageWarning | None:
-    """Run a state-store step once the provider has answered: a store that fails then must not
-    lose a paid result (or hide the provider's error), so its failure becomes a warning."""
-    try:
-        step(*args, **kwargs)
-    except StateUnavailableError as error:
-        logger.warning("imagegate could not record %s: %s", what, error)
-        return ImageWarning(kind="other", message=f"could not record {what}: {error.message}")
-    return None

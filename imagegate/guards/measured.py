@@ -15,7 +15,7 @@ from imagegate.errors import (
     StateUnavailableError,
 )
 from imagegate.guards.admission import Admission, Guarded, Wrapper
-from imagegate.guards.budget import bookkeep
+from imagegate.guards.bookkeeping import bookkeep
 from imagegate.latency import LatencyStats
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
