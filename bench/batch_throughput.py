@@ -20,8 +20,8 @@ from pathlib import Path
 
 from imagegate import Client
 from imagegate.batch import BatchLimits, BatchReport
-from imagegate.testing.jobs import JobTiming
-from imagegate.testing.launch import running_emulators
+from imagegate.testing.emulators.jobs import JobTiming
+from imagegate.testing.emulators.launch import running_emulators
 
 MODELS = {
     "openai": "openai/gpt-image-2",

@@ -49,8 +49,8 @@ Call = Callable[[], Awaitable[object]]
 
 def serve_emulator(ready: multiprocessing.Queue[str], stop: Event, provider_s: float) -> None:
     """The emulator's process: serve until `stop` is set."""
-    from imagegate.testing.jobs import JobTiming
-    from imagegate.testing.openai_emulator import OpenAIEmulator
+    from imagegate.testing.emulators.jobs import JobTiming
+    from imagegate.testing.emulators.openai import OpenAIEmulator
 
     with OpenAIEmulator(api_key=API_KEY, timing=JobTiming(run_s=provider_s)) as emulator:
         ready.put(emulator.api_root)

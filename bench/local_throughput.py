@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from imagegate import ImageRequest, get_model
+from imagegate.images.sizes import parse_size
 from imagegate.providers.local import LocalBackend, LocalConfig, unload
-from imagegate.sizes import parse_size
 
 
 def main() -> None:

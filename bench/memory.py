@@ -44,8 +44,8 @@ def photo_like(width: int, height: int, output_format: str) -> bytes:
 
 def serve_emulators(ready: multiprocessing.Queue[dict[str, HostedConfig]], stop: Event) -> None:
     """The emulators' process: serve photo-like images until `stop` is set."""
-    from imagegate.testing.fal_emulator import FalEmulator
-    from imagegate.testing.openai_emulator import OpenAIEmulator
+    from imagegate.testing.emulators.fal import FalEmulator
+    from imagegate.testing.emulators.openai import OpenAIEmulator
 
     def draw(prompt: str, width: int, height: int, output_format: str, seed: int) -> bytes:  # noqa: ARG001
         return photo_like(width, height, output_format)

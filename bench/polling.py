@@ -23,9 +23,9 @@ import statistics
 import time
 
 from imagegate import Client, get_model
-from imagegate.testing.emulator import Emulator
-from imagegate.testing.jobs import JobTiming, LogNormal, Uniform
-from imagegate.testing.launch import running_emulators
+from imagegate.testing.emulators.base import Emulator
+from imagegate.testing.emulators.jobs import JobTiming, LogNormal, Uniform
+from imagegate.testing.emulators.launch import running_emulators
 
 MODELS = {
     "replicate": "replicate/flux-dev",

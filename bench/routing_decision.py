@@ -17,13 +17,13 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from imagegate import ImageRequest, get_model
-from imagegate.circuit import MemoryCircuitBreakers
-from imagegate.latency import SQLiteLatencyStats
-from imagegate.ledger import SQLiteLedger
-from imagegate.policy import Policy
 from imagegate.providers import HOSTED_PROVIDERS, build_backend
 from imagegate.providers.config import HostedConfig
-from imagegate.router import RoutedBackend, Router
+from imagegate.routing.policy import Policy
+from imagegate.routing.router import RoutedBackend, Router
+from imagegate.state.circuit import MemoryCircuitBreakers
+from imagegate.state.sqlite.latency import SQLiteLatencyStats
+from imagegate.state.sqlite.ledger import SQLiteLedger
 from imagegate.testing import FakeBackend
 
 MODELS = [

@@ -37,9 +37,9 @@ MODELS = {
 
 def serve_emulators(ready: multiprocessing.Queue[object], stop: Event, scale: float) -> None:
     """The emulators' process: serve until `stop` is set, then report the longest job."""
-    from imagegate.testing.jobs import JobTiming, LogNormal
-    from imagegate.testing.launch import running_emulators
-    from imagegate.testing.openai_emulator import OpenAIEmulator
+    from imagegate.testing.emulators.jobs import JobTiming, LogNormal
+    from imagegate.testing.emulators.launch import running_emulators
+    from imagegate.testing.emulators.openai import OpenAIEmulator
 
     timing = {
         provider: JobTiming(

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from imagegate.textneed import detect_text_need
+from imagegate.routing.textneed import detect_text_need
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "text_prompts.jsonl"
 TARGET = 0.95

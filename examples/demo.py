@@ -1,6 +1,6 @@
 """Runs imagegate's demo: offline by default, `--live` for the real providers (it spends money).
 
-Same as `imagegate demo [--live]`; see `imagegate/demo.py` for what it shows.
+Same as `imagegate demo [--live]`; see `imagegate/cli/demo.py` for what it shows.
 """
 
 import asyncio
@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
-from imagegate.demo import run_demo
+from imagegate.cli.demo import run_demo
 
 if __name__ == "__main__":
     asyncio.run(run_demo(live="--live" in sys.argv[1:]))

@@ -6,15 +6,15 @@ that needs it is first used.
 
 from imagegate import errors
 from imagegate.backend import Backend, Capabilities
-from imagegate.catalog import Catalog, LatencyPrior, ModelSpec, get_model, models
+from imagegate.catalog.models import Catalog, LatencyPrior, ModelSpec, get_model, models
 from imagegate.client import Client, SyncClient, agenerate, generate
-from imagegate.decision import CandidateScore, Exclusion, FallbackAttempt, RouteDecision
-from imagegate.inputs import InputImage
-from imagegate.policy import Policy
+from imagegate.decision import CandidateScore, Exclusion, FallbackAttempt, RouteDecision, TextNeed
+from imagegate.images.inputs import InputImage
+from imagegate.images.sizes import SizeRule
 from imagegate.request import ImageRequest, LoraSpec, RequestOptions
 from imagegate.result import Cost, CostEstimate, GeneratedImage, ImageResult, ImageWarning, Timings
-from imagegate.sizes import SizeRule
-from imagegate.textneed import TextNeed, detect_text_need
+from imagegate.routing.policy import Policy
+from imagegate.routing.textneed import detect_text_need
 
 __version__ = "0.1.0"
 

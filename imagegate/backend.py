@@ -11,9 +11,9 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from imagegate.images.sizes import SizeRule
 from imagegate.request import ImageRequest, OutputFormat
 from imagegate.result import CostEstimate, ImageResult
-from imagegate.sizes import SizeRule
 
 __all__ = ["Backend", "Capabilities"]
 

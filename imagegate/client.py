@@ -23,23 +23,23 @@ from imagegate.backend import Backend
 from imagegate.batch import BatchLimits, BatchPreview, BatchReport
 from imagegate.batch.items import BatchItems, as_batch_input
 from imagegate.batch.runner import OnProgress, preview_batch, run_batch
-from imagegate.catalog import Catalog
-from imagegate.circuit import CircuitBreakers
+from imagegate.catalog.models import Catalog
 from imagegate.decision import RouteDecision
 from imagegate.errors import InvalidRequestError, NoRouteError
 from imagegate.guards import Admission, Gate, Guarded, gated, guard
 from imagegate.guards.admission import close_backend, require_operation
-from imagegate.latency import LatencyStats
-from imagegate.ledger import Ledger
-from imagegate.policy import Policy
-from imagegate.policy_router import router_from_policy
 from imagegate.providers import HOSTED_PROVIDERS, ProviderConfig, build_backend
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.hosted import HostedBackend
 from imagegate.providers.local.config import LocalConfig
 from imagegate.request import ImageRequest, RequestOptions
 from imagegate.result import CostEstimate, ImageResult
-from imagegate.router import Router
+from imagegate.routing.from_policy import router_from_policy
+from imagegate.routing.policy import Policy
+from imagegate.routing.router import Router
+from imagegate.state.circuit import CircuitBreakers
+from imagegate.state.latency import LatencyStats
+from imagegate.state.ledger import Ledger
 
 __all__ = ["Client", "SyncClient", "agenerate", "generate"]
 

@@ -8,9 +8,26 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from imagegate.textneed import TextNeed
+__all__ = ["CandidateScore", "Exclusion", "FallbackAttempt", "RouteDecision", "TextNeed"]
 
-__all__ = ["CandidateScore", "Exclusion", "FallbackAttempt", "RouteDecision"]
+
+class TextNeed(BaseModel):
+    """Whether a prompt needs legible text in the image, why, and how demanding it is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    needed: bool
+    evidence: tuple[str, ...] = Field((), description="The reasons, in words.")
+    chars: int = Field(
+        0, ge=0, description="Characters of literal text to render (spaces included); 0: unknown."
+    )
+    lines: int = Field(0, ge=0, description="Separate pieces of literal text; 0: unknown.")
+    grade: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="The text grade a backend needs, on the scale of Capabilities.text_grade.",
+    )
 
 
 class Exclusion(BaseModel):

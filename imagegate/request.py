@@ -27,8 +27,8 @@ from pydantic import (
 )
 
 from imagegate.errors import InvalidRequestError
-from imagegate.inputs import InputImage, input_named
-from imagegate.sizes import AspectRatio, Size, parse_aspect_ratio, parse_size
+from imagegate.images.inputs import InputImage, input_named
+from imagegate.images.sizes import AspectRatio, Size, parse_aspect_ratio, parse_size
 
 __all__ = [
     "AUTO",

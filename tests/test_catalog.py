@@ -6,8 +6,8 @@ import pytest
 
 import imagegate
 from imagegate import Catalog, get_model
+from imagegate.catalog.pricing import PerImagePrice
 from imagegate.errors import ConfigError, UnknownModelError
-from imagegate.pricing import PerImagePrice
 
 REQUIRED = [
     "openai/gpt-image-2",

@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import imagegate
-from imagegate.cli import app
+from imagegate.cli.app import app
 
 runner = CliRunner()
 ROOT = Path(__file__).parent.parent
@@ -38,7 +38,7 @@ def test_version_prints_the_version() -> None:
 
 def test_emulate_serves_all_four_and_prints_how_to_reach_them() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "imagegate.cli", "emulate", "--duration", "300"],
+        [sys.executable, "-m", "imagegate.cli.app", "emulate", "--duration", "300"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

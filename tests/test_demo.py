@@ -39,7 +39,7 @@ def test_the_live_demo_without_keys_refuses_everything_and_spends_nothing(tmp_pa
         "HF_HUB_OFFLINE": "1",
     }
     run = subprocess.run(
-        [sys.executable, "-m", "imagegate.cli", "demo", "--live"],
+        [sys.executable, "-m", "imagegate.cli.app", "demo", "--live"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from imagegate.latency import SQLiteLatencyStats
-from imagegate.ledger import SQLiteLedger
+from imagegate.state.sqlite.latency import SQLiteLatencyStats
+from imagegate.state.sqlite.ledger import SQLiteLedger
 
 FLUX = "fal/flux-schnell"
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from imagegate.ledger import Budget, MemoryLedger
+from imagegate.state.ledger import Budget
+from imagegate.state.sqlite.ledger import MemoryLedger
 
 DAILY = Budget(name="daily", limit_usd=1.0, period="day")
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from imagegate import ImageRequest, get_model
-from imagegate.pricing import TokenPrice, TokenUsage
+from imagegate.catalog.pricing import TokenPrice, TokenUsage
 
 from .conftest import encode
 

@@ -95,7 +95,7 @@ def test_truncated_image_is_refused() -> None:
 def test_image_over_size_limit_is_refused(
     photo_png: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("imagegate.inputs.MAX_INPUT_IMAGE_BYTES", len(photo_png) - 1)
+    monkeypatch.setattr("imagegate.images.inputs.MAX_INPUT_IMAGE_BYTES", len(photo_png) - 1)
     with pytest.raises(InvalidRequestError, match="the limit is"):
         ImageRequest(prompt="add a hat", images=[photo_png])
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from imagegate.textneed import TextNeed, detect_text_need
+from imagegate.decision import TextNeed
+from imagegate.routing.textneed import detect_text_need
 
 DATA = Path(__file__).parent / "data" / "text_prompts.jsonl"
 

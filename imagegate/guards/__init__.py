@@ -19,7 +19,6 @@ gateway, the CLI), runs through the same chain around the backend that serves it
 from __future__ import annotations
 
 from imagegate.backend import Backend
-from imagegate.circuit import CircuitBreakers
 from imagegate.guards.admission import Admission, Guard, Guarded, Layer, Wrapper
 from imagegate.guards.budget import Budgeted, Budgets
 from imagegate.guards.checked import CheckedBackend
@@ -28,7 +27,8 @@ from imagegate.guards.fanout import FanOut
 from imagegate.guards.gate import Gate, Gated, gated
 from imagegate.guards.measured import Measured
 from imagegate.guards.privacy import PrivateOnly
-from imagegate.latency import LatencyStats
+from imagegate.state.circuit import CircuitBreakers
+from imagegate.state.latency import LatencyStats
 
 __all__ = [
     "Admission",

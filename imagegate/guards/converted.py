@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from imagegate.formats import to_format
 from imagegate.guards.admission import Layer
+from imagegate.images.formats import to_format
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from imagegate.circuit import CircuitBreakers
 from imagegate.errors import (
     BudgetExceededError,
     CircuitOpenError,
@@ -16,9 +15,10 @@ from imagegate.errors import (
 )
 from imagegate.guards.admission import Admission, Guarded, Wrapper
 from imagegate.guards.bookkeeping import bookkeep
-from imagegate.latency import LatencyStats
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
+from imagegate.state.circuit import CircuitBreakers
+from imagegate.state.latency import LatencyStats
 
 __all__ = ["CIRCUIT_OPEN", "Measured"]
 

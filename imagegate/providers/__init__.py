@@ -17,16 +17,16 @@ if TYPE_CHECKING:
     import httpx
 
     from imagegate.backend import Backend
-    from imagegate.catalog import ModelSpec
-    from imagegate.journal import JobJournal
+    from imagegate.catalog.models import ModelSpec
+    from imagegate.state.journal import JobJournal
 
 __all__ = ["ADAPTERS", "HOSTED_PROVIDERS", "ProviderConfig", "build_backend"]
 
 HOSTED_PROVIDERS: dict[str, str] = {
     "openai": "imagegate.providers.openai:OpenAIBackend",
-    "replicate": "imagegate.providers.replicate:ReplicateBackend",
-    "fal": "imagegate.providers.fal:FalBackend",
-    "wavespeed": "imagegate.providers.wavespeed:WaveSpeedBackend",
+    "replicate": "imagegate.providers.queue.replicate:ReplicateBackend",
+    "fal": "imagegate.providers.queue.fal:FalBackend",
+    "wavespeed": "imagegate.providers.queue.wavespeed:WaveSpeedBackend",
 }
 """Hosted provider name → the adapter class that serves its models."""
 

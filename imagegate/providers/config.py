@@ -5,8 +5,9 @@ so switching between them is configuration, not code. Keys are read from the env
 when a backend is first used, never at import, and never appear in reprs or logs.
 
 The settings are declared once, in `HostedSettings`: `HostedConfig` adds to them what only a
-configured backend has, and a ``routing.yaml`` backend entry (`imagegate.policy.BackendEntry`)
-inherits them, so every setting is a policy key with the same name, type and validation.
+configured backend has, and a ``routing.yaml`` backend entry
+(`imagegate.routing.policy.BackendEntry`) inherits them, so every setting is a policy key with
+the same name, type and validation.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from imagegate.errors import MissingCredentialsError
-from imagegate.imagebytes import DEFAULT_MAX_PIXELS
+from imagegate.images.untrusted import DEFAULT_MAX_PIXELS
 from imagegate.providers.download import OutputPolicy
 from imagegate.providers.retry import RetryPolicy
 

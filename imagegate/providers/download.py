@@ -11,7 +11,7 @@ still be http(s), on an allowed host, and each redirect is checked the same way,
 is resolved, so there is no address to check or pin: the transport decides where a request
 goes, and whoever injects one vouches for it.
 ``data:`` URIs (fal and WaveSpeed inline modes) are decoded without any request. Whatever
-arrives is checked as untrusted image bytes (`imagegate.imagebytes`): a non-image, a truncated
+arrives is checked as untrusted image bytes (`imagegate.images.untrusted`): a non-image, a truncated
 file or a decompression bomb (refused from its header, never decoded) is an
 `OutputDownloadError` that says the job may be billed.
 """
@@ -30,8 +30,8 @@ from urllib.parse import unquote_to_bytes
 import anyio
 import httpx
 
-from imagegate import imagebytes
 from imagegate.errors import OutputDownloadError, UnsafeOutputURLError
+from imagegate.images import untrusted
 from imagegate.result import GeneratedImage
 
 __all__ = ["Downloader", "OutputPolicy"]
@@ -54,7 +54,7 @@ class OutputPolicy:
     allowed_hosts: Sequence[str]
     allow_loopback: bool = False
     max_bytes: int = 64 * 1024 * 1024
-    max_pixels: int = imagebytes.DEFAULT_MAX_PIXELS
+    max_pixels: int = untrusted.DEFAULT_MAX_PIXELS
 
 
 class Downloader:
@@ -230,7 +230,7 @@ class Downloader:
 
         # A PNG's chunk checksums prove it whole and uncorrupted without decoding its pixels
         # (about 6x cheaper); other formats have no such check and are decoded.
-        info = imagebytes.inspect(
+        info = untrusted.inspect(
             data,
             what=f"the output at {url}",
             fail=unreadable,

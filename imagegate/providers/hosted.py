@@ -16,7 +16,7 @@ from typing import ClassVar
 import httpx
 
 from imagegate.backend import Capabilities
-from imagegate.catalog import ModelSpec
+from imagegate.catalog.models import ModelSpec
 from imagegate.errors import InvalidRequestError, MissingCredentialsError, PrivacyError
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.download import Downloader

@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from imagegate import imagebytes
-from imagegate.catalog import ModelSpec
+from imagegate.catalog.models import ModelSpec
+from imagegate.catalog.pricing import TokenPrice, TokenUsage
 from imagegate.errors import (
     ContentPolicyError,
     ImagegateError,
@@ -32,7 +32,7 @@ from imagegate.errors import (
     ProviderUnavailableError,
 )
 from imagegate.extras import require
-from imagegate.pricing import TokenPrice, TokenUsage
+from imagegate.images import untrusted
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.failures import (
     malformed_answer,
@@ -190,7 +190,7 @@ class OpenAIBackend(HostedBackend):
             data = base64.b64decode(item.b64_json or "", validate=True)
         except (binascii.Error, ValueError) as exc:
             raise unreadable(f"{what} is not valid base64 ({exc})") from None
-        info = imagebytes.inspect(
+        info = untrusted.inspect(
             data,
             what=what,
             fail=unreadable,

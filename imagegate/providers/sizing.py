@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass
 
 from imagegate.errors import CapabilityError
+from imagegate.images.sizes import Size, SizeRule, parse_aspect_ratio
 from imagegate.request import ImageRequest
 from imagegate.result import ImageWarning
-from imagegate.sizes import Size, SizeRule, parse_aspect_ratio
 
 __all__ = ["FittedSize", "fit_size"]
 

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from imagegate.extras import require
 from imagegate.testing.clock import ManualClock, WallClock
+from imagegate.testing.emulators.faults import Fault, FaultPlan
+from imagegate.testing.emulators.jobs import JobTiming, LogNormal, Uniform
 from imagegate.testing.fake import FakeBackend
-from imagegate.testing.faults import Fault, FaultPlan
-from imagegate.testing.jobs import JobTiming, LogNormal, Uniform
 from imagegate.testing.render import render_image
 
 if TYPE_CHECKING:
-    from imagegate.testing.emulator import Emulator, TestCA
-    from imagegate.testing.fal_emulator import FalEmulator
-    from imagegate.testing.openai_emulator import OpenAIEmulator
-    from imagegate.testing.replicate_emulator import ReplicateEmulator
-    from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+    from imagegate.testing.emulators.base import Emulator, TestCA
+    from imagegate.testing.emulators.fal import FalEmulator
+    from imagegate.testing.emulators.openai import OpenAIEmulator
+    from imagegate.testing.emulators.replicate import ReplicateEmulator
+    from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 
 __all__ = [
     "Emulator",
@@ -45,12 +45,12 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Emulator": "imagegate.testing.emulator",
-    "TestCA": "imagegate.testing.emulator",
-    "OpenAIEmulator": "imagegate.testing.openai_emulator",
-    "ReplicateEmulator": "imagegate.testing.replicate_emulator",
-    "FalEmulator": "imagegate.testing.fal_emulator",
-    "WaveSpeedEmulator": "imagegate.testing.wavespeed_emulator",
+    "Emulator": "imagegate.testing.emulators.base",
+    "TestCA": "imagegate.testing.emulators.base",
+    "OpenAIEmulator": "imagegate.testing.emulators.openai",
+    "ReplicateEmulator": "imagegate.testing.emulators.replicate",
+    "FalEmulator": "imagegate.testing.emulators.fal",
+    "WaveSpeedEmulator": "imagegate.testing.emulators.wavespeed",
 }
 
 

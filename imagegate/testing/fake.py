@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from PIL import Image
 
 from imagegate.backend import Capabilities
-from imagegate.formats import MEDIA_TYPES
+from imagegate.images.formats import MEDIA_TYPES
+from imagegate.images.sizes import SizeRule
 from imagegate.request import ImageRequest
 from imagegate.result import Cost, CostEstimate, GeneratedImage, ImageResult, Timings
-from imagegate.sizes import SizeRule
 from imagegate.testing.render import render_image
 
 __all__ = ["FakeBackend"]

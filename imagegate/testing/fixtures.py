@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from imagegate.testing.emulator import TestCA
+from imagegate.testing.emulators.base import TestCA
 from imagegate.testing.redis_server import RedisServer, redis_server_binary
 
 if TYPE_CHECKING:
-    from imagegate.testing.fal_emulator import FalEmulator
-    from imagegate.testing.openai_emulator import OpenAIEmulator
-    from imagegate.testing.replicate_emulator import ReplicateEmulator
-    from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+    from imagegate.testing.emulators.fal import FalEmulator
+    from imagegate.testing.emulators.openai import OpenAIEmulator
+    from imagegate.testing.emulators.replicate import ReplicateEmulator
+    from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 
 __all__ = [
     "emulator_ca",
@@ -47,7 +47,7 @@ def emulator_ca() -> Iterator[TestCA]:
 @pytest.fixture
 def openai_emulator() -> Iterator[OpenAIEmulator]:
     """The OpenAI Images emulator on http://127.0.0.1."""
-    from imagegate.testing.openai_emulator import OpenAIEmulator
+    from imagegate.testing.emulators.openai import OpenAIEmulator
 
     with OpenAIEmulator() as emulator:
         yield emulator
@@ -56,7 +56,7 @@ def openai_emulator() -> Iterator[OpenAIEmulator]:
 @pytest.fixture
 def replicate_emulator() -> Iterator[ReplicateEmulator]:
     """The Replicate emulator on http://127.0.0.1."""
-    from imagegate.testing.replicate_emulator import ReplicateEmulator
+    from imagegate.testing.emulators.replicate import ReplicateEmulator
 
     with ReplicateEmulator() as emulator:
         yield emulator
@@ -65,7 +65,7 @@ def replicate_emulator() -> Iterator[ReplicateEmulator]:
 @pytest.fixture
 def replicate_emulator_tls(emulator_ca: TestCA) -> Iterator[ReplicateEmulator]:
     """The Replicate emulator on https://127.0.0.1 (trust ``emulator_ca.ca_file``)."""
-    from imagegate.testing.replicate_emulator import ReplicateEmulator
+    from imagegate.testing.emulators.replicate import ReplicateEmulator
 
     with ReplicateEmulator(tls=emulator_ca) as emulator:
         yield emulator
@@ -74,7 +74,7 @@ def replicate_emulator_tls(emulator_ca: TestCA) -> Iterator[ReplicateEmulator]:
 @pytest.fixture
 def fal_emulator() -> Iterator[FalEmulator]:
     """The fal emulator (queue and run listeners) on http://127.0.0.1."""
-    from imagegate.testing.fal_emulator import FalEmulator
+    from imagegate.testing.emulators.fal import FalEmulator
 
     with FalEmulator() as emulator:
         yield emulator
@@ -83,7 +83,7 @@ def fal_emulator() -> Iterator[FalEmulator]:
 @pytest.fixture
 def fal_emulator_tls(emulator_ca: TestCA) -> Iterator[FalEmulator]:
     """The fal emulator on https://127.0.0.1 (trust ``emulator_ca.ca_file``)."""
-    from imagegate.testing.fal_emulator import FalEmulator
+    from imagegate.testing.emulators.fal import FalEmulator
 
     with FalEmulator(tls=emulator_ca) as emulator:
         yield emulator
@@ -92,7 +92,7 @@ def fal_emulator_tls(emulator_ca: TestCA) -> Iterator[FalEmulator]:
 @pytest.fixture
 def wavespeed_emulator() -> Iterator[WaveSpeedEmulator]:
     """The WaveSpeed v3 emulator on http://127.0.0.1."""
-    from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+    from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 
     with WaveSpeedEmulator() as emulator:
         yield emulator

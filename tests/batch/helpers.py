@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from imagegate.testing import ManualClock
-from imagegate.testing.emulator import Emulator
+from imagegate.testing.emulators.base import Emulator
 
 FOX = "a red fox sleeping in fresh snow"
 POSTER = 'A poster with the headline "Grand Opening"'

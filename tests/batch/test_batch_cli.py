@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from imagegate.cli import app
-from imagegate.testing.fal_emulator import FalEmulator
+from imagegate.cli.app import app
+from imagegate.testing.emulators.fal import FalEmulator
 from tests.batch.helpers import FOX, Raw, by_line, entry, write_lines, write_policy
 
 ITEMS = [FOX, {"prompt": f"{FOX} at dawn", "n": 2, "size": "512x512"}]
@@ -33,7 +33,7 @@ def batch(
 @pytest.fixture
 def interactive(monkeypatch: pytest.MonkeyPatch) -> None:
     """Standard input counts as a terminal (CliRunner's never is)."""
-    monkeypatch.setattr("imagegate.cli._stdin_is_interactive", lambda: True)
+    monkeypatch.setattr("imagegate.cli.app._stdin_is_interactive", lambda: True)
 
 
 @pytest.mark.usefixtures("interactive")

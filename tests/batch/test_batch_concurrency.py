@@ -9,9 +9,9 @@ from pathlib import Path
 from imagegate import Client, ImageRequest, ImageResult
 from imagegate.batch import BatchLimits
 from imagegate.testing import FakeBackend, Fault, JobTiming, ManualClock
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.jobs import Job
-from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.jobs import Job
+from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 from tests.batch.helpers import FOX, policy, release_in_groups
 
 

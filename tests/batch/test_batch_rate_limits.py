@@ -9,8 +9,8 @@ from imagegate import Client
 from imagegate.batch import BatchLimits
 from imagegate.errors import RateLimitedError
 from imagegate.testing import FakeBackend, Fault
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 from tests.batch.helpers import FOX, by_line, policy, results
 from tests.waiting import until
 

@@ -14,9 +14,9 @@ from imagegate import Client
 from imagegate.batch.folder import BatchFolder
 from imagegate.batch.items import read_batch_file
 from imagegate.testing import JobTiming, ManualClock
-from imagegate.testing.fal_emulator import FalEmulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.replicate import ReplicateEmulator
 from imagegate.testing.redis_server import RedisServer
-from imagegate.testing.replicate_emulator import ReplicateEmulator
 from tests.batch.helpers import FOX, by_line, entry, write_lines, write_policy
 from tests.waiting import until
 
@@ -37,7 +37,7 @@ async def kill_mid_batch(
     The emulator's clock moves only to finish the first job: every later job is in flight
     until the kill, however slow the machine. After the kill each poll moves it a job's
     length on, so that the rerun's jobs finish."""
-    command = [sys.executable, "-m", "imagegate.cli", "batch", str(prompts)]
+    command = [sys.executable, "-m", "imagegate.cli.app", "batch", str(prompts)]
     options = ["--policy", str(policy), "--out", str(out), "--yes", "--concurrency", "1"]
     child = subprocess.Popen(
         [*command, *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -10,8 +10,8 @@ from PIL import Image
 from imagegate import Client, SyncClient
 from imagegate.errors import InvalidRequestError
 from imagegate.testing import Fault
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.openai_emulator import OpenAIEmulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.openai import OpenAIEmulator
 from tests.batch.helpers import FOX, POSTER, by_line, policy, results, write_lines
 
 

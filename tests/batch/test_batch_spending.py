@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from imagegate import Client
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.openai_emulator import OpenAIEmulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.openai import OpenAIEmulator
 from tests.batch.helpers import FOX, POSTER, by_line, policy
 
 ITEMS = [{"prompt": f"{FOX}, take {index}", "size": "512x512"} for index in range(5)]

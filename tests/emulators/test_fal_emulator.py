@@ -24,10 +24,10 @@ import pytest
 from PIL import Image
 
 from imagegate.testing.clock import ManualClock
-from imagegate.testing.emulator import TestCA
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.faults import Fault
-from imagegate.testing.jobs import JobTiming
+from imagegate.testing.emulators.base import TestCA
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.faults import Fault
+from imagegate.testing.emulators.jobs import JobTiming
 from tests.waiting import wait_until
 
 APP = "fal-ai/flux/schnell"

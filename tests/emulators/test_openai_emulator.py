@@ -12,10 +12,10 @@ import openai
 import pytest
 from PIL import Image
 
-from imagegate.testing.faults import Fault
-from imagegate.testing.jobs import JobTiming
-from imagegate.testing.openai_emulator import OpenAIEmulator
-from imagegate.testing.requestlog import REDACTED
+from imagegate.testing.emulators.faults import Fault
+from imagegate.testing.emulators.jobs import JobTiming
+from imagegate.testing.emulators.openai import OpenAIEmulator
+from imagegate.testing.emulators.requestlog import REDACTED
 
 
 def png(size: tuple[int, int], mode: str = "RGB") -> bytes:

@@ -16,11 +16,11 @@ from replicate.exceptions import ModelError, ReplicateError
 from replicate.helpers import FileOutput
 
 from imagegate.testing.clock import ManualClock
-from imagegate.testing.emulator import TestCA
-from imagegate.testing.faults import Fault
-from imagegate.testing.jobs import JobTiming
-from imagegate.testing.replicate_emulator import MODELS, ReplicateEmulator
-from imagegate.testing.requestlog import REDACTED
+from imagegate.testing.emulators.base import TestCA
+from imagegate.testing.emulators.faults import Fault
+from imagegate.testing.emulators.jobs import JobTiming
+from imagegate.testing.emulators.replicate import MODELS, ReplicateEmulator
+from imagegate.testing.emulators.requestlog import REDACTED
 from tests.waiting import wait_until
 
 SCHNELL = "black-forest-labs/flux-schnell"

@@ -17,9 +17,9 @@ import wavespeed
 from PIL import Image
 
 from imagegate.testing.clock import ManualClock
-from imagegate.testing.faults import Fault
-from imagegate.testing.jobs import JobTiming
-from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+from imagegate.testing.emulators.faults import Fault
+from imagegate.testing.emulators.jobs import JobTiming
+from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 from tests.waiting import wait_until
 
 TURBO = "wavespeed-ai/z-image/turbo"

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from imagegate import Client, ImageRequest, Policy, get_model
-from imagegate.circuit import MemoryCircuitBreakers
 from imagegate.errors import BudgetExceededError, ProviderError, ProviderUnavailableError
-from imagegate.latency import SQLiteLatencyStats
-from imagegate.ledger import SQLiteLedger
-from imagegate.router import RoutedBackend, Router
+from imagegate.routing.router import RoutedBackend, Router
+from imagegate.state.circuit import MemoryCircuitBreakers
+from imagegate.state.sqlite.latency import SQLiteLatencyStats
+from imagegate.state.sqlite.ledger import SQLiteLedger
 from imagegate.testing import FakeBackend, Fault
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.openai_emulator import OpenAIEmulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.openai import OpenAIEmulator
 from tests.waiting import until
 
 FOX = "a red fox sleeping in fresh snow"

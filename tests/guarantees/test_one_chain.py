@@ -6,11 +6,11 @@ import inspect
 from pathlib import Path
 
 from imagegate import Client, ImageRequest, Policy, SyncClient
-from imagegate.circuit import MemoryCircuitBreakers
-from imagegate.latency import SQLiteLatencyStats
-from imagegate.ledger import SQLiteLedger
 from imagegate.result import CostEstimate
-from imagegate.router import RoutedBackend, Router
+from imagegate.routing.router import RoutedBackend, Router
+from imagegate.state.circuit import MemoryCircuitBreakers
+from imagegate.state.sqlite.latency import SQLiteLatencyStats
+from imagegate.state.sqlite.ledger import SQLiteLedger
 from imagegate.testing import FakeBackend
 
 FOX = "a red fox sleeping in fresh snow"

@@ -10,7 +10,7 @@ import pytest
 
 from imagegate import Client
 from imagegate.errors import InvalidRequestError
-from imagegate.testing.emulator import Emulator
+from imagegate.testing.emulators.base import Emulator
 
 # provider, a model of it, options that would multiply what is billed, the field to use
 PRICED = [

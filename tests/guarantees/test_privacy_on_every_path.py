@@ -10,8 +10,8 @@ from imagegate import Client, ImageRequest, get_model
 from imagegate.errors import PrivacyError
 from imagegate.providers import build_backend
 from imagegate.testing import FakeBackend
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.openai_emulator import OpenAIEmulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.openai import OpenAIEmulator
 
 SECRET = "our unreleased product, codename BLUEFIN"
 

@@ -13,11 +13,11 @@ from imagegate.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
-from imagegate.providers.fal import FalBackend
 from imagegate.providers.openai import OpenAIBackend
+from imagegate.providers.queue.fal import FalBackend
 from imagegate.testing import Fault, JobTiming, ManualClock
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.openai_emulator import OpenAIEmulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.openai import OpenAIEmulator
 
 
 def backend(emu: FalEmulator, model: str = "fal/flux-schnell", **settings: object) -> FalBackend:

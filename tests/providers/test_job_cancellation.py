@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from imagegate.errors import InvalidRequestError, ProviderUnavailableError
-from imagegate.journal import MemoryJournal
 from imagegate.providers.download import Downloader, OutputPolicy
-from imagegate.providers.jobs import JobRun, JobStatus, run_job
+from imagegate.providers.queue.jobs import JobRun, JobStatus, run_job
 from imagegate.providers.retry import RetryPolicy
+from imagegate.state.journal import MemoryJournal
 
 BACKEND = "fake/model"
 

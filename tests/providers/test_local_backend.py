@@ -21,7 +21,7 @@ pytest.importorskip("diffusers", reason="needs the 'local' extra")
 import torch
 
 from imagegate import Client, ImageRequest, get_model
-from imagegate.catalog import ModelSpec
+from imagegate.catalog.models import ModelSpec
 from imagegate.errors import (
     CapabilityError,
     InvalidRequestError,

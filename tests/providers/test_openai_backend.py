@@ -20,7 +20,7 @@ from imagegate.errors import (
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.openai import OpenAIBackend
 from imagegate.testing import Fault
-from imagegate.testing.openai_emulator import OpenAIEmulator
+from imagegate.testing.emulators.openai import OpenAIEmulator
 
 
 def backend(

@@ -10,7 +10,7 @@ from imagegate.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
-from imagegate.providers.polling import PollSchedule, poll_until
+from imagegate.providers.queue.polling import PollSchedule, poll_until
 from imagegate.providers.retry import RetryPolicy, call_with_retry
 
 

@@ -15,10 +15,10 @@ from imagegate.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
-from imagegate.journal import MemoryJournal
-from imagegate.providers.replicate import ReplicateBackend
+from imagegate.providers.queue.replicate import ReplicateBackend
+from imagegate.state.journal import MemoryJournal
 from imagegate.testing import Fault, JobTiming, ManualClock
-from imagegate.testing.replicate_emulator import ReplicateEmulator
+from imagegate.testing.emulators.replicate import ReplicateEmulator
 
 
 def backend(

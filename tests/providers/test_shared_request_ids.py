@@ -20,13 +20,14 @@ from PIL import Image
 
 from imagegate import Client, ImageResult, get_model
 from imagegate.errors import InvalidRequestError, ProviderUnavailableError, RequestIdConflictError
-from imagegate.journal import MemoryJournal, SQLiteJournal, request_digest
 from imagegate.providers import build_backend
 from imagegate.providers.download import Downloader, OutputPolicy
-from imagegate.providers.jobs import CLAIM_MARGIN_S, FinishedJob, JobRun, JobStatus, run_job
+from imagegate.providers.queue.jobs import CLAIM_MARGIN_S, FinishedJob, JobRun, JobStatus, run_job
 from imagegate.providers.retry import RetryPolicy
+from imagegate.state.journal import MemoryJournal, request_digest
+from imagegate.state.sqlite.journal import SQLiteJournal
 from imagegate.testing import Fault
-from imagegate.testing.fal_emulator import FalEmulator
+from imagegate.testing.emulators.fal import FalEmulator
 
 from .test_job_cancellation import HeldProvider, cancelled, start
 from .test_job_cancellation import job_run as held_job_run

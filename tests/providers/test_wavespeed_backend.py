@@ -12,9 +12,9 @@ from imagegate.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
-from imagegate.providers.wavespeed import WaveSpeedBackend
+from imagegate.providers.queue.wavespeed import WaveSpeedBackend
 from imagegate.testing import Fault, JobTiming, ManualClock
-from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 
 
 def backend(

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from imagegate import Client, ImageRequest
 from imagegate.providers.config import HostedConfig
 from imagegate.testing import JobTiming, ManualClock
-from imagegate.testing.replicate_emulator import ReplicateEmulator
+from imagegate.testing.emulators.replicate import ReplicateEmulator
 
 RUN = """
 import asyncio, sys

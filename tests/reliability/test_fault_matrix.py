@@ -26,11 +26,11 @@ from imagegate.errors import (
 )
 from imagegate.providers import build_backend
 from imagegate.testing import Fault
-from imagegate.testing.emulator import Emulator
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.openai_emulator import OpenAIEmulator
-from imagegate.testing.replicate_emulator import ReplicateEmulator
-from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+from imagegate.testing.emulators.base import Emulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.openai import OpenAIEmulator
+from imagegate.testing.emulators.replicate import ReplicateEmulator
+from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 from tests.reliability.faulttable import FaultRow, FaultTable
 
 RECOVERS = None

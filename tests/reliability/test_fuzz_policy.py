@@ -21,10 +21,10 @@ from pydantic import SecretStr
 
 from imagegate import Client
 from imagegate.errors import ConfigError, ImagegateError
-from imagegate.policy import Policy, StatePolicy
-from imagegate.policy_router import router_from_policy
 from imagegate.providers import HOSTED_PROVIDERS
 from imagegate.providers.config import HostedConfig
+from imagegate.routing.from_policy import router_from_policy
+from imagegate.routing.policy import Policy, StatePolicy
 from tests.reliability.network_guard import NetworkGuard
 
 FUZZ = settings(

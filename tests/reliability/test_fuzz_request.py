@@ -21,10 +21,10 @@ from pydantic import SecretStr
 import imagegate
 from imagegate import Client, ImageRequest, get_model
 from imagegate.errors import ImagegateError, InvalidRequestError, ProviderError
-from imagegate.inputs import InputImage
+from imagegate.images.inputs import InputImage
+from imagegate.images.sizes import parse_size
 from imagegate.providers import build_backend
 from imagegate.providers.config import HostedConfig
-from imagegate.sizes import parse_size
 from imagegate.testing import FakeBackend
 from imagegate.validation import check_request
 from tests.reliability.network_guard import NetworkGuard

@@ -34,17 +34,17 @@ from imagegate.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
-from imagegate.policy import Policy
 from imagegate.providers import build_backend
 from imagegate.providers.config import HostedConfig
-from imagegate.server import create_app
+from imagegate.routing.policy import Policy
+from imagegate.server.app import create_app
 from imagegate.testing import Fault
-from imagegate.testing.emulator import Emulator
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.openai_emulator import OpenAIEmulator
-from imagegate.testing.replicate_emulator import ReplicateEmulator
-from imagegate.testing.requestlog import REDACTED
-from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+from imagegate.testing.emulators.base import Emulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.openai import OpenAIEmulator
+from imagegate.testing.emulators.replicate import ReplicateEmulator
+from imagegate.testing.emulators.requestlog import REDACTED
+from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 
 SECRET = "sk-test-SECRET-1234567890"
 WRONG = SECRET + "-revoked"  # a rejected key must not leak either; it contains SECRET
@@ -255,7 +255,7 @@ async def test_the_gateways_pages_and_error_bodies_show_no_key(
 def imagegate_generate(policy: Path, out: Path, key: str) -> str:
     """stdout and stderr of ``imagegate generate --debug``, with the key in its environment."""
     env = {**os.environ, KEY_ENV: key, "COLUMNS": "200"}
-    command = [sys.executable, "-m", "imagegate.cli", "generate", "a fox", "--debug"]
+    command = [sys.executable, "-m", "imagegate.cli.app", "generate", "a fox", "--debug"]
     command += ["--policy", str(policy), "--out", str(out)]
     run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     return run.stdout + run.stderr

@@ -25,10 +25,10 @@ from imagegate.errors import ProviderError, UnsafeOutputURLError
 from imagegate.providers import build_backend
 from imagegate.providers.download import Downloader, OutputPolicy
 from imagegate.testing import Fault
-from imagegate.testing.emulator import Emulator
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.replicate_emulator import ReplicateEmulator
-from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+from imagegate.testing.emulators.base import Emulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.replicate import ReplicateEmulator
+from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 from tests.providers.test_download import PNG, Server, png_bytes
 from tests.reliability.network_guard import NetworkGuard
 

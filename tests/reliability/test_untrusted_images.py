@@ -18,18 +18,19 @@ from dataclasses import dataclass
 import pytest
 from PIL import Image, ImageFile
 
-from imagegate import Client, ImageRequest, imagebytes
+from imagegate import Client, ImageRequest
 from imagegate.errors import InvalidRequestError, OutputDownloadError
-from imagegate.formats import to_format
+from imagegate.images import untrusted
+from imagegate.images.formats import to_format
 from imagegate.providers.download import Downloader, OutputPolicy
 from imagegate.result import GeneratedImage
 from imagegate.testing import Fault
-from imagegate.testing.emulator import Emulator
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.faults import decompression_bomb
-from imagegate.testing.openai_emulator import OpenAIEmulator
-from imagegate.testing.replicate_emulator import ReplicateEmulator
-from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+from imagegate.testing.emulators.base import Emulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.faults import decompression_bomb
+from imagegate.testing.emulators.openai import OpenAIEmulator
+from imagegate.testing.emulators.replicate import ReplicateEmulator
+from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 
 LIMIT = 8192 * 8192  # the documented default, for inputs and outputs alike
 
@@ -89,7 +90,7 @@ def nothing_over_the_limit_was_decoded(sizes: list[tuple[int, int]]) -> bool:
 def test_only_its_declared_size_gives_the_bomb_away() -> None:
     # Well formed, checksums right: with the limit lifted it passes every other check, so the
     # pixel limit, read from the header, is what refuses it.
-    info = imagebytes.inspect(
+    info = untrusted.inspect(
         decompression_bomb(),
         what="bomb",
         fail=OutputDownloadError,

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from imagegate import Client, ImageRequest, LatencyPrior, get_model
-from imagegate.circuit import MemoryCircuitBreakers
-from imagegate.latency import SQLiteLatencyStats
-from imagegate.ledger import SQLiteLedger
-from imagegate.policy import Policy
-from imagegate.router import RoutedBackend, Router
+from imagegate.routing.policy import Policy
+from imagegate.routing.router import RoutedBackend, Router
+from imagegate.state.circuit import MemoryCircuitBreakers
+from imagegate.state.sqlite.latency import SQLiteLatencyStats
+from imagegate.state.sqlite.ledger import SQLiteLedger
 from imagegate.testing import FakeBackend
 
 

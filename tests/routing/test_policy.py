@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from imagegate.errors import ConfigError
-from imagegate.policy import BackendEntry, Policy
-from imagegate.policy_router import router_from_policy
 from imagegate.providers import HOSTED_PROVIDERS
 from imagegate.providers.config import HostedConfig, HostedSettings
+from imagegate.routing.from_policy import router_from_policy
+from imagegate.routing.policy import BackendEntry, Policy
 
 ROOT = Path(__file__).parent.parent.parent
 HOSTED_MODELS = {

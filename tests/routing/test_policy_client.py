@@ -9,12 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 from imagegate import Catalog, Client, LatencyPrior
-from imagegate.cli import app
+from imagegate.cli.app import app
 from imagegate.errors import NoRouteError
 from imagegate.testing import Fault, JobTiming
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.openai_emulator import OpenAIEmulator
-from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.openai import OpenAIEmulator
+from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 
 ROOT = Path(__file__).parent.parent.parent
 FOX = "a red fox sleeping in fresh snow"

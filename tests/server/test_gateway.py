@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from imagegate import Client
-from imagegate.server import create_app
-from imagegate.serving import BackgroundServer
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.openai_emulator import OpenAIEmulator
+from imagegate.server.app import create_app
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.openai import OpenAIEmulator
+from imagegate.testing.serving import BackgroundServer
 
 KEY = "ig-test-key"
 

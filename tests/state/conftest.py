@@ -15,18 +15,20 @@ from typing import Any, Literal
 
 import pytest
 
-from imagegate.circuit import CircuitBreakers, MemoryCircuitBreakers
-from imagegate.journal import JobJournal, MemoryJournal, SQLiteJournal
-from imagegate.latency import CachedLatencyStats, SQLiteLatencyStats
-from imagegate.ledger import LedgerBase, SQLiteLedger
-from imagegate.policy import CircuitPolicy
-from imagegate.redis_state import (
+from imagegate.state.circuit import CircuitBreakers, CircuitPolicy, MemoryCircuitBreakers
+from imagegate.state.journal import JobJournal, MemoryJournal
+from imagegate.state.latency import CachedLatencyStats
+from imagegate.state.ledger import LedgerBase
+from imagegate.state.redis import (
     RedisCircuitBreakers,
     RedisJournal,
     RedisLatencyStats,
     RedisLedger,
     connect,
 )
+from imagegate.state.sqlite.journal import SQLiteJournal
+from imagegate.state.sqlite.latency import SQLiteLatencyStats
+from imagegate.state.sqlite.ledger import SQLiteLedger
 from imagegate.testing.redis_server import RedisServer
 
 

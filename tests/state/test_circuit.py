@@ -7,8 +7,7 @@ import threading
 
 import pytest
 
-from imagegate.circuit import CircuitBreakers
-from imagegate.policy import CircuitPolicy
+from imagegate.state.circuit import CircuitBreakers, CircuitPolicy
 
 from .conftest import StateLocation
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from imagegate.errors import RequestIdConflictError
-from imagegate.journal import Claim, JobJournal, SQLiteJournal, request_digest
-from imagegate.redis_state import RedisJournal, connect
+from imagegate.state.journal import Claim, JobJournal, request_digest
+from imagegate.state.redis import RedisJournal, connect
+from imagegate.state.sqlite.journal import SQLiteJournal
 
 from .conftest import StateLocation
 

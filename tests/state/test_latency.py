@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from imagegate.latency import CachedLatencyStats, LatencyEstimate
+from imagegate.state.latency import CachedLatencyStats, LatencyEstimate
 
 from .conftest import StateLocation
 

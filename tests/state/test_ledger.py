@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from imagegate.errors import BudgetExceededError
-from imagegate.ledger import Budget, LedgerBase, SpendRow
+from imagegate.state.ledger import Budget, LedgerBase, SpendRow
 
 from .conftest import StateLocation
 

@@ -12,12 +12,12 @@ import yaml
 from typer.testing import CliRunner
 
 from imagegate import Catalog, Client, LatencyPrior
-from imagegate.cli import app
-from imagegate.policy import Policy
-from imagegate.state_stores import StateStores
+from imagegate.cli.app import app
+from imagegate.routing.policy import Policy
+from imagegate.routing.stores import StateStores
 from imagegate.testing import Fault, JobTiming
-from imagegate.testing.fal_emulator import FalEmulator
-from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 
 from .conftest import StateLocation
 

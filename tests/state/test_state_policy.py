@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from imagegate.errors import ConfigError, MissingDependencyError
-from imagegate.policy import Policy
-from imagegate.redis_state import connect
-from imagegate.state_stores import StateStores
+from imagegate.routing.policy import Policy
+from imagegate.routing.stores import StateStores
+from imagegate.state.redis import connect
 
 BACKENDS = "backends: [{model: fal/flux-schnell}]\n"
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 import yaml
 
-from imagegate.ledger import Budget
-from imagegate.redis_state import RedisLedger, connect
+from imagegate.state.ledger import Budget
+from imagegate.state.redis import RedisLedger, connect
 from imagegate.testing import JobTiming
-from imagegate.testing.replicate_emulator import ReplicateEmulator
+from imagegate.testing.emulators.replicate import ReplicateEmulator
 
 from .conftest import StateLocation
 
@@ -60,7 +60,7 @@ def gateways(
         policy = write_policy(tmp_path, emulator, redis_state)
         ports = [free_port(), free_port()]
         environment = {**os.environ, "IMAGEGATE_API_KEYS": GATEWAY_KEY}
-        serve = [sys.executable, "-m", "imagegate.cli", "serve", "--policy", str(policy)]
+        serve = [sys.executable, "-m", "imagegate.cli.app", "serve", "--policy", str(policy)]
         processes = [
             subprocess.Popen(
                 [*serve, "--port", str(port)],

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from imagegate.errors import StateUnavailableError
-from imagegate.ledger import SQLiteLedger
-from imagegate.redis_state import RedisJournal, RedisLedger, connect
+from imagegate.state.redis import RedisJournal, RedisLedger, connect
+from imagegate.state.sqlite.ledger import SQLiteLedger
 from imagegate.testing.redis_server import RedisServer, redis_server_binary
 
 FLUX = "fal/flux-schnell"

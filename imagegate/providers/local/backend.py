@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from imagegate.backend import Capabilities
-from imagegate.catalog import ModelSpec
+from imagegate.catalog.models import ModelSpec
+from imagegate.catalog.pricing import GpuTimePrice
 from imagegate.errors import CapabilityError, ConfigError, InvalidRequestError
 from imagegate.extras import require
-from imagegate.formats import MEDIA_TYPES
-from imagegate.pricing import GpuTimePrice
+from imagegate.images.formats import MEDIA_TYPES
 from imagegate.providers.local.batching import MicroBatcher
 from imagegate.providers.local.config import LocalConfig
 from imagegate.providers.local.pipelines import (

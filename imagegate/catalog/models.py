@@ -1,0 +1,168 @@
+"""The model catalog: every model imagegate knows, with what it can do and what it costs.
+
+The catalog ships as data (`imagegate/data/catalog.yaml`). A model is named
+``provider/model`` (``"fal/flux-pro-1.1"``); aliases and the provider's own id
+(``"fal/fal-ai/flux-pro/v1.1"``) resolve to the same entry. Prices carry their source and date;
+one that could not be confirmed is marked unverified, and a policy can override any price.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Iterable, Iterator
+from importlib import resources
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from imagegate.backend import Capabilities
+from imagegate.catalog.pricing import Pricing, job_for
+from imagegate.errors import ConfigError, UnknownModelError
+from imagegate.request import ImageRequest
+from imagegate.result import CostEstimate
+
+__all__ = ["Catalog", "LatencyPrior", "ModelSpec", "get_model", "models"]
+
+PROVIDERS = ("openai", "replicate", "fal", "wavespeed", "local")
+"""The providers imagegate has a place for, in the order the catalog lists them."""
+
+_PRICING: TypeAdapter[Pricing] = TypeAdapter(Pricing)
+
+
+class LatencyPrior(BaseModel):
+    """Expected seconds for one call, until measurements replace it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    p50_s: float = Field(gt=0)
+    p95_s: float = Field(gt=0)
+    source: str = Field(description="Where the figure comes from.")
+
+
+class ModelSpec(BaseModel):
+    """One catalog entry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="imagegate's name, 'provider/model'.")
+    provider: str = Field(description="One of openai, replicate, fal, wavespeed, local.")
+    provider_model: str = Field(description="The provider's own model id.")
+    description: str
+    aliases: tuple[str, ...] = ()
+    capabilities: Capabilities
+    pricing: Pricing
+    latency: LatencyPrior
+    deprecated: bool = False
+    notes: str = Field("", description="Caveats, e.g. limits not confirmed at the source.")
+
+    def estimate_cost(self, request: ImageRequest) -> CostEstimate:
+        """The expected cost of `request` on this model, from the catalog's price."""
+        job = job_for(request, self.capabilities.sizes, self.latency.p50_s)
+        return self.pricing.estimate(job)
+
+
+class Catalog:
+    """A set of `ModelSpec`s, looked up by name, alias or provider id."""
+
+    def __init__(self, specs: Iterable[ModelSpec]) -> None:
+        self._specs: dict[str, ModelSpec] = {}
+        self._lookup: dict[str, str] = {}
+        for spec in specs:
+            keys = [spec.name, *spec.aliases, f"{spec.provider}/{spec.provider_model}"]
+            for key in keys:
+                owner = self._lookup.get(key.lower())
+                if owner is not None and owner != spec.name:
+                    raise ConfigError(f"catalog: {key!r} names both {owner} and {spec.name}")
+                self._lookup[key.lower()] = spec.name
+            self._specs[spec.name] = spec
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str = "<catalog>") -> Catalog:
+        """Build a catalog from YAML text: a top-level ``models:`` list of entries.
+
+        Raises:
+            ConfigError: the document is not a valid catalog (the message names the entry).
+        """
+        try:
+            document = yaml.safe_load(text)
+            entries = document["models"]
+        except (yaml.YAMLError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{source}: not a catalog with a 'models:' list ({exc})") from None
+        specs = []
+        for index, entry in enumerate(entries):
+            try:
+                specs.append(ModelSpec.model_validate(entry))
+            except ValidationError as exc:
+                name = entry.get("name", f"#{index}") if isinstance(entry, dict) else f"#{index}"
+                raise ConfigError(f"{source}: model {name}: {exc}") from None
+        return cls(specs)
+
+    @classmethod
+    def default(cls) -> Catalog:
+        """The catalog shipped with imagegate."""
+        return _default_catalog()
+
+    def resolve(self, name: str) -> ModelSpec:
+        """The entry for a name, alias or ``provider/provider-id``.
+
+        Raises:
+            UnknownModelError: no entry matches; the message lists the closest names.
+        """
+        key = self._lookup.get(name.strip().lower())
+        if key is not None:
+            return self._specs[key]
+        known = sorted(self._lookup)
+        close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.5)
+        suggestions = list(dict.fromkeys(self._specs[self._lookup[c]].name for c in close))
+        hint = f"; did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        raise UnknownModelError(
+            f"unknown model {name!r}{hint} (imagegate.models() lists every model; names are "
+            "'provider/model', e.g. 'fal/flux-pro-1.1')",
+            name=name,
+            suggestions=suggestions,
+        )
+
+    def with_pricing(self, name: str, pricing: Pricing | dict[str, Any]) -> Catalog:
+        """A copy of this catalog with one model's price replaced (e.g. a negotiated rate)."""
+        spec = self.resolve(name)
+        try:
+            price = _PRICING.validate_python(pricing)
+        except ValidationError as exc:
+            raise ConfigError(f"price for {spec.name}: {exc}") from None
+        replaced = spec.model_copy(update={"pricing": price})
+        return Catalog(replaced if s.name == spec.name else s for s in self)
+
+    def names(self) -> list[str]:
+        """Every model name, in catalog order."""
+        return list(self._specs)
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.strip().lower() in self._lookup
+
+
+@functools.cache
+def _default_catalog() -> Catalog:
+    text = resources.files("imagegate").joinpath("data/catalog.yaml").read_text("utf-8")
+    return Catalog.from_yaml(text, source="imagegate/data/catalog.yaml")
+
+
+def models(provider: str | None = None) -> list[ModelSpec]:
+    """Every model in the shipped catalog, optionally only one provider's."""
+    return [spec for spec in Catalog.default() if provider in (None, spec.provider)]
+
+
+def get_model(name: str) -> ModelSpec:
+    """The catalog entry for a model name, alias or ``provider/provider-id``.
+
+    Raises:
+        UnknownModelError: no such model; the message suggests the closest names.
+    """
+    return Catalog.default().resolve(name)

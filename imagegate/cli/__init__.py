@@ -1,0 +1,1 @@
+"""The ``imagegate`` command line (`imagegate.cli.app`) and its ``demo`` (`imagegate.cli.demo`)."""

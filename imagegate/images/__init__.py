@@ -1,0 +1,1 @@
+"""Images in and out: untrusted bytes read safely, edit inputs, output formats, sizes."""

@@ -1,0 +1,139 @@
+"""Hosted backends whose provider runs jobs on a queue (Replicate, fal, WaveSpeed).
+
+Each adapter says how to build the provider's payload and how to call its submit, status
+and cancel; `QueueBackend` runs the job once (`run_job`), prices what was delivered and
+reports where the time went.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from abc import abstractmethod
+from collections import deque
+from typing import Any
+
+import httpx
+
+from imagegate.catalog.models import ModelSpec
+from imagegate.catalog.pricing import PricedJob
+from imagegate.images.sizes import Size
+from imagegate.providers.config import HostedConfig
+from imagegate.providers.hosted import HostedBackend
+from imagegate.providers.queue.jobs import FinishedJob, JobAPI, JobRun, run_job
+from imagegate.request import ImageRequest
+from imagegate.result import Cost, ImageResult, ImageWarning, Timings
+from imagegate.state.journal import JobJournal, MemoryJournal
+
+__all__ = ["QueueBackend"]
+
+_DURATIONS_KEPT = 50
+_DURATIONS_NEEDED = 3
+
+
+class QueueBackend(HostedBackend):
+    """A model on a queue-style provider.
+
+    Args:
+        spec: the model's catalog entry.
+        config: base URL, credentials and limits.
+        journal: where job ids are recorded against request ids (default: in memory).
+        transport: carries every HTTP request instead of sockets (see `HostedBackend`).
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        config: HostedConfig | None = None,
+        *,
+        journal: JobJournal | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(spec, config, transport=transport)
+        self.journal = journal or MemoryJournal()
+        # Recent jobs' durations (submit to final status), so that polling follows what this
+        # model takes here rather than the catalog's guess.
+        self._job_seconds: deque[float] = deque(maxlen=_DURATIONS_KEPT)
+
+    @property
+    def expected_job_s(self) -> float:
+        """How long a job is expected to take: the median of recent ones once there are a
+        few, else the catalog's p50."""
+        if len(self._job_seconds) < _DURATIONS_NEEDED:
+            return self.spec.latency.p50_s
+        return statistics.median(self._job_seconds)
+
+    @abstractmethod
+    def payload(
+        self, request: ImageRequest, *, edit: bool
+    ) -> tuple[dict[str, Any], list[ImageWarning]]:
+        """The provider's input for `request`, and warnings for what had to change."""
+
+    @abstractmethod
+    def api(self) -> JobAPI:
+        """The provider's submit / status / cancel calls, connected and authenticated."""
+
+    async def _run(self, request: ImageRequest, *, edit: bool) -> ImageResult:
+        started = time.perf_counter()
+        payload, warnings = self.payload(request, edit=edit)
+        run = JobRun(
+            backend=self.name,
+            request_id=request.request_id,
+            journal=self.journal,
+            retry=self.config.retry_policy(),
+            expected_s=self.expected_job_s,
+            deadline_s=self.config.job_deadline_s,
+            submit_timeout_s=self.config.request_timeout_s,
+        )
+        finished = await run_job(self.api(), payload, run, self.downloader)
+        if not finished.resumed:  # a resumed job's wait says nothing of its duration
+            self._job_seconds.append(time.perf_counter() - started - finished.download_s)
+        seed = finished.status.detail.get("seed")
+        images = [
+            image.model_copy(update={"seed": seed}) if isinstance(seed, int) else image
+            for image in finished.images
+        ]
+        if finished.resumed:
+            warnings.append(
+                ImageWarning(
+                    kind="other",
+                    feature="request_id",
+                    message=f"resumed job {finished.job_id} started by an earlier attempt",
+                )
+            )
+        status = finished.status
+        return self._result(
+            request,
+            images,
+            cost=self._delivered_cost(request, finished),
+            timings=Timings(
+                queued_s=status.queued_s,
+                running_s=status.running_s,
+                download_s=finished.download_s,
+                total_s=time.perf_counter() - started,
+            ),
+            job_ids=[finished.job_id],
+            warnings=warnings,
+        )
+
+    def _delivered_cost(self, request: ImageRequest, finished: FinishedJob) -> Cost:
+        """The catalog price of what was delivered: each image at its real size."""
+        usd = 0.0
+        bases = []
+        for image in finished.images:
+            job = PricedJob(
+                n=1,
+                size=Size(image.width, image.height),
+                quality=request.quality,
+                prompt_chars=len(request.prompt),
+                expected_seconds=finished.status.running_s or self.spec.latency.p50_s,
+            )
+            priced = self.spec.pricing.estimate(job)
+            usd += priced.usd
+            bases.append(priced.basis)
+        basis = "; ".join(dict.fromkeys(bases))
+        return Cost(
+            estimate=self.estimate_cost(request),
+            actual_usd=usd,
+            actual_basis=f"{len(finished.images)} delivered: {basis}",
+        )

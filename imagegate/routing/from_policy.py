@@ -1,0 +1,103 @@
+"""Building a `Router` from a routing policy: one backend per enabled entry, and the state
+stores the policy names (`StateStores`: ledger, latency measurements, circuits, job journal).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from imagegate.catalog.models import Catalog
+from imagegate.catalog.pricing import GpuTimePrice
+from imagegate.errors import ConfigError, NoRouteError, UnknownModelError
+from imagegate.providers import ProviderConfig, build_backend
+from imagegate.providers.config import HostedConfig
+from imagegate.providers.local.config import LocalConfig
+from imagegate.routing.policy import BackendEntry, Policy
+from imagegate.routing.router import RoutedBackend, Router, is_private
+from imagegate.routing.stores import StateStores
+from imagegate.state.circuit import CircuitBreakers
+from imagegate.state.journal import JobJournal
+from imagegate.state.latency import LatencyStats
+from imagegate.state.ledger import Ledger
+
+__all__ = ["router_from_policy"]
+
+
+def router_from_policy(
+    policy: Policy | Mapping[str, Any] | str | os.PathLike[str],
+    *,
+    providers: Mapping[str, ProviderConfig] | None = None,
+    catalog: Catalog | None = None,
+    ledger: Ledger | None = None,
+    latency: LatencyStats | None = None,
+    circuits: CircuitBreakers | None = None,
+) -> Router:
+    """The router a policy describes (see `Client.from_policy` for the arguments).
+
+    Raises:
+        ConfigError: the policy is invalid, names an unknown model, or its Redis state
+            server cannot be reached (or the `redis` extra is missing).
+    """
+    if isinstance(policy, Mapping):
+        policy = Policy.from_dict(policy)
+    elif not isinstance(policy, Policy):
+        policy = Policy.load(policy)
+    catalog = catalog or Catalog.default()
+    state = StateStores(policy)
+    journal = state.journal()
+    routed = [
+        _routed_backend(entry, policy, catalog, (providers or {}).get(_provider_of(entry)), journal)
+        for entry in policy.backends
+        if entry.enabled
+    ]
+    return Router(
+        policy,
+        routed,
+        ledger=ledger or state.ledger(),
+        latency=latency or state.latency(),
+        circuits=circuits or state.circuits(),
+    )
+
+
+def _provider_of(entry: BackendEntry) -> str:
+    """The provider part of a policy entry's model name."""
+    return entry.model.partition("/")[0]
+
+
+def _routed_backend(
+    entry: BackendEntry,
+    policy: Policy,
+    catalog: Catalog,
+    override: ProviderConfig | None,
+    journal: JobJournal,
+) -> RoutedBackend:
+    try:
+        spec = catalog.resolve(entry.model)
+    except UnknownModelError as error:
+        raise ConfigError(f"routing policy: backends: {error.message}") from None
+    if entry.price is not None:
+        spec = spec.model_copy(update={"pricing": entry.price})
+    elif entry.gpu_cost_per_hour is not None and isinstance(spec.pricing, GpuTimePrice):
+        hourly = spec.pricing.model_copy(update={"usd_per_hour": entry.gpu_cost_per_hour})
+        spec = spec.model_copy(update={"pricing": hourly})
+    private = (
+        entry.private
+        if entry.private is not None
+        else is_private(spec.name, policy.privacy.private_backends, spec.capabilities.runs_locally)
+    )
+    config: ProviderConfig = (
+        entry.local or LocalConfig() if spec.provider == "local" else entry.hosted_config()
+    )
+    if override is not None:
+        config = override
+    if isinstance(config, HostedConfig):
+        # What the policy counts as private, the adapter's own last-line check must agree with.
+        config = config.model_copy(update={"private": private})
+    try:
+        backend = build_backend(spec, config, journal=journal)
+    except NoRouteError as error:
+        return RoutedBackend(spec.name, None, spec, private, unavailable=error.message)
+    check: Callable[[], str | None] | None = getattr(backend, "unavailable_reason", None)
+    return RoutedBackend(spec.name, backend, spec, private, unavailable=check() if check else None)

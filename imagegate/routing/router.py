@@ -1,0 +1,429 @@
+"""The router: which backend serves each request, and why; itself a `Backend`.
+
+Each enabled backend sits inside the chain of guards (`imagegate.guards`) under the policy's
+rules. To decide, the router asks every candidate to *admit* the request, so each exclusion
+comes from the guard that would enforce it: what the backend can do, privacy (a private
+request only ever sees private backends), the estimated cost against the request's and the
+policy's cap, the budget left, an open circuit; it adds what only it knows (missing
+credentials, the text-rendering grade a request that needs text requires). The allowed
+candidates are ordered by the policy's objective using measured latency, and run in order,
+falling back on the errors the policy names. It never leaves the candidate list, so no
+failure can carry a request past a privacy or cost constraint; a failure that may have been
+billed is not moved to another paid backend unless the policy says so.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from imagegate.backend import Backend, Capabilities
+from imagegate.catalog.models import ModelSpec
+from imagegate.decision import CandidateScore, Exclusion, FallbackAttempt, RouteDecision, TextNeed
+from imagegate.errors import (
+    BudgetExceededError,
+    CircuitOpenError,
+    ContentPolicyError,
+    CostCapExceededError,
+    ImagegateError,
+    NoRouteError,
+    PolicyError,
+    PrivacyError,
+    ProviderError,
+    RequestError,
+)
+from imagegate.guards import Admission, Budgets, Guarded, guard
+from imagegate.guards.admission import Admitting, close_backend
+from imagegate.guards.measured import CIRCUIT_OPEN
+from imagegate.guards.privacy import NOT_PRIVATE
+from imagegate.images.sizes import SizeRule
+from imagegate.request import ImageRequest
+from imagegate.result import ImageResult
+from imagegate.routing.policy import Policy
+from imagegate.routing.textneed import detect_text_need
+from imagegate.state.circuit import CircuitBreakers
+from imagegate.state.latency import LatencyStats
+from imagegate.state.ledger import Ledger
+
+__all__ = ["ROUTER_NAME", "RoutedBackend", "Router"]
+
+ROUTER_NAME = "auto"
+"""The model name a router serves: it chooses the model."""
+
+
+@dataclass(frozen=True)
+class RoutedBackend:
+    """A backend the policy enabled, with what the router needs to know about it.
+
+    Attributes:
+        backend: the backend, or None when it cannot be built (the reason says why).
+        spec: its catalog entry (for latency priors), when it has one.
+        private: whether a private request may use it.
+        unavailable: why it cannot serve at all (no adapter, missing credentials), or None.
+    """
+
+    name: str
+    backend: Backend | None
+    spec: ModelSpec | None
+    private: bool
+    unavailable: str | None = None
+
+
+class Router(Admitting):
+    """A `Backend` that chooses and runs backends for requests under a `Policy`: `generate`,
+    `edit` and `estimate_cost` admit (route) and run on the backend it chooses."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        backends: Sequence[RoutedBackend],
+        *,
+        ledger: Ledger,
+        latency: LatencyStats,
+        circuits: CircuitBreakers,
+        budget_refresh_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy = policy
+        self.backends = {routed.name: routed for routed in backends}
+        self.ledger = ledger
+        self.latency = latency
+        self.circuits = circuits
+        self.budgets = Budgets(ledger, policy.cost.budgets, refresh_s=budget_refresh_s, clock=clock)
+        self._chains: dict[str, Guarded] = {
+            routed.name: guard(
+                routed.backend,
+                private=routed.private,
+                cap_usd=policy.cost.max_per_request_usd,
+                budgets=self.budgets,
+                latency=latency,
+                circuits=circuits,
+            )
+            for routed in backends
+            if routed.backend is not None
+        }
+
+    @property
+    def name(self) -> str:
+        """``auto``: the router chooses the model."""
+        return ROUTER_NAME
+
+    @functools.cached_property
+    def capabilities(self) -> Capabilities:
+        """What at least one enabled backend can do."""
+        return _union([r.backend.capabilities for r in self.backends.values() if r.backend])
+
+    def text_need(self, request: ImageRequest) -> TextNeed | None:
+        """The request's text need: as stated, detected, or None when detection is off."""
+        if request.needs_text is not None:
+            stated = detect_text_need(request.prompt) if request.needs_text else None
+            grade = max(stated.grade, self.policy.text.min_grade) if stated else 0
+            return TextNeed(
+                needed=request.needs_text,
+                evidence=("stated by the request (needs_text)",),
+                chars=stated.chars if stated else 0,
+                lines=stated.lines if stated else 0,
+                grade=grade,
+            )
+        return detect_text_need(request.prompt) if self.policy.text.detect else None
+
+    def decide(self, request: ImageRequest) -> RouteDecision:
+        """Choose, without spending anything: candidates best first, and every exclusion.
+
+        Raises:
+            NoRouteError: every backend is excluded (each with its reason).
+            CostCapExceededError, BudgetExceededError: that is what excluded them.
+        """
+        decision = self.admit(request).decision
+        assert decision is not None
+        return decision
+
+    def admit(self, request: ImageRequest) -> Admission:
+        """Ask every enabled backend (or the one named) to admit `request`; the admission
+        holds the allowed ones best first, with the decision.
+
+        Raises:
+            NoRouteError: every backend is excluded (each with its reason).
+            CostCapExceededError, BudgetExceededError: that is what excluded them.
+        """
+        need = self.text_need(request)
+        named = request.model
+        if named is None and self.policy.default_model != "auto":
+            named = self.policy.default_model
+        pool = list(self.backends.values())
+        if named is not None:
+            pool = [self._named(named)] + (
+                [r for r in pool if r.name != named] if self.policy.fallbacks.named_models else []
+            )
+        allowed: dict[str, Admission] = {}
+        scores: list[CandidateScore] = []
+        excluded: list[Exclusion] = []
+        refusals: list[ImagegateError] = []
+        for routed in pool:
+            verdict = self._assess(routed, request, need)
+            if isinstance(verdict, str):
+                excluded.append(Exclusion(backend=routed.name, reason=verdict))
+                continue
+            if isinstance(verdict, ImagegateError):
+                excluded.append(Exclusion(backend=routed.name, reason=_reason(verdict)))
+                refusals.append(verdict)
+                continue
+            admission, score = verdict
+            allowed[routed.name] = admission
+            scores.append(score)
+        if not scores:
+            raise self._nothing_fits(excluded, refusals)
+        ordered = self._order(scores, named, need)
+        first = ordered[0]
+        decision = RouteDecision(
+            chosen=first.backend,
+            reason=self._reason(first, named, need, request),
+            candidates=tuple(s.backend for s in ordered),
+            scores=tuple(ordered),
+            excluded=tuple(excluded),
+            text_need=need,
+            estimated_cost_usd=first.estimated_cost_usd,
+            expected_latency_s=first.expected_latency_s,
+        )
+        chosen = allowed[first.backend]
+        return Admission(
+            request,
+            first.backend,
+            chosen.estimate,
+            chosen.warnings,
+            decision=decision,
+            candidates=tuple((self._chains[s.backend], allowed[s.backend]) for s in ordered),
+        )
+
+    async def run(self, admission: Admission) -> ImageResult:
+        """Serve an admitted request on its best candidate, falling back as the policy allows.
+
+        Raises:
+            NoRouteError: every candidate's circuit is open.
+            ImagegateError: the last candidate's error when every try failed, or the first
+                error the policy does not fall back on (one that may have been billed
+                included, unless ``fallbacks.after_ambiguous``).
+        """
+        decision = admission.decision
+        if decision is None or not admission.candidates:
+            raise ValueError("Router.run takes an admission made by this router's admit()")
+        fallbacks: list[FallbackAttempt] = []
+        last_error: ImagegateError | None = None
+        for chain, candidate in admission.candidates[: self.policy.fallbacks.max_tries]:
+            try:
+                result = await chain.run(candidate)
+            except CircuitOpenError:
+                fallbacks.append(FallbackAttempt(backend=chain.name, error="circuit open"))
+                continue
+            except ImagegateError as error:
+                if not self._falls_back(error):
+                    raise
+                last_error = error
+                fallbacks.append(
+                    FallbackAttempt(backend=chain.name, error=f"{type(error).__name__}: {error}")
+                )
+                continue
+            reason = decision.reason
+            if fallbacks:
+                reason = f"fallback after {len(fallbacks)} failed attempt(s)"
+            route = decision.model_copy(
+                update={"chosen": chain.name, "fallbacks": tuple(fallbacks), "reason": reason}
+            )
+            return result.model_copy(update={"route": route})
+        if last_error is not None:
+            raise last_error
+        raise NoRouteError(
+            "every candidate's circuit is open: " + ", ".join(f.backend for f in fallbacks),
+            exclusions={f.backend: f.error for f in fallbacks},
+        )
+
+    async def aclose(self) -> None:
+        """Release every enabled backend's connections and models."""
+        for chain in self._chains.values():
+            await close_backend(chain)
+
+    def _falls_back(self, error: ImagegateError) -> bool:
+        if isinstance(error, ContentPolicyError) and not self.policy.fallbacks.content_policy:
+            return False
+        if (
+            isinstance(error, ProviderError)
+            and error.may_be_billed
+            and not self.policy.fallbacks.after_ambiguous
+        ):
+            return False  # another backend would be paid as well for the same request
+        return self.policy.fallbacks.covers(error)
+
+    def _named(self, name: str) -> RoutedBackend:
+        routed = self.backends.get(name)
+        if routed is None:
+            matches = [r for r in self.backends if r.split("/", 1)[-1] == name]
+            if len(matches) == 1:
+                return self.backends[matches[0]]
+            raise NoRouteError(
+                f"{name} is not enabled in the routing policy (enabled: "
+                f"{', '.join(self.backends)})",
+                exclusions={name: "not enabled in the policy"},
+            )
+        return routed
+
+    @staticmethod
+    def _nothing_fits(
+        excluded: list[Exclusion],
+        refusals: list[ImagegateError],
+    ) -> ImagegateError:
+        """The error when every backend is excluded: the one backend's own refusal when only
+        one was considered (a named model), else the cost or budget one when that is what
+        stood in the way, so the caller sees the figure to change."""
+        if len(excluded) == 1 and len(refusals) == 1:
+            return refusals[0]
+        lines = "\n".join(f"  {e.backend}: {e.reason}" for e in excluded)
+        over_cap = [e for e in refusals if isinstance(e, CostCapExceededError)]
+        if over_cap:
+            cheapest = min(over_cap, key=lambda e: e.estimate_usd)
+            return CostCapExceededError(
+                f"every backend is over the ${cheapest.cap_usd:.4f} cost cap or excluded; the "
+                f"cheapest allowed one is estimated at ${cheapest.estimate_usd:.4f}:\n{lines}",
+                estimate_usd=cheapest.estimate_usd,
+                cap_usd=cheapest.cap_usd,
+            )
+        over_budget = [e for e in refusals if isinstance(e, BudgetExceededError)]
+        if over_budget:
+            cheapest_estimate = min(e.estimate_usd for e in over_budget)
+            return BudgetExceededError(
+                f"no budget left for this request (cheapest estimate "
+                f"${cheapest_estimate:.4f}):\n{lines}",
+                estimate_usd=cheapest_estimate,
+            )
+        return NoRouteError(
+            f"no backend may serve this request:\n{lines}",
+            exclusions={e.backend: e.reason for e in excluded},
+        )
+
+    def _assess(
+        self, routed: RoutedBackend, request: ImageRequest, need: TextNeed | None
+    ) -> tuple[Admission, CandidateScore] | ImagegateError | str:
+        """The candidate's admission and score, or why it is excluded (the guard's refusal,
+        or a reason only the router knows)."""
+        chain = self._chains.get(routed.name)
+        if routed.unavailable is not None or chain is None:
+            return routed.unavailable or "unavailable"
+        if need is not None and need.needed:  # first: it spares the others' checks
+            grade = chain.capabilities.text_grade
+            wanted = max(need.grade, self.policy.text.min_grade)
+            if grade < wanted:
+                why = need.evidence[0] if need.evidence else "text needed"
+                return f"text grade {grade} < {wanted} needed ({why})"
+        try:
+            admission = chain.admit(request)
+        except (RequestError, PolicyError, CircuitOpenError) as refusal:
+            return refusal
+        prior_p50, prior_p95 = (
+            (routed.spec.latency.p50_s, routed.spec.latency.p95_s) if routed.spec else (5.0, 15.0)
+        )
+        latency = self.latency.estimate(routed.name, prior_p50, prior_p95)
+        target = request.latency_target_s or self.policy.latency.default_target_s
+        return admission, CandidateScore(
+            backend=routed.name,
+            estimated_cost_usd=admission.estimate.usd,
+            expected_latency_s=latency.p50_s,
+            latency_source=latency.source,
+            meets_target=target is None or latency.p50_s <= target,
+            text_grade=chain.capabilities.text_grade,
+        )
+
+    def _order(
+        self, scores: list[CandidateScore], named: str | None, need: TextNeed | None
+    ) -> list[CandidateScore]:
+        if self.policy.objective == "fastest":
+            ordered = sorted(scores, key=lambda s: (s.expected_latency_s, s.estimated_cost_usd))
+        else:
+            ordered = sorted(
+                scores,
+                key=lambda s: (not s.meets_target, s.estimated_cost_usd, s.expected_latency_s),
+            )
+        preferred = self.policy.text.prefer if need is not None and need.needed else ()
+        rank = {name: i for i, name in enumerate(preferred)}
+        ordered.sort(key=lambda s: rank.get(s.backend, len(rank)))
+        if named is not None:
+            ordered.sort(key=lambda s: s.backend != self._named(named).name)
+        return ordered
+
+    def _reason(
+        self,
+        first: CandidateScore,
+        named: str | None,
+        need: TextNeed | None,
+        request: ImageRequest,
+    ) -> str:
+        if named is not None:
+            return "named by the request" if request.model else "the policy's default model"
+        parts = []
+        if need is not None and need.needed:
+            parts.append(f"text needed (grade {need.grade})")
+        if request.private:
+            parts.append("private")
+        if self.policy.objective == "fastest":
+            parts.append("fastest allowed")
+        else:
+            target = request.latency_target_s or self.policy.latency.default_target_s
+            if target is None:
+                parts.append("cheapest")
+            elif first.meets_target:
+                parts.append(f"cheapest expected within {target:g} s")
+            else:
+                parts.append(f"none expected within {target:g} s; cheapest")
+        return ", ".join(parts)
+
+
+def _reason(refusal: ImagegateError) -> str:
+    """A guard's refusal as the one-line reason `explain()` shows."""
+    if isinstance(refusal, PrivacyError):
+        return NOT_PRIVATE
+    if isinstance(refusal, CostCapExceededError):
+        return f"estimated ${refusal.estimate_usd:.4f} over the ${refusal.cap_usd:.4f} cap"
+    if isinstance(refusal, CircuitOpenError):
+        return CIRCUIT_OPEN
+    if isinstance(refusal, RequestError):
+        return f"cannot serve it: {refusal.message}"
+    return refusal.message
+
+
+def _union(capabilities: Sequence[Capabilities]) -> Capabilities:
+    """Capabilities that hold when any one of `capabilities` does."""
+    if not capabilities:
+        return Capabilities(generate=False)
+    sizes = [c.sizes for c in capabilities]
+    return Capabilities(
+        generate=any(c.generate for c in capabilities),
+        edit=any(c.edit for c in capabilities),
+        mask=any(c.mask for c in capabilities),
+        max_input_images=max(c.max_input_images for c in capabilities),
+        sizes=SizeRule(
+            default=sizes[0].default,
+            min_side=min(r.min_side for r in sizes),
+            max_side=max(r.max_side for r in sizes),
+            min_pixels=min(r.min_pixels for r in sizes),
+            max_pixels=max(r.max_pixels for r in sizes),
+            max_aspect=max(r.max_aspect for r in sizes),
+        ),
+        max_images_per_call=max(c.max_images_per_call for c in capabilities),
+        max_n=max(c.max_n for c in capabilities),
+        max_prompt_chars=max(c.max_prompt_chars for c in capabilities),
+        output_formats=tuple(dict.fromkeys(f for c in capabilities for f in c.output_formats)),
+        transparent_background=any(c.transparent_background for c in capabilities),
+        seed=any(c.seed for c in capabilities),
+        negative_prompt=any(c.negative_prompt for c in capabilities),
+        lora=any(c.lora for c in capabilities),
+        runs_locally=all(c.runs_locally for c in capabilities),
+        text_grade=max(c.text_grade for c in capabilities),
+    )
+
+
+def is_private(name: str, patterns: Sequence[str] | None, runs_locally: bool) -> bool:
+    """Whether backend `name` counts as private under the policy's patterns."""
+    if patterns is None:
+        return runs_locally
+    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)

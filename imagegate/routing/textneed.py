@@ -1,0 +1,382 @@
+"""Does an image prompt need legible text rendered in the picture, and how much?
+
+The router sends prompts that need text (posters with headlines, signs, menus, UI mockups,
+packaging, memes with captions, non-Latin writing...) to a backend with a high text grade and
+everything else to cheaper models. `detect_text_need` decides with a handful of regular
+expressions: no model, no network, a few microseconds per prompt. It is a heuristic, measured
+against a labelled set of prompts by ``bench/text_detection.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Final
+
+from imagegate.decision import TextNeed
+from imagegate.routing.textneed_rules import LATIN_RULES, NATIVE_RULES, Rule
+
+__all__ = ["detect_text_need"]
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a regular expression."""
+    alternatives: list[str] = []
+    depth = begin = i = 0
+    in_class = False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c in "()":
+            depth += 1 if c == "(" else -1
+        elif c == "|" and depth == 0:
+            alternatives.append(pattern[begin:i])
+            begin = i + 1
+        i += 1
+    alternatives.append(pattern[begin:])
+    return alternatives
+
+
+def _first_letter(alternative: str) -> tuple[str, str]:
+    """The literal letter an alternative starts with, and the rest of it."""
+    if alternative.startswith("\\u"):
+        letter, rest = chr(int(alternative[2:6], 16)), alternative[6:]
+    else:
+        letter, rest = alternative[:1], alternative[1:]
+    if not letter.isalpha() or rest[:1] in ("?", "*", "+", "{"):
+        raise ValueError(f"a rule alternative must start with a letter: {alternative!r}")
+    return letter, rest
+
+
+class _Finder:
+    """Finds where rules match in a lower-cased prompt, and which rule matched.
+
+    One regular expression of all the rules' alternatives is slow: at every word the engine tries
+    them all, some 250. Grouped under their first letter, all groups but one are skipped by a
+    single comparison each. Named groups, one per rule, would tell which rule matched but slow
+    that scan down; so a match is told apart afterwards, by a pattern of its letter's rules only.
+    The patterns compile at import (some 30 ms), so that no request pays for it.
+    """
+
+    def __init__(self, rules: tuple[Rule, ...], prefix: str) -> None:
+        by_letter: dict[str, dict[int, list[str]]] = {}
+        for index, rule in enumerate(rules):
+            for alternative in _alternatives(rule.pattern):
+                letter, rest = _first_letter(alternative)
+                by_letter.setdefault(letter, {}).setdefault(index, []).append(rest)
+        self._rules = {f"r{index}": rule for index, rule in enumerate(rules)}
+        self._pattern = re.compile(
+            prefix
+            + "(?:"
+            + "|".join(
+                re.escape(letter)
+                + "(?:"
+                + "|".join(r for rests in by_rule.values() for r in rests)
+                + ")"
+                for letter, by_rule in by_letter.items()
+            )
+            + ")"
+        )
+        # The same alternatives in the same order, so the same one matches, now named by rule.
+        self._which = {
+            letter: re.compile(
+                re.escape(letter)
+                + "(?:"
+                + "|".join(f"(?P<r{index}>{'|'.join(rests)})" for index, rests in by_rule.items())
+                + ")"
+            )
+            for letter, by_rule in by_letter.items()
+        }
+
+    def find(self, text: str) -> Iterator[tuple[re.Match[str], Rule]]:
+        """Each match, with its rule, left to right."""
+        for match in self._pattern.finditer(text):
+            start = match.start()
+            which = self._which[text[start]].match(text, start)
+            # The same alternative matches again, now inside its rule's group.
+            assert which is not None
+            assert which.lastgroup is not None
+            yield match, self._rules[which.lastgroup]
+
+
+_LATIN: Final = _Finder(LATIN_RULES, r"\b")
+_NATIVE: Final = _Finder(NATIVE_RULES, "")
+
+# The scripts a backend must be able to write, as Unicode blocks. Kana decides Japanese over
+# Chinese; Han characters alone could be either.
+_SCRIPT_BLOCKS: Final = {
+    "Japanese": "\u3040-\u30ff",
+    "Korean": "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af",
+    "CJK": "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff",
+    "Cyrillic": "\u0400-\u04ff",
+    "Arabic": "\u0600-\u06ff\u0750-\u077f",
+    "Hebrew": "\u0590-\u05ff",
+    "Devanagari": "\u0900-\u097f",
+    "Thai": "\u0e00-\u0e7f",
+    "Greek": "\u0370-\u03ff",
+}
+_NON_LATIN: Final = "".join(_SCRIPT_BLOCKS.values())
+_SCRIPT_RE: Final = re.compile("|".join(f"(?P<{n}>[{r}])" for n, r in _SCRIPT_BLOCKS.items()))
+_KANA_RE: Final = re.compile(f"[{_SCRIPT_BLOCKS['Japanese']}]")
+_NON_LATIN_RUN: Final = re.compile(f"[{_NON_LATIN}]+(?:[ \t]+[{_NON_LATIN}]+)*")
+_LATIN_LETTER: Final = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_SCRIPT_WORDS: Final = {
+    "hebrew": "Hebrew",
+    "arabic": "Arabic",
+    "urdu": "Arabic",
+    "persian": "Arabic",
+    "farsi": "Arabic",
+    "chinese": "CJK",
+    "mandarin": "CJK",
+    "cantonese": "CJK",
+    "hanzi": "CJK",
+    "japanese": "Japanese",
+    "kanji": "Japanese",
+    "katakana": "Japanese",
+    "hiragana": "Japanese",
+    "korean": "Korean",
+    "hangul": "Korean",
+    "cyrillic": "Cyrillic",
+    "russian": "Cyrillic",
+    "ukrainian": "Cyrillic",
+    "hindi": "Devanagari",
+    "devanagari": "Devanagari",
+    "thai": "Thai",
+    "greek": "Greek",
+}
+
+# Quoted strings. A straight single quote opens only after a non-letter and closes only before
+# a non-Latin-letter, so apostrophes ("don't", "Devil's Breath", "kids' poster", "d'un") are not
+# quotes, while Korean particles may follow a closing quote ('...'이라고). "'90s" is
+# a decade, not a quote.
+_QUOTE_RE: Final = re.compile(
+    r'"(?P<d>[^"\n]{1,200})"'
+    r"|\u201c(?P<c>[^\u201d\n]{1,200})\u201d"
+    r"|\u201e(?P<g>[^\u201c\u201d\n]{1,200})[\u201c\u201d]"
+    r"|\u2018(?P<s>[^\n]{1,200}?)\u2019(?![A-Za-z0-9])"
+    r"|\u00ab\s?(?P<a>[^\u00bb\n]{1,200}?)\s?\u00bb"
+    r"|\u2039\s?(?P<b>[^\u203a\n]{1,200}?)\s?\u203a"
+    r"|[\u300c\u300e](?P<j>[^\u300d\u300f\n]{1,200})[\u300d\u300f]"
+    r"|(?<!\w)'(?![0-9]0s\b)(?P<p>\S(?:[^\n]{0,198}?\S)?)'(?![A-Za-z0-9])"
+)
+_QUOTE_OPEN: Final = "\"'\u201c\u201e\u2018\u00ab\u2039\u300c\u300e"
+# A quote that names a style, film or artist is a reference, not text to draw:
+# "in the style of 'Blade Runner'", "a 'vaporwave' aesthetic".
+_STYLE_BEFORE: Final = re.compile(
+    r"(?:style of|styled after|inspired by|in the vein of|reminiscent of|homage to|[a\u00e0] la"
+    r"|like|vibes? of|aesthetic of|look of|feel of|fan ?art of|cosplay of|references?:?)"
+    r"\s*(?:the )?(?:movie|film|show|series|game|book|novel|band|artist|painter|anime)?\s*$"
+)
+_STYLE_AFTER: Final = re.compile(
+    r"\s*-?\s*(?:style[sd]?|inspired|esque|like|themed|vibes?|aesthetics?|look|feel|era|mood"
+    r"|palette|colou?r grad(?:e|ing)|lighting|glow|tones?|universe|movie|film|franchise)\b"
+)
+# A quote after "called" or "reading" may name a thing or a work, not text to draw: "a dog named
+# 'Max'", "a girl reading 'Dune'". It is text only on something that displays it: a carrier.
+_NAMED_BEFORE: Final = re.compile(r"\b(?:called|named|nicknamed|reading|watching|playing)\s*$")
+# A single lower-case word in quotes is usually emphasis ("an 'ethereal' glow"); it counts as
+# text only when something else in the prompt asks for text.
+_EMPHASIS: Final = re.compile(r"[a-z]+(?:-[a-z]+)*")
+# What text is read from: "a sign reading X" is text, "a girl reading Harry Potter" is not.
+_SURFACE_BEFORE: Final = re.compile(
+    r"\b(?:signs?|banners?|boards?|plaques?|plates?|labels?|cards?|posters?|t-?shirts?|tags?"
+    r"|notes?|screens?|neon|placards?|letters|lettering|text|cakes?|mugs?|stickers?|billboards?"
+    r"|marquee|headlines?|captions?|covers?|ribbons?|tattoos?|graffiti|flags?|buttons?|badges?"
+    r"|stamps?|balloons?|calligraphy|inscriptions?|hoodies?|caps?)\b"
+)
+
+# The literal text after an intro: a run of capitalised words, numbers or non-Latin words, with
+# the small words that join a title ("Greetings from Miami", "AURORA X \u2014 HEAR EVERYTHING").
+_WORD_START = f"[A-Z0-9$#\u00c0-\u00de{_NON_LATIN}]"
+# A full stop inside a token ("hacknight.dev", "2.4") but not at its end: a sentence ends there.
+_TOKEN = _WORD_START + r"(?:[\w'\u2019&!?%$#/+:-]|\.(?=\S))*"
+_CAPS_RUN: Final = re.compile(
+    rf"[ \t]*[:,\-\u2013\u2014]?[ \t]*(?P<t>{_TOKEN}(?:(?:[ \t]+(?:of|from|the|and|to|for|a|an"
+    rf"|at|on|in|is|my|your|our|de|la|le|du|des|el|y|&|[-\u2013\u2014]))*[ \t]+{_TOKEN})*)"
+)
+# After "that says", lower-case text counts too, up to a preposition that starts the scene.
+_PLAIN_RUN: Final = re.compile(
+    r"[ \t]*(?P<t>[^\W\d_][\w'\u2019]*(?:[ \t]+(?!(?:in|on|at|with|above|below|across|over"
+    r"|under|and|written|painted|printed|beside|next|for|from)\b)\w[\w'\u2019]*[!?]?){0,7})"
+)
+# "A sign outside a farm: Fresh Eggs $3", but not "the word of the day is serenity: a garden".
+_COLON_TEXT: Final = re.compile(
+    r"(?:(?! (?:is|are|was|were) )[^,.;:!?\n\"'\u201c\u201d\u2018\u2019\u00ab\u00bb\u300c])"
+    r"{0,40}?:[ \t]*(?P<t>[^.;\n]{1,120})"
+)
+_QUOTE_AHEAD: Final = re.compile(rf"[ \t]*[:,]?[ \t]*[{_QUOTE_OPEN}]")
+
+
+def _script_of(text: str) -> str | None:
+    """The non-Latin script `text` is written in, if any."""
+    if text.isascii():
+        return None
+    if _KANA_RE.search(text):
+        return "Japanese"
+    m = _SCRIPT_RE.search(text)
+    return m.lastgroup if m else None
+
+
+def _grade_for_text(chars: int, lines: int) -> int:
+    """The grade that renders this much literal text: a word, a headline, or dense text."""
+    if chars == 0 or (lines == 1 and chars <= 20):
+        return 3
+    if chars <= 40 and lines <= 3:
+        return 4
+    return 5
+
+
+def _short(text: str) -> str:
+    """`text`, cut to fit in a line of evidence."""
+    return text if len(text) <= 40 else text[:39] + "\u2026"
+
+
+def _lowered(prompt: str) -> str:
+    """The prompt in lower case, with every character where it was ("\u0130" lowers to two)."""
+    lowered = prompt.lower()
+    if len(lowered) == len(prompt):
+        return lowered
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in prompt)
+
+
+def _text_after(prompt: str, end: int, rule: Rule, *, runs: bool) -> list[str]:
+    """The literal text a rule introduces at `end`, split in its pieces; [] if none follows.
+
+    Without `runs`, only text after a colon counts: "a van Gogh" is not text on a van.
+    """
+    if _QUOTE_AHEAD.match(prompt, end):
+        return []  # the quoted text is counted as such
+    if (
+        rule.colon
+        and prompt.find(":", end, end + 42) >= 0
+        and (m := _COLON_TEXT.match(prompt, end))
+    ):
+        text = m["t"].strip()
+        if text and not _QUOTE_RE.search(text) and text[0] not in _QUOTE_OPEN:
+            return [p for p in (part.strip() for part in text.split(",")) if p]
+    if not runs:
+        return []
+    if (m := _CAPS_RUN.match(prompt, end)) or (rule.loose and (m := _PLAIN_RUN.match(prompt, end))):
+        return [m["t"].rstrip(".,:;")]
+    return []
+
+
+def detect_text_need(prompt: str) -> TextNeed:
+    """Whether an image prompt needs legible text rendered in the image, with the reasons,
+    the amount of literal text when the prompt spells it out, and the text grade needed."""
+    lowered = _lowered(prompt)
+    evidence: list[str] = []
+    texts: list[str] = []
+    emphasis: list[str] = []  # quoted single words: text only if something asks for text
+    names: list[tuple[str, str]] = []  # after "called": text only on a carrier; with evidence
+    spans: list[tuple[int, int]] = []
+    explicit = implicit = negated = has_carrier = quote_follows_intro = False
+    grade = 0
+
+    for m in _QUOTE_RE.finditer(prompt):
+        start, end = m.span()
+        spans.append((start, end))
+        content = (m[m.lastgroup or ""] or "").strip()
+        if not content or _STYLE_BEFORE.search(lowered, max(0, start - 40), start):
+            continue
+        if _STYLE_AFTER.match(lowered, end):
+            continue
+        if _NAMED_BEFORE.search(lowered, max(0, start - 13), start):
+            names.append((content, f'quoted text "{_short(content)}"'))
+            continue
+        if _EMPHASIS.fullmatch(content):
+            emphasis.append(content)
+            continue
+        explicit = True
+        texts.append(content)
+        evidence.append(f'quoted text "{_short(content)}"')
+
+    ascii_only = prompt.isascii()
+    # Text after a native word is not set off by spaces or capitals: no text is read after one.
+    matches = [(m, rule, True) for m, rule in _LATIN.find(lowered)]
+    if not ascii_only:
+        matches += [(m, rule, False) for m, rule in _NATIVE.find(lowered)]
+    for m, rule, latin in matches:
+        start, end = m.span()
+        if spans and any(s <= start < e for s, e in spans):
+            continue  # words inside quoted text are the text, not instructions
+        phrase = m.group()
+        if rule.kind == "neg":
+            negated = True
+            evidence.append(f'negative cue "{phrase}"')
+            continue
+        has_carrier = has_carrier or rule.kind == "carrier" or rule.carrier
+        if rule.kind == "type":
+            implicit = True
+            grade = max(grade, rule.grade)
+            evidence.append(f"asks for {rule.label}")
+        elif rule.kind == "cue":
+            implicit = True
+            grade = max(grade, rule.grade)
+            evidence.append(f'mentions "{phrase}"')
+        elif rule.kind == "script":
+            implicit = True
+            grade = 5
+            name = next((_SCRIPT_WORDS[w] for w in phrase.split() if w in _SCRIPT_WORDS), "")
+            evidence.append(f"non-Latin script ({name or phrase})")
+            continue
+        elif rule.after_surface and not _SURFACE_BEFORE.search(lowered, max(0, start - 40), start):
+            continue
+        if not latin:
+            continue
+        found = _text_after(prompt, end, rule, runs=rule.kind not in ("type", "carrier"))
+        if not found:
+            if rule.kind == "intro" and _QUOTE_AHEAD.match(prompt, end):
+                quote_follows_intro = True
+            continue
+        if rule.kind == "named":
+            names.append((found[0], f'text "{_short(found[0])}" after "{phrase}"'))
+            continue
+        explicit = True
+        if new := [t for t in found if t not in texts]:  # a colon's text is found once
+            texts.extend(new)
+            evidence.append(f'text "{_short(", ".join(new))}" after "{phrase}"')
+
+    if names and (has_carrier or implicit):
+        explicit = True
+        for name, reason in names:
+            texts.append(name)
+            evidence.append(reason)
+
+    native_script = None
+    if not ascii_only and (runs := _NON_LATIN_RUN.findall(prompt)):
+        if len(_LATIN_LETTER.findall(prompt)) > sum(map(len, runs)):
+            # Non-Latin words inside a Latin-script prompt are words to draw.
+            explicit = True
+            for run in runs:
+                if not any(run in t for t in texts):
+                    texts.append(run)
+                    evidence.append(f'non-Latin text "{_short(run)}"')
+        else:
+            native_script = _script_of(prompt)
+
+    needed = explicit or (implicit and not negated) or (quote_follows_intro and not negated)
+    if not needed:
+        return TextNeed(needed=False, evidence=tuple(dict.fromkeys(evidence)))
+    if emphasis and (implicit or quote_follows_intro):
+        texts.extend(emphasis)
+        evidence.extend(f'quoted text "{word}"' for word in emphasis)
+    scripts = [s for t in texts if (s := _script_of(t))]
+    if native_script and not texts:
+        # A prompt written in Japanese that asks for a menu wants the menu in Japanese.
+        scripts.append(native_script)
+    for script in dict.fromkeys(scripts):
+        evidence.append(f"non-Latin script ({script})")
+        grade = 5
+    chars = sum(len(t) for t in texts)
+    lines = sum(1 + t.count("\n") for t in texts)
+    grade = max(grade, _grade_for_text(chars, lines))
+    return TextNeed(
+        needed=True, evidence=tuple(dict.fromkeys(evidence)), chars=chars, lines=lines, grade=grade
+    )

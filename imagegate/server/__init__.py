@@ -1,0 +1,1 @@
+"""``imagegate serve``: the OpenAI-compatible HTTP gateway (`imagegate.server.app`)."""

@@ -1,0 +1,23 @@
+"""imagegate's shared state on Redis, for many gateway instances: ledger, latency measurements,
+circuit breakers and job journal, behind the same interfaces as the SQLite stores.
+
+``state: {backend: redis, url: redis://host:6379/0}`` in ``routing.yaml`` selects them. They
+need the ``redis`` extra (``pip install 'imagegate[redis]'``); `connect` says so when it is
+missing. Every key name starts with a prefix (default ``imagegate:``), so tenants and tests can
+share a server. One Redis server (or a primary with replicas) holds the state; Redis Cluster is
+not supported, as the ledger's script reads keys it cannot name in advance.
+"""
+
+from imagegate.state.redis.circuit import RedisCircuitBreakers
+from imagegate.state.redis.connection import connect
+from imagegate.state.redis.journal import RedisJournal
+from imagegate.state.redis.latency import RedisLatencyStats
+from imagegate.state.redis.ledger import RedisLedger
+
+__all__ = [
+    "RedisCircuitBreakers",
+    "RedisJournal",
+    "RedisLatencyStats",
+    "RedisLedger",
+    "connect",
+]
