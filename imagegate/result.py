@@ -122,8 +122,14 @@ class ImageResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     images: tuple[GeneratedImage, ...]
-    backend: str = Field(description="The backend (model name) that served the request.")
-    model: str = Field(description="The provider's own model id.")
+    backend: str = Field(
+        description="imagegate's name for the model that served the request, as "
+        "`ImageRequest.model` and routing.yaml name it, e.g. 'fal/flux-schnell'."
+    )
+    provider_model: str = Field(
+        description="The provider's own id for that model, e.g. 'fal-ai/flux/schnell'; for a "
+        "local backend, the pipeline it loaded."
+    )
     request_id: str = Field(description="The ImageRequest.request_id this answers.")
     cost: Cost
     timings: Timings

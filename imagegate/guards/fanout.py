@@ -74,7 +74,7 @@ class FanOut(Layer):
         return ImageResult(
             images=tuple(image for result in results for image in result.images),
             backend=first.backend,
-            model=first.model,
+            provider_model=first.provider_model,
             request_id=request.request_id,
             cost=Cost(
                 estimate=CostEstimate(

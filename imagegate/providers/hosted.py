@@ -176,7 +176,7 @@ class HostedBackend(ABC):
         return ImageResult(
             images=tuple(images),
             backend=self.name,
-            model=self.spec.provider_model,
+            provider_model=self.spec.provider_model,
             request_id=request.request_id,
             cost=cost,
             timings=timings,

@@ -132,7 +132,7 @@ class FakeBackend:
         return ImageResult(
             images=images,
             backend=self._name,
-            model=self._name,
+            provider_model=self._name,
             request_id=request.request_id,
             cost=Cost(estimate=estimate, actual_usd=estimate.usd, actual_basis=estimate.basis),
             timings=Timings(

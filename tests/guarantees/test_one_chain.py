@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import pytest
+
 from imagegate import Client, ImageRequest, Policy, SyncClient
 from imagegate.result import CostEstimate
 from imagegate.routing.router import RoutedBackend, Router
@@ -82,3 +84,21 @@ def test_the_sync_client_offers_every_client_method() -> None:
     }
     offered = {name for name, _ in inspect.getmembers(SyncClient) if not name.startswith("_")}
     assert public <= offered
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "provider_model"),
+    [
+        ("openai", "openai/gpt-image-2", "gpt-image-2"),
+        ("fal", "fal/flux-schnell", "fal-ai/flux/schnell"),
+        ("replicate", "replicate/flux-schnell", "black-forest-labs/flux-schnell"),
+        ("wavespeed", "wavespeed/z-image-turbo", "wavespeed-ai/z-image/turbo"),
+    ],
+)
+async def test_a_result_names_imagegates_model_and_the_providers_id_apart(
+    request: pytest.FixtureRequest, provider: str, model: str, provider_model: str
+) -> None:
+    emu = request.getfixturevalue(f"{provider}_emulator")
+    async with Client(providers={provider: emu.backend_config()}) as client:
+        result = await client.generate("a fox", model=model, size="1024x1024")
+    assert (result.backend, result.provider_model) == (model, provider_model)

@@ -376,7 +376,7 @@ class LocalBackend:
         return ImageResult(
             images=share.images,
             backend=self.name,
-            model=self.source,
+            provider_model=self.source,
             request_id=job.request.request_id,
             cost=Cost(
                 estimate=self.estimate_cost(job.request),
