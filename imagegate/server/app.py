@@ -10,6 +10,7 @@ status page at ``/`` (spend, budgets, latency, recent decisions) come with it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import html
 import io
@@ -45,6 +46,7 @@ from imagegate.errors import (
 )
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
+from imagegate.state.journal import caller_scope
 
 __all__ = ["create_app"]
 
@@ -162,21 +164,27 @@ def create_app(client: Client, *, api_keys: Sequence[str]) -> Starlette:
     keys = [key.encode() for key in api_keys]
     metrics = _Metrics()
 
-    def authorized(request: Request) -> bool:
+    def caller(request: Request) -> str | None:
+        """A fingerprint of the caller's key (never the key), or None when it is not one."""
         header = request.headers.get("authorization", "")
         given = header.removeprefix("Bearer ").encode()
         # Compare against every key (no early exit), so the time taken does not tell which
         # key nearly matched.
         matches = [hmac.compare_digest(given, key) for key in keys]
-        return header.startswith("Bearer ") and any(matches)
+        if not header.startswith("Bearer ") or not any(matches):
+            return None
+        return hashlib.sha256(given).hexdigest()[:32]
 
     async def serve(request: Request, *, edit: bool) -> Response:
-        if not authorized(request):
+        who = caller(request)
+        if who is None:
             return _error(401, "invalid_request_error", "invalid_api_key", "Invalid API key.")
         try:
             fields = await (_form_fields(request) if edit else _json_fields(request))
             image_request = ImageRequest.model_validate(fields)
-            result = await (client.edit if edit else client.generate)(image_request)
+            # A request_id is the caller's: another key reusing it is refused, not served.
+            with caller_scope(who):
+                result = await (client.edit if edit else client.generate)(image_request)
         except ImagegateError as error:
             metrics.failed(error)
             return _typed_error(error)

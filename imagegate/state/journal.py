@@ -30,7 +30,9 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -41,6 +43,7 @@ __all__ = [
     "Claim",
     "JobJournal",
     "MemoryJournal",
+    "caller_scope",
     "request_digest",
 ]
 
@@ -48,10 +51,29 @@ DELIVERED_RETENTION_S = 24 * 3600.0
 """How long a delivered job is remembered; providers keep outputs an hour (Replicate) or more."""
 
 
+_CALLER: ContextVar[str | None] = ContextVar("imagegate_journal_caller", default=None)
+
+
+@contextmanager
+def caller_scope(caller: str) -> Iterator[None]:
+    """Digest the requests made inside the block with `caller` (who asked: the gateway passes
+    a fingerprint of the caller's key), so that one caller reusing another's request_id gets
+    RequestIdConflictError, never the other's job."""
+    token = _CALLER.set(caller)
+    try:
+        yield
+    finally:
+        _CALLER.reset(token)
+
+
 def request_digest(payload: Mapping[str, Any]) -> str:
-    """A stable digest (sha256, hex) of the payload a request sends its provider: the same
-    request gives the same digest in every process, whatever the order of its keys."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """A stable digest (sha256, hex) of the payload a request sends its provider, and of the
+    caller when inside `caller_scope`: the same request from the same caller gives the same
+    digest in every process, whatever the order of its keys."""
+    caller = _CALLER.get()
+    # Outside a caller scope the digest is of the payload alone, as journals already hold.
+    digested = payload if caller is None else {"caller": caller, "payload": payload}
+    text = json.dumps(digested, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     # surrogatepass: a prompt may hold a lone surrogate, which plain UTF-8 cannot encode.
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 

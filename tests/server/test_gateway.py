@@ -21,6 +21,7 @@ from imagegate.testing.emulators.openai import OpenAIEmulator
 from imagegate.testing.serving import BackgroundServer
 
 KEY = "ig-test-key"
+OTHER_KEY = "ig-other-team-key"
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def gateway(
             "fal": fal_emulator.backend_config(),
         },
     )
-    server = BackgroundServer(create_app(client, api_keys=[KEY]), name="gateway")
+    server = BackgroundServer(create_app(client, api_keys=[KEY, OTHER_KEY]), name="gateway")
     server.start()
     yield server.url_of()
     server.stop()
@@ -58,6 +59,29 @@ def test_the_openai_sdk_generates_through_the_router(gateway: str) -> None:
     assert image.size == (1024, 1024)
     extra = response.model_extra or {}
     assert extra["imagegate"]["backend"] == "fal/flux-schnell"
+
+
+def test_a_callers_retry_with_its_request_id_collects_the_same_job(
+    gateway: str, fal_emulator: FalEmulator
+) -> None:
+    body = {"model": "fal/flux-schnell", "prompt": "a fox", "size": "1024x1024"}
+    again = {"extra_body": {"request_id": "order-17"}}
+    first = sdk(gateway).images.generate(**body, **again)  # type: ignore[call-overload]
+    second = sdk(gateway).images.generate(**body, **again)  # type: ignore[call-overload]
+    assert fal_emulator.log.count("submit") == 1
+    assert second.data == first.data
+
+
+def test_another_key_reusing_a_request_id_is_refused_and_gets_nothing(
+    gateway: str, fal_emulator: FalEmulator
+) -> None:
+    body = {"model": "fal/flux-schnell", "prompt": "a fox", "size": "1024x1024"}
+    taken = {"extra_body": {"request_id": "order-17"}}
+    sdk(gateway).images.generate(**body, **taken)  # type: ignore[call-overload]
+    with pytest.raises(openai.BadRequestError, match="order-17") as exc:
+        sdk(gateway, OTHER_KEY).images.generate(**body, **taken)  # type: ignore[call-overload]
+    assert fal_emulator.log.count("submit") == 1
+    assert "b64_json" not in exc.value.response.text
 
 
 def test_policy_fields_ride_in_the_body(gateway: str) -> None:
