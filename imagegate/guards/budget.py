@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 
 from imagegate.errors import BudgetExceededError, ProviderError
 from imagegate.guards.admission import Admission, Guarded, Wrapper
-from imagegate.guards.bookkeeping import bookkeep
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
+from imagegate.state.bookkeeping import bookkeep
 from imagegate.state.ledger import Budget, Ledger
 
 __all__ = ["Budgeted", "Budgets"]

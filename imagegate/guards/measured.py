@@ -14,9 +14,9 @@ from imagegate.errors import (
     StateUnavailableError,
 )
 from imagegate.guards.admission import Admission, Guarded, Wrapper
-from imagegate.guards.bookkeeping import bookkeep
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
+from imagegate.state.bookkeeping import bookkeep
 from imagegate.state.circuit import CircuitBreakers
 from imagegate.state.latency import LatencyStats
 

@@ -21,7 +21,6 @@ that once for all of them, with the guarantees the adapters must keep:
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,17 +37,16 @@ from imagegate.errors import (
     ProviderError,
     ProviderTimeoutError,
     RequestIdConflictError,
-    StateUnavailableError,
 )
 from imagegate.providers.download import Downloader
 from imagegate.providers.queue.polling import poll_until
 from imagegate.providers.retry import RetryPolicy, call_with_retry
 from imagegate.result import GeneratedImage
+from imagegate.state.bookkeeping import bookkeep
 from imagegate.state.journal import JobJournal, request_digest
 
 __all__ = ["CLAIM_MARGIN_S", "FinishedJob", "JobAPI", "JobRun", "JobStatus", "run_job"]
 
-logger = logging.getLogger(__name__)
 
 CLAIM_MARGIN_S = 30.0
 """Added to a submit's longest time, for a claim's time-to-live and another attempt's wait."""
@@ -261,23 +259,20 @@ async def _submit_claimed(api: JobAPI, payload: dict[str, Any], run: JobRun, dig
         job_id = await call_with_retry(lambda: _submit(api, payload, run), run.retry)
     except BaseException as error:
         if isinstance(error, ProviderError) and error.may_be_billed:
-            _settle_claim(run.journal.in_doubt, run, hold_s=run.claim_ttl)
+            _settle_claim(run, run.journal.in_doubt, hold_s=run.claim_ttl)
         else:
             # A claim the cancelled submit below put in doubt stays so.
-            _settle_claim(run.journal.release, run)
+            _settle_claim(run, run.journal.release)
         raise
     run.journal.record(run.request_id, run.backend, job_id, digest=digest)
     return job_id
 
 
-def _settle_claim(step: Callable[..., None], run: JobRun, **options: float) -> None:
+def _settle_claim(run: JobRun, step: Callable[..., None], **options: float) -> None:
     """Release or hold the claim of a submit that failed. A state store that fails now must
     not hide the submit's error, which is the one the caller acts on: the claim then lapses
     after its time-to-live."""
-    try:
-        step(run.request_id, run.backend, **options)
-    except StateUnavailableError as error:
-        logger.warning("imagegate could not settle the claim of %s: %s", run.request_id, error)
+    bookkeep(f"the claim of {run.request_id}", step, run.request_id, run.backend, **options)
 
 
 async def _submit(api: JobAPI, payload: dict[str, Any], run: JobRun) -> str:
@@ -296,7 +291,7 @@ async def _submit(api: JobAPI, payload: dict[str, Any], run: JobRun) -> str:
             if job_id is not None:
                 await _cancel(api, job_id, run)
             elif _may_have_made_a_job(attempt):
-                _settle_claim(run.journal.in_doubt, run, hold_s=run.claim_ttl)
+                _settle_claim(run, run.journal.in_doubt, hold_s=run.claim_ttl)
         raise
 
 
