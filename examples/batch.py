@@ -14,7 +14,7 @@ from pathlib import Path
 
 from imagegate import Client
 from imagegate.batch import BatchLimits
-from imagegate.testing.emulators.launch import running_emulators
+from imagegate.testing import running_emulators
 
 ITEMS = [
     "a red fox asleep in fresh snow",

@@ -2,9 +2,10 @@
 
 `FakeBackend` draws the prompt instead of calling a provider. The emulators
 (`OpenAIEmulator`, `ReplicateEmulator`, `FalEmulator`, `WaveSpeedEmulator`) speak each
-provider's HTTP protocol on loopback, with fault injection; they need the ``server`` extra
-and are imported on first use. A `ManualClock` given to an emulator makes job timing move
-only when a test says, so that no test depends on the machine's speed.
+provider's HTTP protocol on loopback, with fault injection (`running_emulators` starts all
+four); they need the ``server`` extra and are imported on first use. A `ManualClock` given to
+an emulator makes job timing move only when a test says, so that no test depends on the
+machine's speed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from imagegate.testing.render import render_image
 if TYPE_CHECKING:
     from imagegate.testing.emulators.base import Emulator, TestCA
     from imagegate.testing.emulators.fal import FalEmulator
+    from imagegate.testing.emulators.launch import running_emulators
     from imagegate.testing.emulators.openai import OpenAIEmulator
     from imagegate.testing.emulators.replicate import ReplicateEmulator
     from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
@@ -42,6 +44,7 @@ __all__ = [
     "WallClock",
     "WaveSpeedEmulator",
     "render_image",
+    "running_emulators",
 ]
 
 _LAZY = {
@@ -51,6 +54,7 @@ _LAZY = {
     "ReplicateEmulator": "imagegate.testing.emulators.replicate",
     "FalEmulator": "imagegate.testing.emulators.fal",
     "WaveSpeedEmulator": "imagegate.testing.emulators.wavespeed",
+    "running_emulators": "imagegate.testing.emulators.launch",
 }
 
 
