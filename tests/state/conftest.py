@@ -108,7 +108,7 @@ class StateLocation:
     def _connect(self) -> Any:
         return self._keep(connect(self.url))
 
-    def _keep(self, closable: Any) -> Any:
+    def _keep(self, closable: T) -> T:
         self._opened.append(closable)
         return closable
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from imagegate import get_model
+from imagegate import ImageRequest, get_model
 from imagegate.journal import MemoryJournal
 from imagegate.providers.fal import FalBackend
 from imagegate.providers.queued import QueueBackend
@@ -28,7 +28,7 @@ from imagegate.testing.jobs import Job
 from imagegate.testing.replicate_emulator import ReplicateEmulator
 from imagegate.testing.wavespeed_emulator import WaveSpeedEmulator
 
-__all__ = ["ADAPTERS", "WAITING", "Adapter", "Queue"]
+__all__ = ["ADAPTERS", "FOX", "WAITING", "Adapter", "Queue"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ ADAPTERS = {
 
 WAITING = JobTiming(queue_s=10**6)
 """Jobs that wait in the provider's queue for as long as any test runs."""
+
+FOX = ImageRequest(prompt="a fox", size="1024x1024")
+"""A request every adapter serves as asked; the same one each time, so the same request_id."""
 
 _MOST_TURNS = 100_000
 

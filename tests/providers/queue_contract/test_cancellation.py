@@ -8,12 +8,9 @@ from typing import Any
 
 import pytest
 
-from imagegate import ImageRequest
 from imagegate.testing import Fault
 
-from .harness import WAITING, Adapter, Queue
-
-FOX = ImageRequest(prompt="a fox", size="1024x1024")
+from .harness import FOX, WAITING, Adapter, Queue
 
 
 async def cancelled(task: asyncio.Task[Any]) -> None:

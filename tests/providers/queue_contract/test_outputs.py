@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from imagegate import ImageRequest
 from imagegate.errors import OutputDownloadError
 from imagegate.testing import Fault
 
-from .harness import Queue
-
-FOX = ImageRequest(prompt="a fox", size="1024x1024")
+from .harness import FOX, Queue
 
 
 @pytest.mark.parametrize(

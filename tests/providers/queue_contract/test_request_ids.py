@@ -16,9 +16,7 @@ from imagegate.errors import (
 from imagegate.journal import request_digest
 from imagegate.testing import Fault
 
-from .harness import Queue
-
-FOX = ImageRequest(prompt="a fox", size="1024x1024")
+from .harness import FOX, Queue
 
 
 async def test_a_request_id_whose_job_is_journalled_resumes_it_instead_of_submitting(
