@@ -1,7 +1,8 @@
 """A caller giving up on a queued job cancels it, wherever in the job's life it gives up.
 
-The fake provider here answers only when the test lets it, so each point of cancellation is
-reached for certain, whatever the machine's speed.
+`run_job` with a fake provider that answers only when the test lets it, so each point of
+cancellation is reached for certain, whatever the machine's speed. That each adapter cancels
+its provider's job, polled or still being submitted, is in queue_contract/test_cancellation.py.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ class HeldProvider:
         self.canceled: list[str] = []
         self.submit_received = asyncio.Event()
         self.answer = asyncio.Event()
-        self.polled = asyncio.Event()
         self.fail_submit = fail_submit
 
     async def submit(self, payload: dict[str, Any]) -> str:  # noqa: ARG002
@@ -44,7 +44,6 @@ class HeldProvider:
         return job_id
 
     async def status(self, job_id: str) -> JobStatus:  # noqa: ARG002
-        self.polled.set()
         return JobStatus(state="pending")
 
     async def cancel(self, job_id: str) -> None:
@@ -84,13 +83,6 @@ async def cancelled_mid_submit(provider: HeldProvider, task: asyncio.Task[Any]) 
         await task
 
 
-async def test_cancelling_while_the_submit_is_in_flight_cancels_the_job_it_created() -> None:
-    provider = HeldProvider()
-    task = start(provider, job_run())
-    await cancelled_mid_submit(provider, task)
-    assert provider.canceled == provider.created == ["job-1"]
-
-
 @pytest.mark.parametrize("steps", range(12))
 async def test_every_job_created_is_cancelled_at_whatever_step_the_caller_gives_up(
     steps: int,
@@ -102,22 +94,6 @@ async def test_every_job_created_is_cancelled_at_whatever_step_the_caller_gives_
         await asyncio.sleep(0)
     await cancelled(task)
     assert provider.canceled == provider.created
-
-
-async def test_cancelling_while_polling_cancels_the_job() -> None:
-    provider = HeldProvider()
-    provider.answer.set()
-    task = start(provider, job_run())
-    await provider.polled.wait()
-    await cancelled(task)
-    assert provider.canceled == ["job-1"]
-
-
-async def test_a_cancelled_job_is_forgotten_by_the_journal() -> None:
-    provider, journal = HeldProvider(), MemoryJournal()
-    task = start(provider, job_run(journal))
-    await cancelled_mid_submit(provider, task)
-    assert journal.find("req-1", BACKEND) is None
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 
 from imagegate.errors import (
@@ -15,11 +17,30 @@ from imagegate.providers.retry import RetryPolicy, call_with_retry
 
 
 class Sleeps:
+    """A sleep that records each wait and returns at once; the time is the waits' sum."""
+
     def __init__(self) -> None:
         self.waits: list[float] = []
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+    def clock(self) -> float:
+        return sum(self.waits)
+
+
+async def poll(fetch: Callable[[], Awaitable[str]], sleeps: Sleeps, **limits: float) -> str:
+    """`poll_until` the state is ``done``, on the test's time."""
+    return await poll_until(
+        fetch,
+        lambda state: state == "done",
+        expected_s=limits.get("expected_s", 0.1),
+        deadline_s=limits.get("deadline_s", 5),
+        backend="b",
+        job_id="j7",
+        clock=sleeps.clock,
+        sleep=sleeps,
+    )
 
 
 def test_poll_intervals_grow_to_a_tenth_of_the_expected_latency() -> None:
@@ -44,10 +65,9 @@ async def test_polling_returns_the_first_final_state() -> None:
     async def fetch() -> str:
         return next(states)
 
-    state = await poll_until(
-        fetch, lambda s: s == "done", expected_s=0.1, deadline_s=5, backend="b", job_id="j"
-    )
-    assert state == "done"
+    sleeps = Sleeps()
+    assert await poll(fetch, sleeps) == "done"
+    assert len(sleeps.waits) == 2
 
 
 async def test_polling_rides_out_transient_errors() -> None:
@@ -59,29 +79,30 @@ async def test_polling_rides_out_transient_errors() -> None:
             raise outcome
         return str(outcome)
 
-    state = await poll_until(
-        fetch, lambda s: s == "done", expected_s=0.1, deadline_s=5, backend="b", job_id="j"
-    )
-    assert state == "done"
+    sleeps = Sleeps()
+    assert await poll(fetch, sleeps) == "done"
+    assert len(sleeps.waits) == 2
 
 
 async def test_polling_stops_on_a_final_error() -> None:
     async def fetch() -> str:
         raise JobFailedError("boom")
 
+    sleeps = Sleeps()
     with pytest.raises(JobFailedError):
-        await poll_until(fetch, bool, expected_s=0.1, deadline_s=5, backend="b", job_id="j")
+        await poll(fetch, sleeps)
+    assert sleeps.waits == []
 
 
 async def test_polling_past_the_deadline_is_a_timeout() -> None:
     async def fetch() -> str:
         return "running"
 
+    sleeps = Sleeps()
     with pytest.raises(ProviderTimeoutError, match=r"did not finish within 0\.2 s") as exc:
-        await poll_until(
-            fetch, lambda s: s == "done", expected_s=1, deadline_s=0.2, backend="b", job_id="j7"
-        )
+        await poll(fetch, sleeps, expected_s=1, deadline_s=0.2)
     assert exc.value.provider_request_id == "j7"
+    assert sleeps.waits == [0.05, 0.1]  # the next wait would end past the deadline
 
 
 def failing(*errors: Exception) -> tuple[list[int], object]:

@@ -1,10 +1,11 @@
-"""A request_id shared by attempts that run at once, or reused for another request.
+"""A request_id shared by attempts in two clients, and `run_job` following another attempt.
 
-Through the public API against the fal emulator: attempts of one request that run at once
-submit it once and all get its job; the same id with another prompt is refused before
-anything is sent, whether the attempts share a client or only a SQLite journal. Then
+Through the public API against the fal emulator: two clients that share only a SQLite journal,
+as two processes would, submit a request once and refuse another request under its id. Then
 `run_job` on its own, with a fake provider and the test's own clock: waiting for another
-attempt's claim, and what a failed submit leaves behind.
+attempt's claim, and what a failed submit leaves behind. What every queue adapter does with a
+request_id (resuming, attempts at once, conflicts, lost answers) is in
+queue_contract/test_request_ids.py.
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ from PIL import Image
 
 from imagegate import Client, ImageResult, get_model
 from imagegate.errors import InvalidRequestError, ProviderUnavailableError, RequestIdConflictError
+from imagegate.state.journal import MemoryJournal, request_digest
+from imagegate.state.sqlite.journal import SQLiteJournal
 from imagegate.providers import build_backend
 from imagegate.providers.download import Downloader, OutputPolicy
 from imagegate.providers.queue.jobs import CLAIM_MARGIN_S, FinishedJob, JobRun, JobStatus, run_job
 from imagegate.providers.retry import RetryPolicy
-from imagegate.state.journal import MemoryJournal, request_digest
-from imagegate.state.sqlite.journal import SQLiteJournal
-from imagegate.testing import Fault
 from imagegate.testing.emulators.fal import FalEmulator
 
 from .test_job_cancellation import HeldProvider, cancelled, start
@@ -37,32 +37,6 @@ FAL = "fal/flux-schnell"
 
 def ids_of(*results: ImageResult) -> list[tuple[str, ...]]:
     return [result.provider_request_ids for result in results]
-
-
-async def test_two_attempts_at_once_submit_once_and_both_get_the_job(
-    fal_emulator: FalEmulator,
-) -> None:
-    async with Client(providers={"fal": fal_emulator.backend_config()}) as client:
-        first, second = await asyncio.gather(
-            client.generate("a fox", model=FAL, request_id="same"),
-            client.generate("a fox", model=FAL, request_id="same"),
-        )
-    assert fal_emulator.log.count("submit") == 1
-    assert ids_of(first, second) == [(fal_emulator.jobs.all()[0].id,)] * 2
-    assert first.images[0].data == second.images[0].data
-
-
-async def test_the_same_request_id_with_another_prompt_is_refused_unsent(
-    fal_emulator: FalEmulator,
-) -> None:
-    async with Client(providers={"fal": fal_emulator.backend_config()}) as client:
-        await client.generate("a fox", model=FAL, request_id="same")
-        with pytest.raises(RequestIdConflictError, match="new request_id") as refused:
-            await client.generate("an owl", model=FAL, request_id="same")
-        assert (refused.value.field, refused.value.backend) == ("request_id", FAL)
-        assert fal_emulator.log.count("submit") == 1
-        await client.generate("an owl", model=FAL, request_id="another")
-    assert fal_emulator.log.count("submit") == 2
 
 
 async def test_two_clients_sharing_a_sqlite_journal_submit_once(
@@ -84,35 +58,6 @@ async def test_two_clients_sharing_a_sqlite_journal_submit_once(
         with pytest.raises(RequestIdConflictError):
             await other.generate("an owl", model=FAL, request_id="same")
     assert fal_emulator.log.count("submit") == 1
-
-
-async def test_a_retry_after_a_submit_whose_answer_was_lost_is_told_not_resent(
-    fal_emulator: FalEmulator,
-) -> None:
-    fal_emulator.faults.add("submit", Fault.bad_gateway())  # fal itself may have taken it
-    async with Client(providers={"fal": fal_emulator.backend_config()}) as client:
-        with pytest.raises(ProviderUnavailableError) as lost:
-            await client.generate("a fox", model=FAL, request_id="same")
-        assert lost.value.may_be_billed
-        with pytest.raises(RequestIdConflictError, match="may have started a job") as held:
-            await client.generate("a fox", model=FAL, request_id="same")
-        assert not held.value.retryable
-        assert fal_emulator.log.count("submit") == 1
-        await client.generate("a fox", model=FAL, request_id="a new one")
-    assert fal_emulator.log.count("submit") == 2
-
-
-async def test_a_retry_after_a_submit_that_made_no_job_submits(
-    fal_emulator: FalEmulator,
-) -> None:
-    fal_emulator.faults.add("submit", Fault.unavailable())  # 503: turned away, nothing made
-    config = fal_emulator.backend_config(max_attempts=1)
-    async with Client(providers={"fal": config}) as client:
-        with pytest.raises(ProviderUnavailableError):
-            await client.generate("a fox", model=FAL, request_id="same")
-        result = await client.generate("a fox", model=FAL, request_id="same")
-    assert fal_emulator.log.count("submit") == 2
-    assert result.provider_request_ids == (fal_emulator.jobs.all()[0].id,)
 
 
 # run_job on its own: a fake provider whose jobs succeed at once, and the test's own time.

@@ -1,20 +1,19 @@
-"""The WaveSpeed backend against the WaveSpeed emulator."""
+"""What only the WaveSpeed backend does, against the WaveSpeed emulator: its task input, sync
+mode, base64 outputs, its NSFW flag, and a task that cannot be cancelled. What every queue
+adapter does is in queue_contract/."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from imagegate import ImageRequest, get_model
-from imagegate.errors import (
-    ContentPolicyError,
-    InvalidRequestError,
-    JobFailedError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
-)
+from imagegate.errors import ContentPolicyError, InvalidRequestError
 from imagegate.providers.queue.wavespeed import WaveSpeedBackend
-from imagegate.testing import Fault, JobTiming, ManualClock
+from imagegate.testing import Fault, JobTiming
 from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
+from tests.providers.queue_contract.harness import ADAPTERS, WAITING, Queue
 
 
 def backend(
@@ -23,15 +22,15 @@ def backend(
     return WaveSpeedBackend(get_model(model), emu.backend_config(**settings))
 
 
-async def test_generate_submits_polls_and_downloads(wavespeed_emulator: WaveSpeedEmulator) -> None:
+async def test_a_request_becomes_the_models_task_input(
+    wavespeed_emulator: WaveSpeedEmulator,
+) -> None:
     result = await backend(wavespeed_emulator).generate(
         ImageRequest(prompt="a fox", size="512x384", output_format="jpeg", seed=3)
     )
     assert [(i.width, i.height, i.media_type) for i in result.images] == [(512, 384, "image/jpeg")]
-    assert wavespeed_emulator.log.count("submit") == 1
-    assert wavespeed_emulator.log.for_route("submit")[0].json["size"] == "512*384"
-    assert result.cost.actual_usd == pytest.approx(0.005)
-    assert result.provider_request_ids == (wavespeed_emulator.jobs.all()[0].id,)
+    sent = wavespeed_emulator.log.for_route("submit")[0].json
+    assert (sent["size"], sent["output_format"], sent["seed"]) == ("512*384", "jpeg", 3)
 
 
 async def test_flux_dev_makes_several_images_in_one_task(
@@ -64,68 +63,24 @@ async def test_sync_mode_that_times_out_falls_back_to_polling() -> None:
         assert emu.log.count("poll") >= 1
 
 
-async def test_submit_rate_limit_is_retried(wavespeed_emulator: WaveSpeedEmulator) -> None:
-    wavespeed_emulator.faults.add("submit", Fault.rate_limited(retry_after_s=0.05))
-    await backend(wavespeed_emulator).generate(ImageRequest(prompt="a fox", size="256x256"))
-    assert wavespeed_emulator.log.count("submit") == 2
-    assert len(wavespeed_emulator.jobs.all()) == 1
-
-
-async def test_submit_500_is_not_resent(wavespeed_emulator: WaveSpeedEmulator) -> None:
-    wavespeed_emulator.faults.add("submit", Fault.server_error())
-    with pytest.raises(ProviderUnavailableError) as exc:
-        await backend(wavespeed_emulator).generate(ImageRequest(prompt="a fox", size="256x256"))
-    assert not exc.value.retryable
-    assert wavespeed_emulator.log.count("submit") == 1
-
-
-async def test_dropped_submit_is_not_resent(wavespeed_emulator: WaveSpeedEmulator) -> None:
-    wavespeed_emulator.faults.add("submit", Fault.drop_connection())
-    with pytest.raises(ProviderUnavailableError, match="may have been accepted"):
-        await backend(wavespeed_emulator).generate(ImageRequest(prompt="a fox", size="256x256"))
-    assert wavespeed_emulator.log.count("submit") == 1
-    assert len(wavespeed_emulator.jobs.all()) == 1  # the task exists: a resend would pay twice
-
-
-async def test_poll_errors_are_ridden_out(wavespeed_emulator: WaveSpeedEmulator) -> None:
-    wavespeed_emulator.faults.add("poll", Fault.unavailable(), times=2)
-    wavespeed_emulator.faults.add("poll", Fault.drop_connection())
-    result = await backend(wavespeed_emulator).generate(
-        ImageRequest(prompt="a fox", size="256x256")
-    )
-    assert len(result.images) == 1
-    assert wavespeed_emulator.log.count("submit") == 1
-
-
-async def test_failed_task_is_job_failed(wavespeed_emulator: WaveSpeedEmulator) -> None:
-    wavespeed_emulator.faults.add("submit", Fault.job_failed("GPU fell over"))
-    with pytest.raises(JobFailedError, match="GPU fell over") as exc:
-        await backend(wavespeed_emulator).generate(ImageRequest(prompt="a fox", size="256x256"))
-    assert exc.value.provider_request_id == wavespeed_emulator.jobs.all()[0].id
-
-
-async def test_nsfw_flag_is_a_content_policy_error(wavespeed_emulator: WaveSpeedEmulator) -> None:
-    wavespeed_emulator.faults.add("submit", Fault.content_policy())
-    with pytest.raises(ContentPolicyError):
-        await backend(wavespeed_emulator).generate(ImageRequest(prompt="a fox", size="256x256"))
-
-
-async def test_expired_output_is_fetched_again_not_regenerated(
+async def test_an_nsfw_flag_is_a_content_policy_error_that_may_be_billed(
     wavespeed_emulator: WaveSpeedEmulator,
 ) -> None:
-    wavespeed_emulator.faults.add("output", Fault.output_expired())
-    result = await backend(wavespeed_emulator).generate(
-        ImageRequest(prompt="a fox", size="256x256")
-    )
-    assert len(result.images) == 1
-    assert wavespeed_emulator.log.count("submit") == 1
-    assert wavespeed_emulator.log.count("output") == 2
+    wavespeed_emulator.faults.add("submit", Fault.content_policy())
+    with pytest.raises(ContentPolicyError, match="NSFW") as refused:
+        await backend(wavespeed_emulator).generate(ImageRequest(prompt="a fox", size="256x256"))
+    assert refused.value.may_be_billed  # the task ran to its end; its image was blacked out
 
 
-async def test_deadline_is_a_timeout() -> None:
-    slow = WaveSpeedEmulator(timing=JobTiming(run_s=5), clock=ManualClock())
-    with slow, pytest.raises(ProviderTimeoutError):
-        await backend(slow, job_deadline_s=0.3).generate(ImageRequest(prompt="x", size="256x256"))
+async def test_a_caller_cancelling_leaves_the_task_running_as_the_api_has_no_cancel() -> None:
+    async with Queue(ADAPTERS["wavespeed"], WAITING) as queue:
+        task = asyncio.create_task(queue.backend().generate(ImageRequest(prompt="a fox")))
+        await queue.turns_until(lambda: queue.polls > 0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert {entry.route for entry in queue.emulator.log} == {"submit", "poll"}
+        assert not queue.canceled(queue.job())
 
 
 async def test_a_rejected_input_is_an_invalid_request(

@@ -1,5 +1,6 @@
-"""Circuit breakers, in memory (beside SQLite state) and on Redis: open on failures, half-open
-after the cool-down, close on a good probe; on Redis, every instance sees the same circuits."""
+"""Circuit breakers, in memory (with no state or SQLite state) and on Redis: open on failures,
+half-open after the cool-down, close on a good probe; on Redis, every instance sees the same
+circuits."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def circuits(state: StateLocation, clock: Clock) -> CircuitBreakers:
-    return state.circuits(POLICY, clock=clock)
+def circuits(circuit_state: StateLocation, clock: Clock) -> CircuitBreakers:
+    return circuit_state.circuits(POLICY, clock=clock)
 
 
 def open_circuit(circuits: CircuitBreakers, backend: str = "b") -> None:
@@ -50,8 +51,8 @@ def test_a_success_resets_the_consecutive_count(circuits: CircuitBreakers) -> No
     assert circuits.state("b") == "closed"
 
 
-def test_a_high_failure_share_opens_the_circuit(state: StateLocation, clock: Clock) -> None:
-    circuits = state.circuits(POLICY.model_copy(update={"failures": 100}), clock=clock)
+def test_a_high_failure_share_opens_the_circuit(circuit_state: StateLocation, clock: Clock) -> None:
+    circuits = circuit_state.circuits(POLICY.model_copy(update={"failures": 100}), clock=clock)
     for index in range(10):
         circuits.record("b", ok=index % 2 == 0)
     assert circuits.state("b") == "open"
@@ -105,9 +106,9 @@ def test_backends_have_separate_circuits(circuits: CircuitBreakers) -> None:
 
 
 def test_calls_older_than_the_window_do_not_count_toward_the_failure_share(
-    state: StateLocation, clock: Clock
+    circuit_state: StateLocation, clock: Clock
 ) -> None:
-    circuits = state.circuits(POLICY.model_copy(update={"failures": 100}), clock=clock)
+    circuits = circuit_state.circuits(POLICY.model_copy(update={"failures": 100}), clock=clock)
     for _ in range(5):
         circuits.record("b", ok=False)
     clock.now = POLICY.window_s + 1

@@ -44,8 +44,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def journal(journal_state: StateLocation, clock: Clock) -> JobJournal:
-    return journal_state.journal(clock=clock, retention_s=3600)
+def journal(any_state: StateLocation, clock: Clock) -> JobJournal:
+    return any_state.journal(clock=clock, retention_s=3600)
 
 
 def claim(journal: JobJournal, digest: str = FOX, request_id: str = "req-1") -> Claim:
@@ -88,10 +88,10 @@ def test_recording_again_replaces_the_job(journal: JobJournal) -> None:
 
 
 def test_a_claim_held_by_another_attempt_is_seen_as_submitting(
-    journal_state: StateLocation, journal: JobJournal, clock: Clock
+    any_state: StateLocation, journal: JobJournal, clock: Clock
 ) -> None:
     claim(journal)
-    other = journal_state.journal(clock=clock)
+    other = any_state.journal(clock=clock)
     assert other.claim("req-1", FLUX, FOX, ttl_s=TTL_S) == Claim(
         "submitting", None, clock.now + TTL_S
     )
@@ -193,10 +193,10 @@ def test_an_entry_journalled_without_a_digest_matches_any(journal: JobJournal) -
 
 
 def test_of_many_attempts_claiming_at_once_exactly_one_gets_the_claim(
-    journal_state: StateLocation, clock: Clock
+    any_state: StateLocation, clock: Clock
 ) -> None:
     # One journal per thread: in memory they share it; SQLite and Redis open a connection each.
-    journals = [journal_state.journal(clock=clock) for _ in range(8)]
+    journals = [any_state.journal(clock=clock) for _ in range(8)]
     start = threading.Barrier(len(journals))
     claims: list[Claim] = []
 

@@ -1,5 +1,6 @@
-"""Latency statistics on SQLite and on Redis: priors until measured, recent measurements after,
-shared by every instance that uses the same state."""
+"""Latency statistics in memory, on SQLite and on Redis: priors until measured, recent
+measurements after, and (on the stores they share) shared by every instance that uses the same
+state."""
 
 from __future__ import annotations
 
@@ -44,8 +45,8 @@ def open_stats(state: StateLocation, clocks: Clocks, **options: Any) -> CachedLa
 
 
 @pytest.fixture
-def stats(state: StateLocation, clocks: Clocks) -> CachedLatencyStats:
-    return open_stats(state, clocks)
+def stats(any_state: StateLocation, clocks: Clocks) -> CachedLatencyStats:
+    return open_stats(any_state, clocks)
 
 
 def test_with_no_samples_the_estimate_is_the_prior(stats: CachedLatencyStats) -> None:
@@ -71,8 +72,8 @@ def test_with_enough_samples_the_estimate_is_measured(stats: CachedLatencyStats)
     assert estimate.p95_s == pytest.approx(19.05)
 
 
-def test_min_samples_is_configurable(state: StateLocation, clocks: Clocks) -> None:
-    stats = open_stats(state, clocks, min_samples=1)
+def test_min_samples_is_configurable(any_state: StateLocation, clocks: Clocks) -> None:
+    stats = open_stats(any_state, clocks, min_samples=1)
     stats.record(FLUX, 7.0)
     assert stats.estimate(FLUX, *PRIOR) == LatencyEstimate(7.0, 7.0, 1, "measured")
 
@@ -84,9 +85,9 @@ def test_each_backend_has_its_own_measurements(stats: CachedLatencyStats) -> Non
 
 
 def test_the_window_keeps_only_the_most_recent_samples(
-    state: StateLocation, clocks: Clocks
+    any_state: StateLocation, clocks: Clocks
 ) -> None:
-    stats = open_stats(state, clocks, window=10)
+    stats = open_stats(any_state, clocks, window=10)
     for _ in range(10):
         stats.record(FLUX, 30.0)
     for _ in range(10):
@@ -94,8 +95,8 @@ def test_the_window_keeps_only_the_most_recent_samples(
     assert stats.estimate(FLUX, *PRIOR) == LatencyEstimate(1.0, 1.0, 10, "measured")
 
 
-def test_samples_older_than_max_age_are_left_out(state: StateLocation, clocks: Clocks) -> None:
-    stats = open_stats(state, clocks, max_age=timedelta(hours=1))
+def test_samples_older_than_max_age_are_left_out(any_state: StateLocation, clocks: Clocks) -> None:
+    stats = open_stats(any_state, clocks, max_age=timedelta(hours=1))
     for _ in range(5):
         stats.record(FLUX, 30.0)
     clocks.advance(2 * 3600)

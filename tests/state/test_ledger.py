@@ -1,12 +1,13 @@
-"""The budget ledger, on SQLite and on Redis: reservations hold budgets, settlements count, and
-nothing overspends, whether the reservations come from threads, processes or instances."""
+"""The budget ledger, in memory, on SQLite and on Redis: reservations hold budgets,
+settlements count, and nothing overspends, whether the reservations come from threads, or (on
+the stores they share) processes or instances."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
@@ -47,8 +48,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def ledger(state: StateLocation, clock: Clock) -> LedgerBase:
-    return state.ledger(now=clock)
+def ledger(any_state: StateLocation, clock: Clock) -> LedgerBase:
+    return any_state.ledger(now=clock)
 
 
 def spend(
@@ -254,8 +255,8 @@ def test_a_stale_reservation_stops_counting_after_its_ttl(ledger: LedgerBase, cl
     ledger.reserve(FLUX, 1.0, budgets=[DAILY], request_id="next")
 
 
-def test_the_reservation_ttl_is_configurable(state: StateLocation, clock: Clock) -> None:
-    ledger = state.ledger(now=clock, reservation_ttl=timedelta(minutes=5))
+def test_the_reservation_ttl_is_configurable(any_state: StateLocation, clock: Clock) -> None:
+    ledger = any_state.ledger(now=clock, reservation_ttl=timedelta(minutes=5))
     ledger.reserve(FLUX, 1.0, budgets=[DAILY], request_id="crashed")
     clock.advance(minutes=6)
     assert ledger.remaining(DAILY) == 1.0
@@ -285,14 +286,14 @@ def test_an_amount_must_be_a_finite_non_negative_number(ledger: LedgerBase, usd:
         ledger.reserve(FLUX, usd, budgets=[], request_id="req")
 
 
-@pytest.mark.parametrize("instances", ["one shared", "one per thread"])
-def test_concurrent_threads_never_overspend(state: StateLocation, instances: str) -> None:
-    shared = state.ledger()
+def race(ledger_of_thread: Callable[[], LedgerBase]) -> list[bool]:
+    """Whether each of 100 threads, let go at once, reserved $0.10 of `DOLLAR` on the ledger
+    `ledger_of_thread` gives it."""
     start = threading.Barrier(100)
     won: list[bool] = []
 
     def attempt(index: int) -> None:
-        ledger = shared if instances == "one shared" else state.ledger()
+        ledger = ledger_of_thread()
         start.wait()
         try:
             ledger.reserve(FLUX, 0.10, budgets=[DOLLAR], request_id=f"req-{index}")
@@ -306,8 +307,21 @@ def test_concurrent_threads_never_overspend(state: StateLocation, instances: str
         thread.start()
     for thread in threads:
         thread.join()
+    return won
+
+
+def test_concurrent_threads_sharing_a_ledger_never_overspend(ledger: LedgerBase) -> None:
+    won = race(lambda: ledger)
     assert (won.count(True), won.count(False)) == (10, 90)
-    assert shared.remaining(UNLIMITED) == pytest.approx(999.0)
+    assert ledger.remaining(UNLIMITED) == pytest.approx(999.0)
+
+
+def test_concurrent_threads_each_with_its_own_instance_never_overspend(
+    state: StateLocation,
+) -> None:
+    won = race(state.ledger)
+    assert (won.count(True), won.count(False)) == (10, 90)
+    assert state.ledger().remaining(UNLIMITED) == pytest.approx(999.0)
 
 
 def _reserve_in_a_process(
@@ -349,7 +363,8 @@ def _reserve_once(ledger: LedgerBase) -> None:
 @pytest.mark.skipif(
     "fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this platform"
 )
-def test_a_ledger_keeps_working_in_a_forked_child(ledger: LedgerBase) -> None:
+def test_a_ledger_keeps_working_in_a_forked_child(state: StateLocation) -> None:
+    ledger = state.ledger()
     ledger.reserve(FLUX, 0.10, budgets=[DOLLAR], request_id="parent")
     child = multiprocessing.get_context("fork").Process(target=_reserve_once, args=(ledger,))
     child.start()

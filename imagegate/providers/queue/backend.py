@@ -7,12 +7,15 @@ reports where the time went.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from abc import abstractmethod
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import httpx
 
 from imagegate.catalog.models import ModelSpec
@@ -39,6 +42,8 @@ class QueueBackend(HostedBackend):
         config: base URL, credentials and limits.
         journal: where job ids are recorded against request ids (default: in memory).
         transport: carries every HTTP request instead of sockets (see `HostedBackend`).
+        clock, sleep: how the backend reads and waits the time: polling, its deadline and
+            retries, and the durations it measures (tests pass their own).
     """
 
     def __init__(
@@ -48,9 +53,12 @@ class QueueBackend(HostedBackend):
         *,
         journal: JobJournal | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         super().__init__(spec, config, transport=transport)
         self.journal = journal or MemoryJournal()
+        self._clock, self._sleep = clock, sleep
         # Recent jobs' durations (submit to final status), so that polling follows what this
         # model takes here rather than the catalog's guess.
         self._job_seconds: deque[float] = deque(maxlen=_DURATIONS_KEPT)
@@ -74,20 +82,22 @@ class QueueBackend(HostedBackend):
         """The provider's submit / status / cancel calls, connected and authenticated."""
 
     async def _run(self, request: ImageRequest, *, edit: bool) -> ImageResult:
-        started = time.perf_counter()
+        started = self._clock()
         payload, warnings = self.payload(request, edit=edit)
         run = JobRun(
             backend=self.name,
             request_id=request.request_id,
             journal=self.journal,
-            retry=self.config.retry_policy(),
+            retry=dataclasses.replace(self.config.retry_policy(), sleep=self._sleep),
             expected_s=self.expected_job_s,
             deadline_s=self.config.job_deadline_s,
             submit_timeout_s=self.config.request_timeout_s,
+            sleep=self._sleep,
+            clock=self._clock,
         )
         finished = await run_job(self.api(), payload, run, self.downloader)
         if not finished.resumed:  # a resumed job's wait says nothing of its duration
-            self._job_seconds.append(time.perf_counter() - started - finished.download_s)
+            self._job_seconds.append(self._clock() - started - finished.download_s)
         seed = finished.status.detail.get("seed")
         images = [
             image.model_copy(update={"seed": seed}) if isinstance(seed, int) else image
@@ -110,7 +120,7 @@ class QueueBackend(HostedBackend):
                 queued_s=status.queued_s,
                 running_s=status.running_s,
                 download_s=finished.download_s,
-                total_s=time.perf_counter() - started,
+                total_s=self._clock() - started,
             ),
             job_ids=[finished.job_id],
             warnings=warnings,

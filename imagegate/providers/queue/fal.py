@@ -182,10 +182,16 @@ class _Queue:
             ) from exc
         except httpx.HTTPError as exc:
             raise transport_error(
-                exc, provider="fal", submitting=False, backend=self.backend
+                exc,
+                provider="fal",
+                submitting=False,
+                backend=self.backend,
+                provider_request_id=job_id,
             ) from exc
         except ValueError as exc:
-            raise malformed_answer("fal", str(exc), submitting=False, backend=self.backend) from exc
+            raise malformed_answer(
+                "fal", str(exc), submitting=False, backend=self.backend, provider_request_id=job_id
+            ) from exc
 
     def _status_error(self, response: httpx.Response, *, submitting: bool) -> ImagegateError:
         error = status_error(

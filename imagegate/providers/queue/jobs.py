@@ -106,7 +106,8 @@ class JobRun:
         submit_timeout_s: the longest one submit call takes.
         claim_ttl_s: how long this attempt's claim on the request holds it while no job id
             is recorded, and how long a claim in doubt is held (None: see `claim_ttl`).
-        sleep, clock: how another attempt's claim is waited for (tests pass their own).
+        sleep, clock: how the job's time is waited and read: polling and its deadline,
+            another attempt's claim, the download's duration (tests pass their own).
     """
 
     backend: str
@@ -172,7 +173,7 @@ async def run_job(
             provider_request_id=job_id,
             may_be_billed=status.may_be_billed,
         )
-    started = time.perf_counter()
+    started = run.clock()
     try:
         images = await _download(api, job_id, status, run, downloader)
     except ProviderError as error:
@@ -189,7 +190,7 @@ async def run_job(
             provider_request_id=job_id,
         ) from error  # not billed now: this attempt resumed a job and submitted nothing
     run.journal.delivered(run.request_id, run.backend)
-    return FinishedJob(job_id, status, images, time.perf_counter() - started, resumed)
+    return FinishedJob(job_id, status, images, run.clock() - started, resumed)
 
 
 async def _job_to_resume(run: JobRun, digest: str) -> str | None:
@@ -326,6 +327,8 @@ async def _wait(api: JobAPI, job_id: str, run: JobRun) -> JobStatus:
             deadline_s=run.deadline_s,
             backend=run.backend,
             job_id=job_id,
+            clock=run.clock,
+            sleep=run.sleep,
         )
     except ProviderTimeoutError:
         await _cancel(api, job_id, run)

@@ -69,8 +69,12 @@ async def poll_until(
     job_id: str,
     schedule: PollSchedule | None = None,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> T:
     """Call `fetch` until `done` says its result is final, and return that result.
+
+    `clock` and `sleep` read and wait the time the deadline and the intervals are in (tests
+    pass their own).
 
     Raises:
         ProviderTimeoutError: the deadline passed first (the caller cancels the job).
@@ -99,4 +103,4 @@ async def poll_until(
                 retryable=False,
                 may_be_billed=True,  # the job ran (or waited) until now, and is cut off
             )
-        await anyio.sleep(wait)
+        await sleep(wait)

@@ -123,7 +123,7 @@ class _Predictions:
         return str(prediction.id)
 
     async def status(self, job_id: str) -> JobStatus:
-        prediction = await self._call(self.client.predictions.async_get(job_id))
+        prediction = await self._call(self.client.predictions.async_get(job_id), job_id=job_id)
         state = {
             "succeeded": "succeeded",
             "failed": "failed",
@@ -143,16 +143,18 @@ class _Predictions:
         )
 
     async def cancel(self, job_id: str) -> None:
-        await self._call(self.client.predictions.async_cancel(job_id))
+        await self._call(self.client.predictions.async_cancel(job_id), job_id=job_id)
 
-    async def _call(self, call: Any, *, submitting: bool = False) -> Any:
+    async def _call(self, call: Any, *, submitting: bool = False, job_id: str | None = None) -> Any:
+        """Await an SDK call; its errors typed, naming the prediction `job_id` when given."""
         try:
             return await call
         except Exception as exc:
-            raise self._typed(exc, submitting) from exc
+            raise self._typed(exc, submitting, job_id) from exc
 
-    def _typed(self, exc: Exception, submitting: bool) -> ImagegateError:
+    def _typed(self, exc: Exception, submitting: bool, job_id: str | None) -> ImagegateError:
         replicate = require("replicate", purpose=f"the {self.backend} backend")
+        where: dict[str, Any] = {"backend": self.backend, "provider_request_id": job_id}
         if isinstance(exc, replicate.exceptions.ReplicateError):
             status = exc.status or 0
             # Replicate's 429 says "resets in ~Ns" in its detail; the SDK drops the headers.
@@ -162,19 +164,13 @@ class _Predictions:
                 f"Replicate {status}: {exc.title or ''} {exc.detail or ''}".strip(),
                 submitting=submitting,
                 retry_after_s=float(match.group(1)) if match else None,
-                backend=self.backend,
+                **where,
             )
         if isinstance(exc, httpx.HTTPError):
-            return transport_error(
-                exc, provider="Replicate", submitting=submitting, backend=self.backend
-            )
+            return transport_error(exc, provider="Replicate", submitting=submitting, **where)
         if isinstance(exc, ValueError):  # a body that is not JSON
-            return malformed_answer(
-                "Replicate", str(exc), submitting=submitting, backend=self.backend
-            )
-        return ProviderError(
-            f"Replicate call failed: {type(exc).__name__}: {exc}", backend=self.backend
-        )
+            return malformed_answer("Replicate", str(exc), submitting=submitting, **where)
+        return ProviderError(f"Replicate call failed: {type(exc).__name__}: {exc}", **where)
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:

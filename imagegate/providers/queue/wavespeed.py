@@ -96,16 +96,24 @@ class _Tasks:
         finished = self._finished.pop(job_id, None)
         if finished is not None:
             return finished
-        return _status(await self._call("GET", f"/api/v3/predictions/{job_id}/result"))
+        path = f"/api/v3/predictions/{job_id}/result"
+        return _status(await self._call("GET", path, job_id=job_id))
 
     async def cancel(self, job_id: str) -> None:
         """WaveSpeed's v3 API has no cancel: nothing to send."""
         del job_id
 
     async def _call(
-        self, method: str, path: str, *, submitting: bool = False, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        submitting: bool = False,
+        json: Any = None,
+        job_id: str | None = None,
     ) -> dict[str, Any]:
-        where: dict[str, Any] = {"backend": self.backend}
+        """The answer's ``data``; its errors typed, naming the task `job_id` when given."""
+        where: dict[str, Any] = {"backend": self.backend, "provider_request_id": job_id}
         try:
             response = await self.http.request(method, path, json=json)
         except httpx.HTTPError as exc:
