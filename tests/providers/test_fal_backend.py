@@ -7,8 +7,8 @@ import pytest
 
 from imagegate import Client, ImageRequest, get_model
 from imagegate.errors import ContentPolicyError, ProviderUnavailableError
-from imagegate.providers.queue.fal import FalBackend
 from imagegate.providers.openai import OpenAIBackend
+from imagegate.providers.queue.fal import FalBackend
 from imagegate.testing import Fault
 from imagegate.testing.emulators.fal import FalEmulator
 from imagegate.testing.emulators.openai import OpenAIEmulator

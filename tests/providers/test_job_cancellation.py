@@ -46,8 +46,9 @@ class HeldProvider:
     async def status(self, job_id: str) -> JobStatus:  # noqa: ARG002
         return JobStatus(state="pending")
 
-    async def cancel(self, job_id: str) -> None:
+    async def cancel(self, job_id: str) -> bool:
         self.canceled.append(job_id)
+        return True
 
 
 def job_run(journal: MemoryJournal | None = None, *, submit_timeout_s: float = 60) -> JobRun:

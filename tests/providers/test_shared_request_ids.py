@@ -21,12 +21,12 @@ from PIL import Image
 
 from imagegate import Client, ImageResult, get_model
 from imagegate.errors import InvalidRequestError, ProviderUnavailableError, RequestIdConflictError
-from imagegate.state.journal import MemoryJournal, request_digest
-from imagegate.state.sqlite.journal import SQLiteJournal
 from imagegate.providers import build_backend
 from imagegate.providers.download import Downloader, OutputPolicy
 from imagegate.providers.queue.jobs import CLAIM_MARGIN_S, FinishedJob, JobRun, JobStatus, run_job
 from imagegate.providers.retry import RetryPolicy
+from imagegate.state.journal import MemoryJournal, request_digest
+from imagegate.state.sqlite.journal import SQLiteJournal
 from imagegate.testing.emulators.fal import FalEmulator
 
 from .test_job_cancellation import HeldProvider, cancelled, start
@@ -89,7 +89,7 @@ class InstantProvider:
     async def status(self, job_id: str) -> JobStatus:  # noqa: ARG002
         return JobStatus(state="succeeded", outputs=[self.output])
 
-    async def cancel(self, job_id: str) -> None:
+    async def cancel(self, job_id: str) -> bool:
         raise AssertionError(f"nothing here cancels, yet {job_id} was")
 
 

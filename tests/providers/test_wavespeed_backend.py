@@ -83,6 +83,21 @@ async def test_a_caller_cancelling_leaves_the_task_running_as_the_api_has_no_can
         assert not queue.canceled(queue.job())
 
 
+async def test_a_retry_after_cancelling_collects_the_task_that_ran_on_instead_of_paying_again() -> (
+    None
+):
+    async with Queue(ADAPTERS["wavespeed"], JobTiming(queue_s=1, run_s=2)) as queue:
+        request = ImageRequest(prompt="a fox")
+        task = asyncio.create_task(queue.backend().generate(request))
+        await queue.turns_until(lambda: queue.polls > 0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        result = await queue.backend().generate(request)
+    assert queue.submits == 1
+    assert result.provider_request_ids == (queue.job().id,)
+
+
 async def test_a_rejected_input_is_an_invalid_request(
     wavespeed_emulator: WaveSpeedEmulator,
 ) -> None:

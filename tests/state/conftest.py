@@ -17,14 +17,10 @@ from typing import Any, Literal, TypeVar
 
 import pytest
 
-from imagegate.state.circuit import CircuitBreakers, MemoryCircuitBreakers
+from imagegate.state.circuit import CircuitBreakers, CircuitPolicy, MemoryCircuitBreakers
 from imagegate.state.journal import JobJournal, MemoryJournal
-from imagegate.state.sqlite.journal import SQLiteJournal
 from imagegate.state.latency import CachedLatencyStats
-from imagegate.state.sqlite.latency import SQLiteLatencyStats
 from imagegate.state.ledger import LedgerBase
-from imagegate.state.sqlite.ledger import MemoryLedger, SQLiteLedger
-from imagegate.state.circuit import CircuitPolicy
 from imagegate.state.redis import (
     RedisCircuitBreakers,
     RedisJournal,
@@ -32,6 +28,9 @@ from imagegate.state.redis import (
     RedisLedger,
     connect,
 )
+from imagegate.state.sqlite.journal import SQLiteJournal
+from imagegate.state.sqlite.latency import SQLiteLatencyStats
+from imagegate.state.sqlite.ledger import MemoryLedger, SQLiteLedger
 from imagegate.testing.redis_server import RedisServer
 
 T = TypeVar("T")

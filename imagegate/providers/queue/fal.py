@@ -141,8 +141,9 @@ class _Queue:
             detail={"seed": result.get("seed")},
         )
 
-    async def cancel(self, job_id: str) -> None:
+    async def cancel(self, job_id: str) -> bool:
         await self._sdk(self._handle(job_id).cancel(), job_id)
+        return True
 
     def _handle(self, job_id: str) -> Any:
         fal_client = require("fal_client", purpose=f"the {self.backend} backend")

@@ -93,8 +93,9 @@ class JobAPI(Protocol):
         """Read the job's state."""
         ...
 
-    async def cancel(self, job_id: str) -> None:
-        """Ask the provider to stop the job."""
+    async def cancel(self, job_id: str) -> bool:
+        """Ask the provider to stop the job; whether it took the request (False: the provider
+        cannot cancel, and the job runs on)."""
         ...
 
 
@@ -341,12 +342,16 @@ async def _wait(api: JobAPI, job_id: str, run: JobRun) -> JobStatus:
 
 
 async def _cancel(api: JobAPI, job_id: str, run: JobRun) -> None:
+    """Stop the job of a caller that gave up, and forget it once it is stopped. A job the
+    provider would not or could not stop runs on and is paid for: its entry stays, so that a
+    retry with the same request_id collects its images instead of paying for new ones."""
     try:
         with anyio.fail_after(10):
-            await api.cancel(job_id)
+            stopped = await api.cancel(job_id)
     except (ImagegateError, TimeoutError):
-        pass  # best effort: the job may be running past cancelling, done, or unreachable
-    run.journal.finish(run.request_id, run.backend)
+        stopped = False  # running past cancelling, done, or unreachable
+    if stopped:
+        run.journal.finish(run.request_id, run.backend)
 
 
 async def _download(

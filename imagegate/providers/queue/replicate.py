@@ -142,8 +142,9 @@ class _Predictions:
             running_s=metrics.get("predict_time"),
         )
 
-    async def cancel(self, job_id: str) -> None:
+    async def cancel(self, job_id: str) -> bool:
         await self._call(self.client.predictions.async_cancel(job_id), job_id=job_id)
+        return True
 
     async def _call(self, call: Any, *, submitting: bool = False, job_id: str | None = None) -> Any:
         """Await an SDK call; its errors typed, naming the prediction `job_id` when given."""

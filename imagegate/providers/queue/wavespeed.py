@@ -99,9 +99,10 @@ class _Tasks:
         path = f"/api/v3/predictions/{job_id}/result"
         return _status(await self._call("GET", path, job_id=job_id))
 
-    async def cancel(self, job_id: str) -> None:
-        """WaveSpeed's v3 API has no cancel: nothing to send."""
+    async def cancel(self, job_id: str) -> bool:
+        """WaveSpeed's v3 API has no cancel: nothing to send, and the task runs on."""
         del job_id
+        return False
 
     async def _call(
         self,

@@ -16,11 +16,11 @@ from types import TracebackType
 from typing import Any, Self
 
 from imagegate import ImageRequest, get_model
-from imagegate.state.journal import MemoryJournal
-from imagegate.providers.queue.fal import FalBackend
 from imagegate.providers.queue.backend import QueueBackend
+from imagegate.providers.queue.fal import FalBackend
 from imagegate.providers.queue.replicate import ReplicateBackend
 from imagegate.providers.queue.wavespeed import WaveSpeedBackend
+from imagegate.state.journal import MemoryJournal
 from imagegate.testing import JobTiming, ManualClock
 from imagegate.testing.emulators.base import Emulator
 from imagegate.testing.emulators.fal import FalEmulator

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from imagegate.testing import Fault
+from imagegate.testing import Fault, JobTiming
 
 from .harness import FOX, WAITING, Adapter, Queue
 
@@ -56,3 +56,17 @@ async def test_a_job_cancelled_for_its_caller_is_forgotten_so_a_retry_submits_an
         await queue.turns_until(lambda: queue.polls > 0)
         await cancelled(task)
         assert queue.journal.find(FOX.request_id, backend.name) is None
+
+
+async def test_a_job_the_provider_would_not_cancel_is_kept_so_a_retry_collects_it(
+    cancelling_adapter: Adapter,
+) -> None:
+    async with Queue(cancelling_adapter, JobTiming(queue_s=1, run_s=2)) as queue:
+        queue.emulator.faults.add("cancel", Fault.server_error(), times=10)
+        task = asyncio.create_task(queue.backend().generate(FOX))
+        await queue.turns_until(lambda: queue.polls > 0)
+        await cancelled(task)
+        assert queue.count("cancel") >= 1
+        result = await queue.backend().generate(FOX)
+    assert queue.submits == 1
+    assert result.provider_request_ids == (queue.job().id,)
