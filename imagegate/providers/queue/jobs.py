@@ -164,7 +164,7 @@ async def run_job(
     resumed = job_id is not None
     if job_id is None:
         job_id = await _submit_claimed(api, payload, run, digest)
-    status = await _wait(api, job_id, run)
+    status = await _wait(api, job_id, run, submitted=not resumed)
     if status.state != "succeeded":
         run.journal.finish(run.request_id, run.backend)
         error_type = ContentPolicyError if status.refused else JobFailedError
@@ -319,7 +319,9 @@ def _may_have_made_a_job(attempt: asyncio.Future[str]) -> bool:
     return isinstance(error, ProviderError) and error.may_be_billed
 
 
-async def _wait(api: JobAPI, job_id: str, run: JobRun) -> JobStatus:
+async def _wait(api: JobAPI, job_id: str, run: JobRun, *, submitted: bool) -> JobStatus:
+    """The job's final status. A caller that gives up cancels the job only when this attempt
+    `submitted` it: a job it joined or resumed may be another attempt's, still collecting it."""
     try:
         return await poll_until(
             lambda: api.status(job_id),
@@ -335,9 +337,10 @@ async def _wait(api: JobAPI, job_id: str, run: JobRun) -> JobStatus:
         await _cancel(api, job_id, run)
         raise
     except anyio.get_cancelled_exc_class():
-        # The caller gave up: stop paying for a job nobody will collect.
-        with anyio.CancelScope(shield=True):
-            await _cancel(api, job_id, run)
+        if submitted:
+            # The caller gave up: stop paying for a job nobody will collect.
+            with anyio.CancelScope(shield=True):
+                await _cancel(api, job_id, run)
         raise
 
 

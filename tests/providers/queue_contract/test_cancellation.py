@@ -70,3 +70,20 @@ async def test_a_job_the_provider_would_not_cancel_is_kept_so_a_retry_collects_i
         result = await queue.backend().generate(FOX)
     assert queue.submits == 1
     assert result.provider_request_ids == (queue.job().id,)
+
+
+async def test_a_caller_that_joined_another_attempts_job_leaves_it_running_when_it_gives_up(
+    cancelling_adapter: Adapter,
+) -> None:
+    async with Queue(cancelling_adapter, WAITING) as queue:
+        owner = asyncio.create_task(queue.backend().generate(FOX))
+        await queue.turns_until(lambda: queue.polls > 0)
+        polled_by_owner = queue.polls
+        joiner = asyncio.create_task(queue.backend().generate(FOX))
+        await queue.turns_until(lambda: queue.polls > polled_by_owner + 2)
+        await cancelled(joiner)
+        assert queue.count("cancel") == 0
+        assert not owner.done()
+        await cancelled(owner)
+        assert queue.count("cancel") == 1
+    assert queue.submits == 1
