@@ -46,6 +46,8 @@ demo: $(STAMP_DEV)
 # LiteLLM pins openai<3, so it gets a venv of its own, where imagegate runs on openai 2.x.
 BENCH_VENV := .venv-bench
 STAMP_BENCH := $(BENCH_VENV)/.installed-bench
+# The router from before the guard chains: routing decisions must be no slower than it.
+ROUTING_BASELINE := c5b04cdae2ce28f0f4b7f74a2d45f571d9a47877
 
 $(STAMP_BENCH): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -56,7 +58,7 @@ $(STAMP_BENCH): pyproject.toml
 # Every benchmark prints its figures and its ratio to a baseline measured in the same run.
 bench: $(STAMP_DEV) $(STAMP_BENCH)
 	$(BENCH_VENV)/bin/python bench/gateway_overhead.py
-	$(BIN)/python bench/routing_decision.py
+	$(BIN)/python bench/routing_decision.py --baseline $(ROUTING_BASELINE)
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/polling.py
 	$(BIN)/python bench/memory.py

@@ -8,7 +8,6 @@ backends inside the same chain with budgets and measurement), and calls it. Ever
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
@@ -311,7 +310,7 @@ class Client:
             estimated_cost_usd=admission.estimate.usd,
             expected_latency_s=spec.latency.p50_s if spec is not None else None,
         )
-        return dataclasses.replace(admission, decision=decision)
+        return admission._replace(decision=decision)
 
     async def _run(self, request: ImageRequest, gate: Gate | None = None) -> ImageResult:
         """Admit and run `request`; `gate` is entered around each attempt on a backend."""

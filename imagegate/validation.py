@@ -63,7 +63,8 @@ def check_request(
             feature="background",
             backend=backend,
         )
-    _check_provider_options(request, caps, backend)
+    if request.provider_options:
+        _check_provider_options(request, caps, backend)
     return _soft_mismatches(request, caps, backend)
 
 

@@ -39,13 +39,23 @@ class Budgets:
         self._clock = clock
         self._left: dict[str, tuple[float, float]] = {}
 
-    def applying(self, backend: str, request: ImageRequest) -> list[Budget]:
-        """The budgets spend of `request` on `backend` counts against."""
-        return [b for b in self.budgets if b.applies_to(backend, request.tags, request.user)]
-
-    def left(self, budget: Budget) -> float:
-        """What `budget` had left when last read (at most `refresh_s` ago)."""
+    def short_of(
+        self, backend: str, request: ImageRequest, usd: float
+    ) -> tuple[Budget, float] | None:
+        """The first budget that spend of `request` on `backend` counts against with less than
+        `usd` left (as last read), and what it has left; None when every one can cover `usd`."""
+        # One pass, one clock reading: the router asks this of every candidate of a request.
         now = self._clock()
+        tags, user = request.tags, request.user
+        for budget in self.budgets:
+            if budget.applies_to(backend, tags, user):
+                left = self._read(budget, now)
+                if left + 1e-12 < usd:
+                    return budget, left
+        return None
+
+    def _read(self, budget: Budget, now: float) -> float:
+        """What `budget` had left when last read (at most `refresh_s` before `now`)."""
         cached = self._left.get(budget.name)
         if cached is not None and now - cached[0] < self.refresh_s:
             return cached[1]
@@ -79,16 +89,16 @@ class Budgeted(Wrapper):
         """
         admission = self.inner.admit(request)
         estimate = admission.estimate.usd
-        for budget in self.budgets.applying(self.name, request):
-            left = self.budgets.left(budget)
-            if left + 1e-12 < estimate:
-                raise BudgetExceededError(
-                    f"budget {budget.name!r} has ${left:.4f} left, estimate ${estimate:.4f}",
-                    budget=budget.name,
-                    remaining_usd=left,
-                    estimate_usd=estimate,
-                    backend=self.name,
-                )
+        short = self.budgets.short_of(self.name, request, estimate)
+        if short is not None:
+            budget, left = short
+            raise BudgetExceededError(
+                f"budget {budget.name!r} has ${left:.4f} left, estimate ${estimate:.4f}",
+                budget=budget.name,
+                remaining_usd=left,
+                estimate_usd=estimate,
+                backend=self.name,
+            )
         return admission
 
     async def run(self, admission: Admission) -> ImageResult:

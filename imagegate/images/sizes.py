@@ -146,9 +146,8 @@ class SizeRule(BaseModel):
 
     def largest(self) -> tuple[int, int]:
         """The largest side and the largest pixel count this rule admits."""
-        fixed = self.fixed_sizes()
-        if fixed:
-            return max(max(s) for s in fixed), max(s.pixels for s in fixed)
+        if self.sizes:
+            return _largest_of(self.sizes)
         return self.max_side, self.max_pixels
 
     def target(self, size: Size | None, ratio: AspectRatio | None) -> Size:
@@ -223,6 +222,15 @@ class SizeRule(BaseModel):
                 feature="aspect_ratio",
                 backend=model,
             )
+
+
+# Keyed by the sizes, not cached on the rule: the router asks every candidate's rule for every
+# request, and a rule changed with `model_copy` keeps what was cached on it.
+@lru_cache(maxsize=256)
+def _largest_of(sizes: tuple[str, ...]) -> tuple[int, int]:
+    """The largest side and the largest pixel count among fixed `sizes`."""
+    fixed = [parse_size(s) for s in sizes]
+    return max(max(s) for s in fixed), max(s.pixels for s in fixed)
 
 
 def _round_to(value: int, multiple: int) -> int:

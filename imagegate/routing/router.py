@@ -105,6 +105,7 @@ class Router(Admitting):
             for routed in backends
             if routed.backend is not None
         }
+        self._priors = {routed.name: _prior(routed.spec) for routed in backends}
 
     @property
     def name(self) -> str:
@@ -158,12 +159,15 @@ class Router(Admitting):
             pool = [self._named(named)] + (
                 [r for r in pool if r.name != named] if self.policy.fallbacks.named_models else []
             )
+        # What every candidate is measured against, worked out once for the request.
+        wanted = self._wanted_grade(need)
+        target = request.latency_target_s or self.policy.latency.default_target_s
         allowed: dict[str, Admission] = {}
         scores: list[CandidateScore] = []
         excluded: list[Exclusion] = []
         refusals: list[ImagegateError] = []
         for routed in pool:
-            verdict = self._assess(routed, request, need)
+            verdict = self._assess(routed, request, wanted, target)
             if isinstance(verdict, str):
                 excluded.append(Exclusion(backend=routed.name, reason=verdict))
                 continue
@@ -302,36 +306,43 @@ class Router(Admitting):
             exclusions={e.backend: e.reason for e in excluded},
         )
 
+    def _wanted_grade(self, need: TextNeed | None) -> tuple[int, str] | None:
+        """The text grade a candidate needs for a request with this text need, and why; None
+        when the request needs no text."""
+        if need is None or not need.needed:
+            return None
+        why = need.evidence[0] if need.evidence else "text needed"
+        return max(need.grade, self.policy.text.min_grade), why
+
     def _assess(
-        self, routed: RoutedBackend, request: ImageRequest, need: TextNeed | None
+        self,
+        routed: RoutedBackend,
+        request: ImageRequest,
+        wanted: tuple[int, str] | None,
+        target: float | None,
     ) -> tuple[Admission, CandidateScore] | ImagegateError | str:
         """The candidate's admission and score, or why it is excluded (the guard's refusal,
-        or a reason only the router knows)."""
+        or a reason only the router knows): `wanted` is the text grade needed and why
+        (`_wanted_grade`), `target` the latency to meet."""
         chain = self._chains.get(routed.name)
         if routed.unavailable is not None or chain is None:
             return routed.unavailable or "unavailable"
-        if need is not None and need.needed:  # first: it spares the others' checks
-            grade = chain.capabilities.text_grade
-            wanted = max(need.grade, self.policy.text.min_grade)
-            if grade < wanted:
-                why = need.evidence[0] if need.evidence else "text needed"
-                return f"text grade {grade} < {wanted} needed ({why})"
+        grade = chain.capabilities.text_grade
+        if wanted is not None and grade < wanted[0]:  # first: it spares the others' checks
+            return f"text grade {grade} < {wanted[0]} needed ({wanted[1]})"
         try:
             admission = chain.admit(request)
         except (RequestError, PolicyError, CircuitOpenError) as refusal:
             return refusal
-        prior_p50, prior_p95 = (
-            (routed.spec.latency.p50_s, routed.spec.latency.p95_s) if routed.spec else (5.0, 15.0)
-        )
+        prior_p50, prior_p95 = self._priors[routed.name]
         latency = self.latency.estimate(routed.name, prior_p50, prior_p95)
-        target = request.latency_target_s or self.policy.latency.default_target_s
         return admission, CandidateScore(
             backend=routed.name,
             estimated_cost_usd=admission.estimate.usd,
             expected_latency_s=latency.p50_s,
             latency_source=latency.source,
             meets_target=target is None or latency.p50_s <= target,
-            text_grade=chain.capabilities.text_grade,
+            text_grade=grade,
         )
 
     def _order(
@@ -345,10 +356,12 @@ class Router(Admitting):
                 key=lambda s: (not s.meets_target, s.estimated_cost_usd, s.expected_latency_s),
             )
         preferred = self.policy.text.prefer if need is not None and need.needed else ()
-        rank = {name: i for i, name in enumerate(preferred)}
-        ordered.sort(key=lambda s: rank.get(s.backend, len(rank)))
+        if preferred:
+            rank = {name: i for i, name in enumerate(preferred)}
+            ordered.sort(key=lambda s: rank.get(s.backend, len(rank)))
         if named is not None:
-            ordered.sort(key=lambda s: s.backend != self._named(named).name)
+            chosen = self._named(named).name
+            ordered.sort(key=lambda s: s.backend != chosen)
         return ordered
 
     def _reason(
@@ -389,6 +402,11 @@ def _reason(refusal: ImagegateError) -> str:
     if isinstance(refusal, RequestError):
         return f"cannot serve it: {refusal.message}"
     return refusal.message
+
+
+def _prior(spec: ModelSpec | None) -> tuple[float, float]:
+    """The p50 and p95 seconds to expect of a backend until it has been measured."""
+    return (spec.latency.p50_s, spec.latency.p95_s) if spec else (5.0, 15.0)
 
 
 def _union(capabilities: Sequence[Capabilities]) -> Capabilities:

@@ -166,6 +166,9 @@ _QUOTE_RE: Final = re.compile(
     r"|(?<!\w)'(?![0-9]0s\b)(?P<p>\S(?:[^\n]{0,198}?\S)?)'(?![A-Za-z0-9])"
 )
 _QUOTE_OPEN: Final = "\"'\u201c\u201e\u2018\u00ab\u2039\u300c\u300e"
+# Every quote `_QUOTE_RE` finds opens with one of these: most prompts quote nothing, and one
+# scan for them is several times faster than the full pattern finding nothing.
+_ANY_QUOTE: Final = re.compile(f"[{_QUOTE_OPEN}]")
 # A quote that names a style, film or artist is a reference, not text to draw:
 # "in the style of 'Blade Runner'", "a 'vaporwave' aesthetic".
 _STYLE_BEFORE: Final = re.compile(
@@ -279,7 +282,7 @@ def detect_text_need(prompt: str) -> TextNeed:
     explicit = implicit = negated = has_carrier = quote_follows_intro = False
     grade = 0
 
-    for m in _QUOTE_RE.finditer(prompt):
+    for m in _QUOTE_RE.finditer(prompt) if _ANY_QUOTE.search(prompt) else ():
         start, end = m.span()
         spans.append((start, end))
         content = (m[m.lastgroup or ""] or "").strip()

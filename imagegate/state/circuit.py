@@ -70,7 +70,10 @@ class MemoryCircuitBreakers:
     def state(self, backend: str) -> CircuitState:
         """Where the backend's circuit stands now."""
         with self._lock:
-            return self._state(self._circuits.setdefault(backend, _Circuit()))
+            # Looked up, not created: the router asks this of every candidate of every
+            # request, and a backend with no circuit yet has never failed.
+            circuit = self._circuits.get(backend)
+            return "closed" if circuit is None else self._state(circuit)
 
     def allow(self, backend: str) -> bool:
         """Whether a call may go now; in half-open, only the first caller gets through."""
