@@ -6,7 +6,6 @@ import base64
 import io
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,40 +13,8 @@ import openai
 import pytest
 from PIL import Image
 
-from imagegate import Client
-from imagegate.server.app import create_app
 from imagegate.testing.emulators.fal import FalEmulator
-from imagegate.testing.emulators.openai import OpenAIEmulator
-from imagegate.testing.serving import BackgroundServer
-
-KEY = "ig-test-key"
-OTHER_KEY = "ig-other-team-key"
-
-
-@pytest.fixture
-def gateway(
-    tmp_path: Path, openai_emulator: OpenAIEmulator, fal_emulator: FalEmulator
-) -> Iterator[str]:
-    """The gateway on loopback, routing between the OpenAI and fal emulators."""
-    client = Client.from_policy(
-        {
-            "backends": [{"model": "openai/gpt-image-2"}, {"model": "fal/flux-schnell"}],
-            "cost": {"budgets": [{"name": "daily", "limit_usd": 5, "period": "day"}]},
-            "state": {"path": str(tmp_path / "state.db")},
-        },
-        providers={
-            "openai": openai_emulator.backend_config(),
-            "fal": fal_emulator.backend_config(),
-        },
-    )
-    server = BackgroundServer(create_app(client, api_keys=[KEY, OTHER_KEY]), name="gateway")
-    server.start()
-    yield server.url_of()
-    server.stop()
-
-
-def sdk(gateway: str, key: str = KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0)
+from tests.server.conftest import KEY, OTHER_KEY, sdk
 
 
 def test_the_openai_sdk_generates_through_the_router(gateway: str) -> None:

@@ -1,0 +1,29 @@
+"""One gateway per test module, in front of its own emulators, for the client suites."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.openai import OpenAIEmulator
+from tests.server.conftest import serving_gateway
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The gateway's URL and the emulators behind it."""
+
+    url: str
+    openai: OpenAIEmulator
+    fal: FalEmulator
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The module's gateway (see tests/server/conftest.py) and its emulators."""
+    with OpenAIEmulator() as openai, FalEmulator() as fal:
+        with serving_gateway(tmp_path_factory.mktemp("gateway"), openai, fal) as url:
+            yield Stack(url, openai, fal)
