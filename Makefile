@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: test demo bench lint typecheck pytest chromium redis clean
+.PHONY: test demo bench lint typecheck pytest chromium redis node-clients clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,16 @@ chromium:
 redis:
 	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null 2>&1 || echo "redis-server could not be installed: the Redis state tests will be skipped"
 
-pytest: $(STAMP_DEV) chromium redis
+# The node clients of the conformance suite (openai-node, the Vercel AI SDK), at the exact
+# versions of their package-lock.json, from the npm registry; where npm is missing or the
+# install fails, their tests are skipped, not failed.
+CLIENTS := tests/server/clients
+STAMP_CLIENTS := $(CLIENTS)/node_modules/.installed
+
+node-clients:
+	@[ $(STAMP_CLIENTS) -nt $(CLIENTS)/package-lock.json ] || { command -v npm >/dev/null && (cd $(CLIENTS) && npm ci --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules/.installed); } || echo "the node clients could not be installed: their tests will be skipped"
+
+pytest: $(STAMP_DEV) chromium redis node-clients
 	# pytest exits 5 when it collects no test; that is not a failure of the code.
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
@@ -67,4 +76,4 @@ bench: $(STAMP_DEV) $(STAMP_BENCH)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/local_throughput.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache demo-output
+	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache demo-output $(CLIENTS)/node_modules

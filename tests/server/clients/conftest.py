@@ -24,6 +24,10 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The module's gateway (see tests/server/conftest.py) and its emulators."""
-    with OpenAIEmulator() as openai, FalEmulator() as fal:
-        with serving_gateway(tmp_path_factory.mktemp("gateway"), openai, fal) as url:
-            yield Stack(url, openai, fal)
+    state = tmp_path_factory.mktemp("gateway")
+    with (
+        OpenAIEmulator() as openai,
+        FalEmulator() as fal,
+        serving_gateway(state, openai, fal) as url,
+    ):
+        yield Stack(url, openai, fal)

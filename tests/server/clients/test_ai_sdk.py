@@ -113,14 +113,14 @@ def test_a_private_request_no_backend_can_serve_is_an_api_call_error(
 ) -> None:
     for name in ("private", "private_edit"):
         error = answers[name]["error"]
-        assert error["class"] == "AI_APICallError" and error["isAPICallError"]
+        assert error["class"] == "AI_APICallError"
+        assert error["isAPICallError"]
         assert error["status"] == 400
         assert error["isRetryable"] is False
         assert "not private" in error["message"]
         assert error["body"]["error"]["code"] == "no_route"
-    assert not stack.openai.log.mentions("ai: a private") and not stack.fal.log.mentions(
-        "ai: a private"
-    )
+    assert not stack.openai.log.mentions("ai: a private")
+    assert not stack.fal.log.mentions("ai: a private")
 
 
 @pytest.mark.xfail(strict=True, reason="issue 16: tags[] in a multipart edit is a 400")

@@ -96,7 +96,8 @@ def test_a_private_request_no_backend_can_serve_is_a_bad_request_error(
     answers: dict[str, Any], stack: Stack
 ) -> None:
     error = answers["private"]["error"]
-    assert error["class"] == "BadRequestError" and error["isAPIError"]
+    assert error["class"] == "BadRequestError"
+    assert error["isAPIError"]
     assert error["status"] == 400
     assert error["code"] == "no_route"
     assert error["type"] == "invalid_request_error"
