@@ -61,6 +61,7 @@ CALLS: dict[str, dict[str, Any]] = {
         "images": [PHOTO],
         "providerOptions": {"imagegate": {"tags": ["campaign", "spring"]}},
     },
+    "bad_size": {"model": "auto", "prompt": "ai: a fox", "size": "huge"},
     "usage": {"model": "openai/gpt-image-2", "prompt": "ai: usage", "size": "1024x1024"},
 }
 
@@ -121,6 +122,15 @@ def test_a_private_request_no_backend_can_serve_is_an_api_call_error(
         assert error["body"]["error"]["code"] == "no_route"
     assert not stack.openai.log.mentions("ai: a private")
     assert not stack.fal.log.mentions("ai: a private")
+
+
+def test_a_bad_field_is_an_api_call_error_naming_it(answers: dict[str, Any]) -> None:
+    error = answers["bad_size"]["error"]
+    assert error["class"] == "AI_APICallError"
+    assert error["status"] == 400
+    assert error["isRetryable"] is False
+    assert error["body"]["error"]["param"] == "size"
+    assert error["message"] == error["body"]["error"]["message"]
 
 
 @pytest.mark.xfail(strict=True, reason="issue 16: tags[] in a multipart edit is a 400")
