@@ -16,12 +16,15 @@ from PIL import Image
 
 from imagegate import Client
 from imagegate.server.app import create_app
+from imagegate.server.tenants import Tenant
 from imagegate.testing.emulators.fal import FalEmulator
 from imagegate.testing.emulators.openai import OpenAIEmulator
 from imagegate.testing.serving import BackgroundServer
 
 KEY = "ig-test-key"
 OTHER_KEY = "ig-other-team-key"
+ADMIN_KEY = "ig-admin-key"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 @pytest.fixture
@@ -40,7 +43,9 @@ def gateway(
             "fal": fal_emulator.backend_config(),
         },
     )
-    server = BackgroundServer(create_app(client, api_keys=[KEY, OTHER_KEY]), name="gateway")
+    admin = Tenant(name="ops", key=ADMIN_KEY, admin=True)
+    app = create_app(client, tenants=[admin], api_keys=[KEY, OTHER_KEY])
+    server = BackgroundServer(app, name="gateway")
     server.start()
     yield server.url_of()
     server.stop()
@@ -136,13 +141,14 @@ def test_a_cost_cap_nothing_fits_is_a_402(gateway: str) -> None:
 def test_health_metrics_and_status_page(gateway: str) -> None:
     sdk(gateway).images.generate(model="auto", prompt="a red fox in snow")
     assert httpx.get(f"{gateway}/healthz").json() == {"status": "ok"}
-    metrics = httpx.get(f"{gateway}/metrics").text
+    metrics = httpx.get(f"{gateway}/metrics", headers=ADMIN).text
     assert 'imagegate_requests_total{backend="fal/flux-schnell",outcome="ok"} 1' in metrics
-    page = httpx.get(f"{gateway}/").text
+    page = httpx.get(f"{gateway}/", headers=ADMIN).text
     assert "<h1>imagegate</h1>" in page
     assert "a red fox in snow" in page
     assert "$4.9970 left of $5.00" in page
     assert KEY not in page
+    assert ADMIN_KEY not in page
 
 
 CHROMIUM = shutil.which("chromium")
@@ -151,6 +157,9 @@ CHROMIUM = shutil.which("chromium")
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test does)")
 def test_the_status_page_renders_in_headless_chromium(gateway: str, tmp_path: Path) -> None:
     sdk(gateway).images.generate(model="auto", prompt="a lighthouse at dawn", size="1024x1024")
+    # The page needs an admin key, which chromium cannot send: it renders the page as served.
+    page = tmp_path / "status.html"
+    page.write_text(httpx.get(f"{gateway}/", headers=ADMIN).text, "utf-8")
     flags = [
         "--headless",
         "--no-sandbox",
@@ -163,7 +172,7 @@ def test_the_status_page_renders_in_headless_chromium(gateway: str, tmp_path: Pa
         f"--user-data-dir={tmp_path / 'profile'}",
     ]
     dom = subprocess.run(
-        [str(CHROMIUM), *flags, "--dump-dom", f"{gateway}/"],
+        [str(CHROMIUM), *flags, "--dump-dom", page.as_uri()],
         capture_output=True,
         text=True,
         timeout=60,
@@ -175,7 +184,7 @@ def test_the_status_page_renders_in_headless_chromium(gateway: str, tmp_path: Pa
     assert 'src="data:image/jpeg;base64,' in dom  # the thumbnail
     shot = tmp_path / "status.png"
     subprocess.run(
-        [str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1200,900", f"{gateway}/"],
+        [str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1200,900", page.as_uri()],
         capture_output=True,
         timeout=60,
         check=True,
