@@ -299,3 +299,18 @@ def test_two_tenants_with_one_name_or_one_key_are_refused(start: Start) -> None:
 def test_a_tenant_naming_a_model_the_policy_does_not_enable_is_refused(start: Start) -> None:
     with pytest.raises(ConfigError, match="replicate/flux-schnell not enabled"):
         start([marketing(models=["replicate/flux-schnell"])])
+
+
+def test_the_keys_file_in_the_docs_is_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "server.md").read_text("utf-8")
+    example = docs.split("## Tenants", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("IMAGEGATE_RESEARCH_KEY", "ig-research-key")
+    monkeypatch.setenv("IMAGEGATE_OPS_KEY", OPS_KEY)
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(example)
+    marketing, research, ops = load_keys_file(keys)
+    assert [b.name for b in marketing.scoped_budgets()] == ["marketing/daily", "marketing/month"]
+    assert marketing.digest == hashlib.sha256(b"password").digest()
+    assert (research.private_only, ops.admin) == (True, True)
