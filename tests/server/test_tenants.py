@@ -314,3 +314,12 @@ def test_the_keys_file_in_the_docs_is_valid(
     assert [b.name for b in marketing.scoped_budgets()] == ["marketing/daily", "marketing/month"]
     assert marketing.digest == hashlib.sha256(b"password").digest()
     assert (research.private_only, ops.admin) == (True, True)
+
+
+def test_a_tenant_budget_named_like_a_different_policy_budget_is_refused(start: Start) -> None:
+    taken = {"name": "marketing/daily", "limit_usd": 1, "period": "day"}
+    with pytest.raises(ConfigError, match="different budget named 'marketing/daily'"):
+        start(
+            [marketing(budgets=[{"name": "daily", "limit_usd": 2, "period": "day"}])],
+            cost={"budgets": [taken]},
+        )
