@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -132,3 +135,55 @@ def test_an_error_is_one_line_and_no_traceback(
     )
     assert result.exit_code == 1
     assert result.output.strip() == "error: InvalidRequestError: prompt is empty: say what to draw"
+
+
+def test_serve_without_keys_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IMAGEGATE_API_KEYS", raising=False)
+    monkeypatch.delenv("IMAGEGATE_KEYS_FILE", raising=False)
+    result = runner.invoke(app, ["serve", "--policy", str(ROOT / "routing.yaml")])
+    assert result.exit_code == 1
+    assert "IMAGEGATE_API_KEYS" in result.output
+    assert "--keys FILE" in result.output
+
+
+def test_serve_with_a_bad_keys_file_names_the_file_and_key(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("tenants:\n  - name: ops\n    key: k\n    admn: true\n")
+    result = runner.invoke(app, ["serve", "--keys", str(keys)], env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert f"{keys}:4: tenants.0.admn (tenant 'ops')" in result.output
+
+
+def test_serve_takes_a_keys_file_with_an_admin_key(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("tenants:\n  - name: ops\n    key: ig-ops-key\n    admin: true\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {**os.environ, "IMAGEGATE_KEYS_FILE": str(keys), "IMAGEGATE_API_KEYS": "ig-app"}
+    environment["IMAGEGATE_STATE"] = str(tmp_path / "state.db")
+    command = [sys.executable, "-m", "imagegate.cli.app", "serve", "--emulators"]
+    command += ["--policy", str(ROOT / "routing.yaml"), "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, process)
+        admin = httpx.get(f"{url}/metrics", headers={"Authorization": "Bearer ig-ops-key"})
+        app_key = httpx.get(f"{url}/metrics", headers={"Authorization": "Bearer ig-app"})
+        assert (admin.status_code, app_key.status_code) == (200, 403)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
+    """Returns once `url` answers /healthz; fails if the process exits first."""
+    while process.poll() is None:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"imagegate serve exited with {process.returncode}")

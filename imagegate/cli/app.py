@@ -328,18 +328,31 @@ def serve(
     policy: Path | None = _POLICY,
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    api_keys: str = typer.Option(
-        ..., envvar="IMAGEGATE_API_KEYS", help="Comma-separated bearer keys callers may use."
+    api_keys: str | None = typer.Option(
+        None, envvar="IMAGEGATE_API_KEYS", help="Comma-separated bearer keys callers may use."
+    ),
+    keys: Path | None = typer.Option(
+        None,
+        "--keys",
+        envvar="IMAGEGATE_KEYS_FILE",
+        help="Keys file: named keys with budgets, rate limits, models, admin rights.",
     ),
     emulators: bool = _EMULATORS,
 ) -> None:
     """Serve OpenAI's Images API (and a status page) in front of the routed backends."""
     from imagegate.server.app import create_app
+    from imagegate.server.tenants import Tenant, Tenants, load_keys_file
 
     uvicorn = require("uvicorn", purpose="imagegate serve")
-    keys = [key.strip() for key in api_keys.split(",") if key.strip()]
-    with _errors_as_one_line(), _policy_client(policy, emulators) as client:
-        uvicorn.run(create_app(client, api_keys=keys), host=host, port=port, log_level="info")
+    unnamed = [key.strip() for key in (api_keys or "").split(",") if key.strip()]
+    with _errors_as_one_line():
+        # No keys, or bad ones, are reported before the policy is read and backends are built.
+        tenants = load_keys_file(keys) if keys is not None else []
+        tenants += [Tenant.unnamed(key) for key in unnamed]
+        Tenants(tenants)
+        with _policy_client(policy, emulators) as client:
+            gateway = create_app(client, tenants=tenants)
+            uvicorn.run(gateway, host=host, port=port, log_level="info")
 
 
 @app.command()

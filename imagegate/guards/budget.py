@@ -63,6 +63,24 @@ class Budgets:
         self._left[budget.name] = (now, left)
         return left
 
+    def add(self, budgets: Sequence[Budget]) -> None:
+        """Enforce `budgets` too, from the next request on (the gateway adds its tenants'); one
+        already enforced is not added twice.
+
+        Raises:
+            ValueError: one has the name of a different budget already enforced.
+        """
+        known = {budget.name: budget for budget in self.budgets}
+        added = []
+        for budget in budgets:
+            same = known.setdefault(budget.name, budget)
+            if same is budget:
+                added.append(budget)
+            elif same != budget:
+                raise ValueError(f"there is already a different budget named {budget.name!r}")
+        self.budgets = (*self.budgets, *added)
+        self.changed()
+
     def changed(self) -> None:
         """This process reserved or settled: read the budgets again next time."""
         self._left.clear()

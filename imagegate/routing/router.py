@@ -5,7 +5,8 @@ rules. To decide, the router asks every candidate to *admit* the request, so eac
 comes from the guard that would enforce it: what the backend can do, privacy (a private
 request only ever sees private backends), the estimated cost against the request's and the
 policy's cap, the budget left, an open circuit; it adds what only it knows (missing
-credentials, the text-rendering grade a request that needs text requires). The allowed
+credentials, the text-rendering grade a request that needs text requires, the models the
+caller may use: `imagegate.routing.allowed`). The allowed
 candidates are ordered by the policy's objective using measured latency, and run in order,
 falling back on the errors the policy names. It never leaves the candidate list, so no
 failure can carry a request past a privacy or cost constraint; a failure that may have been
@@ -42,6 +43,7 @@ from imagegate.guards.privacy import NOT_PRIVATE
 from imagegate.images.sizes import SizeRule
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
+from imagegate.routing.allowed import NOT_ALLOWED, models_allowed
 from imagegate.routing.policy import Policy
 from imagegate.routing.textneed import detect_text_need
 from imagegate.state.circuit import CircuitBreakers
@@ -166,7 +168,11 @@ class Router(Admitting):
         scores: list[CandidateScore] = []
         excluded: list[Exclusion] = []
         refusals: list[ImagegateError] = []
+        only = models_allowed()
         for routed in pool:
+            if only is not None and routed.name not in only:
+                excluded.append(Exclusion(backend=routed.name, reason=NOT_ALLOWED))
+                continue
             verdict = self._assess(routed, request, wanted, target)
             if isinstance(verdict, str):
                 excluded.append(Exclusion(backend=routed.name, reason=verdict))

@@ -2,16 +2,17 @@
 
 Any OpenAI client (the official SDK with ``base_url``) can generate and edit through
 imagegate: ``model`` takes an imagegate name or ``auto``, and the policy's fields (private,
-max_cost_usd, needs_text, latency_target_s, tags) ride in the body as extra fields. Bearer keys
-are compared in constant time and never logged. ``/healthz``, Prometheus ``/metrics`` and a
-status page at ``/`` (spend, budgets, latency, recent decisions) come with it.
+max_cost_usd, needs_text, latency_target_s, tags) ride in the body as extra fields. Every
+bearer key is a tenant's (`imagegate.server.tenants`), with its budgets, rate limits, models and
+privacy enforced before anything is spent; keys are compared in constant time and never
+logged. ``/healthz``, and for admin keys Prometheus ``/metrics`` and a status page at ``/``
+(spend, budgets, latency, recent decisions) come with it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,37 +20,62 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from imagegate.client import Client
-from imagegate.errors import ImagegateError
+from imagegate.errors import ConfigError, ImagegateError
 from imagegate.request import ImageRequest
+from imagegate.routing.allowed import allowed_models
+from imagegate.server.ratelimit import RateLimiter
 from imagegate.server.status import Metrics, status_html
+from imagegate.server.tenants import Refused, Tenant, Tenants
 from imagegate.server.wire import error_response, form_fields, json_fields, openai_body, typed_error
 from imagegate.state.journal import caller_scope
 
 __all__ = ["create_app"]
 
 
-def create_app(client: Client, *, api_keys: Sequence[str]) -> Starlette:
+def create_app(
+    client: Client,
+    *,
+    tenants: Sequence[Tenant] = (),
+    api_keys: Sequence[str] = (),
+    clock: Callable[[], float] = time.monotonic,
+) -> Starlette:
     """The gateway's ASGI app around `client` (usually made by `Client.from_policy`).
 
     Args:
         client: serves the requests.
-        api_keys: the bearer keys callers may use; at least one.
+        tenants: the callers (from a keys file: `imagegate.server.tenants.load_keys_file`).
+        api_keys: bearer keys of callers without settings (``IMAGEGATE_API_KEYS``): each is a
+            tenant of its own, without budgets, limits or admin rights.
+        clock: seconds, for the rate limits.
+
+    Raises:
+        ConfigError: no tenant at all, two share a name or a key, a tenant's budget or model
+            list needs a client made from a policy, or names a model the policy does not enable.
     """
-    if not api_keys:
-        raise ValueError("the gateway needs at least one API key")
-    keys = [key.encode() for key in api_keys]
+    callers = Tenants([*tenants, *(Tenant.unnamed(key) for key in api_keys)])
+    _enforce(client, callers)
+    limits = RateLimiter(callers.tenants, clock=clock)
     metrics = Metrics()
 
-    def caller(request: Request) -> str | None:
-        """A fingerprint of the caller's key (never the key), or None when it is not one."""
-        header = request.headers.get("authorization", "")
-        given = header.removeprefix("Bearer ").encode()
-        # Compare against every key (no early exit), so the time taken does not tell which
-        # key nearly matched.
-        matches = [hmac.compare_digest(given, key) for key in keys]
-        if not header.startswith("Bearer ") or not any(matches):
-            return None
-        return hashlib.sha256(given).hexdigest()[:32]
+    def caller(request: Request) -> Tenant | None:
+        """The tenant whose key the request carries, or None."""
+        return callers.find(request.headers.get("authorization", ""))
+
+    def admin(request: Request) -> Response | None:
+        """The refusal of a request for an admin page, or None when its key is an admin's."""
+        who = caller(request)
+        if who is None:
+            return error_response(
+                401, "invalid_request_error", "invalid_api_key", "Invalid API key."
+            )
+        if not who.admin:
+            return error_response(
+                403,
+                "invalid_request_error",
+                "admin_key_required",
+                "This page needs an admin key (admin: true in the keys file).",
+            )
+        return None
 
     async def serve(request: Request, *, edit: bool) -> Response:
         who = caller(request)
@@ -58,11 +84,15 @@ def create_app(client: Client, *, api_keys: Sequence[str]) -> Starlette:
                 401, "invalid_request_error", "invalid_api_key", "Invalid API key."
             )
         try:
+            limits.request(who)
             fields = await (form_fields(request) if edit else json_fields(request))
-            image_request = ImageRequest.model_validate(fields)
+            image_request = who.bind(ImageRequest.model_validate(fields))
+            limits.images(who, image_request.n)
             # A request_id is the caller's: another key reusing it is refused, not served.
-            with caller_scope(who):
+            with caller_scope(who.name), allowed_models(who.models):
                 result = await (client.edit if edit else client.generate)(image_request)
+        except Refused as refusal:
+            return refusal.response()
         except ImagegateError as error:
             metrics.failed(error)
             return typed_error(error)
@@ -80,11 +110,15 @@ def create_app(client: Client, *, api_keys: Sequence[str]) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def metrics_page(request: Request) -> Response:
-        del request
+        refusal = admin(request)
+        if refusal is not None:
+            return refusal
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def status_page(request: Request) -> Response:
-        del request
+        refusal = admin(request)
+        if refusal is not None:
+            return refusal
         return HTMLResponse(status_html(client, metrics))
 
     return Starlette(
@@ -96,3 +130,33 @@ def create_app(client: Client, *, api_keys: Sequence[str]) -> Starlette:
             Route("/", status_page),
         ]
     )
+
+
+def _enforce(client: Client, tenants: Tenants) -> None:
+    """Make the client's router hold every tenant's budgets and model list, so that no
+    request can be served past them.
+
+    Raises:
+        ConfigError: a tenant has budgets or a model list and the client has no router, or a
+            tenant names a model the router does not have.
+    """
+    router = client.router
+    restricted = [t for t in tenants.tenants if t.budgets or t.models is not None]
+    if router is None:
+        if restricted:
+            raise ConfigError(
+                f"tenant {restricted[0].name} has budgets or a model list, which only a client "
+                "made from a routing policy enforces"
+            )
+        return
+    for tenant in restricted:
+        unknown = [m for m in tenant.models or () if m != "auto" and m not in router.backends]
+        if unknown:
+            raise ConfigError(
+                f"tenant {tenant.name}: models: {', '.join(unknown)} not enabled in the routing "
+                f"policy (enabled: {', '.join(router.backends)})"
+            )
+    try:
+        router.budgets.add(tenants.budgets())
+    except ValueError as exc:
+        raise ConfigError(f"tenant budgets: {exc}") from None

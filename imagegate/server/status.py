@@ -32,6 +32,7 @@ class Served:
     seconds: float
     explanation: str
     thumbnail: str
+    private: bool = False
 
 
 class Metrics:
@@ -45,6 +46,12 @@ class Metrics:
         self.recent: deque[Served] = deque(maxlen=20)
 
     def served(self, request: ImageRequest, result: ImageResult) -> None:
+        if request.private:
+            # Kept for nothing, shown to no one: the explanation quotes the prompt's text too.
+            prompt = shown = explanation = ""
+        else:
+            prompt, shown = request.prompt, thumbnail(result.image.data)
+            explanation = result.route.explain() if result.route else ""
         with self._lock:
             self.requests[(result.backend, "ok")] += 1
             self.seconds[result.backend] += result.timings.total_s
@@ -52,12 +59,13 @@ class Metrics:
             self.recent.appendleft(
                 Served(
                     at=time.time(),
-                    prompt=request.prompt,
+                    prompt=prompt,
                     backend=result.backend,
                     cost_usd=result.cost.usd,
                     seconds=result.timings.total_s,
-                    explanation=result.route.explain() if result.route else "",
-                    thumbnail=thumbnail(result.image.data),
+                    explanation=explanation,
+                    thumbnail=shown,
+                    private=request.private,
                 )
             )
 
@@ -104,8 +112,20 @@ def thumbnail(data: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _shown(served: Served) -> str:
+    """The thumbnail of a served request, or "private" in its place."""
+    if served.private:
+        return "<i>private</i>"
+    return f"<img src='{served.thumbnail}' alt='thumbnail'>"
+
+
+def _prompt(served: Served) -> str:
+    return "<i>private</i>" if served.private else html.escape(served.prompt[:120])
+
+
 def status_html(client: Client, metrics: Metrics) -> str:
-    """The status page: spend today, budgets, latency per backend, recent decisions."""
+    """The status page: spend today, budgets (the tenants' too), latency per backend, recent
+    decisions (a private request's without its prompt and image)."""
     router = client.router
     rows, budgets, latency = [], [], []
     if router is not None:
@@ -117,7 +137,7 @@ def status_html(client: Client, metrics: Metrics) -> str:
         budgets = [
             f"<li>{html.escape(b.name)} ({html.escape(b.scope)}, per {b.period}): "
             f"${router.ledger.remaining(b):.4f} left of ${b.limit_usd:.2f}</li>"
-            for b in router.policy.cost.budgets
+            for b in router.budgets.budgets
         ]
         for name, routed in router.backends.items():
             prior = routed.spec.latency if routed.spec else None
@@ -130,8 +150,8 @@ def status_html(client: Client, metrics: Metrics) -> str:
                 f"({estimate.samples})</td></tr>"
             )
     recent = [
-        f"<li><img src='{s.thumbnail}' alt='thumbnail'> <b>{html.escape(s.backend)}</b> "
-        f"${s.cost_usd:.4f}, {s.seconds:.2f} s: {html.escape(s.prompt[:120])}"
+        f"<li>{_shown(s)} <b>{html.escape(s.backend)}</b> "
+        f"${s.cost_usd:.4f}, {s.seconds:.2f} s: {_prompt(s)}"
         f"<pre>{html.escape(s.explanation)}</pre></li>"
         for s in list(metrics.recent)
     ]

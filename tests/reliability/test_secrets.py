@@ -38,6 +38,7 @@ from imagegate.providers import build_backend
 from imagegate.providers.config import HostedConfig
 from imagegate.routing.policy import Policy
 from imagegate.server.app import create_app
+from imagegate.server.tenants import Tenant
 from imagegate.testing import Fault
 from imagegate.testing.emulators.base import Emulator
 from imagegate.testing.emulators.fal import FalEmulator
@@ -232,7 +233,7 @@ async def test_the_gateways_pages_and_error_bodies_show_no_key(
     if fault is not None:
         openai.faults.add(PROVIDERS["openai"].submit_route, fault)
     client = routed_client(emulators, openai=config(openai, **settings))
-    app = create_app(client, api_keys=[GATEWAY_KEY])
+    app = create_app(client, tenants=[Tenant(name="ops", key=GATEWAY_KEY, admin=True)])
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {GATEWAY_KEY}"}
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as gateway:
@@ -246,8 +247,9 @@ async def test_the_gateways_pages_and_error_bodies_show_no_key(
             json={"model": "openai/gpt-image-2", "prompt": "a fox", "quality": "low"},
             headers=headers,
         )
-        pages = [await gateway.get(path) for path in ("/", "/metrics", "/healthz")]
+        pages = [await gateway.get(path, headers=headers) for path in ("/", "/metrics", "/healthz")]
     assert (served.status_code, failed.status_code >= 500) == (200, True)
+    assert [page.status_code for page in pages] == [200, 200, 200]
     assert SECRET not in "\n".join(response.text for response in [served, failed, *pages])
     await client.aclose()
 

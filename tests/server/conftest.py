@@ -11,12 +11,15 @@ import pytest
 
 from imagegate import Client
 from imagegate.server.app import create_app
+from imagegate.server.tenants import Tenant
 from imagegate.testing.emulators.fal import FalEmulator
 from imagegate.testing.emulators.openai import OpenAIEmulator
 from imagegate.testing.serving import BackgroundServer
 
 KEY = "ig-test-key"
 OTHER_KEY = "ig-other-team-key"
+ADMIN_KEY = "ig-admin-key"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 @contextmanager
@@ -35,7 +38,9 @@ def serving_gateway(
             "fal": fal_emulator.backend_config(),
         },
     )
-    server = BackgroundServer(create_app(client, api_keys=[KEY, OTHER_KEY]), name="gateway")
+    admin = Tenant(name="ops", key=ADMIN_KEY, admin=True)
+    app = create_app(client, tenants=[admin], api_keys=[KEY, OTHER_KEY])
+    server = BackgroundServer(app, name="gateway")
     server.start()
     try:
         yield server.url_of()

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from imagegate.testing.emulators.fal import FalEmulator
-from tests.server.conftest import KEY, OTHER_KEY, sdk
+from tests.server.conftest import ADMIN, ADMIN_KEY, KEY, OTHER_KEY, sdk
 
 
 def test_the_openai_sdk_generates_through_the_router(gateway: str) -> None:
@@ -103,13 +103,14 @@ def test_a_cost_cap_nothing_fits_is_a_402(gateway: str) -> None:
 def test_health_metrics_and_status_page(gateway: str) -> None:
     sdk(gateway).images.generate(model="auto", prompt="a red fox in snow")
     assert httpx.get(f"{gateway}/healthz").json() == {"status": "ok"}
-    metrics = httpx.get(f"{gateway}/metrics").text
+    metrics = httpx.get(f"{gateway}/metrics", headers=ADMIN).text
     assert 'imagegate_requests_total{backend="fal/flux-schnell",outcome="ok"} 1' in metrics
-    page = httpx.get(f"{gateway}/").text
+    page = httpx.get(f"{gateway}/", headers=ADMIN).text
     assert "<h1>imagegate</h1>" in page
     assert "a red fox in snow" in page
     assert "$4.9970 left of $5.00" in page
     assert KEY not in page
+    assert ADMIN_KEY not in page
 
 
 CHROMIUM = shutil.which("chromium")
@@ -118,6 +119,9 @@ CHROMIUM = shutil.which("chromium")
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test does)")
 def test_the_status_page_renders_in_headless_chromium(gateway: str, tmp_path: Path) -> None:
     sdk(gateway).images.generate(model="auto", prompt="a lighthouse at dawn", size="1024x1024")
+    # The page needs an admin key, which chromium cannot send: it renders the page as served.
+    page = tmp_path / "status.html"
+    page.write_text(httpx.get(f"{gateway}/", headers=ADMIN).text, "utf-8")
     flags = [
         "--headless",
         "--no-sandbox",
@@ -130,7 +134,7 @@ def test_the_status_page_renders_in_headless_chromium(gateway: str, tmp_path: Pa
         f"--user-data-dir={tmp_path / 'profile'}",
     ]
     dom = subprocess.run(
-        [str(CHROMIUM), *flags, "--dump-dom", f"{gateway}/"],
+        [str(CHROMIUM), *flags, "--dump-dom", page.as_uri()],
         capture_output=True,
         text=True,
         timeout=60,
@@ -142,7 +146,7 @@ def test_the_status_page_renders_in_headless_chromium(gateway: str, tmp_path: Pa
     assert 'src="data:image/jpeg;base64,' in dom  # the thumbnail
     shot = tmp_path / "status.png"
     subprocess.run(
-        [str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1200,900", f"{gateway}/"],
+        [str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1200,900", page.as_uri()],
         capture_output=True,
         timeout=60,
         check=True,
