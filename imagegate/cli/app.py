@@ -332,14 +332,19 @@ def serve(
         ..., envvar="IMAGEGATE_API_KEYS", help="Comma-separated bearer keys callers may use."
     ),
     emulators: bool = _EMULATORS,
+    idempotency_ttl: float = typer.Option(
+        3600.0, min=1, help="Seconds an answer is kept for a retry under its Idempotency-Key."
+    ),
 ) -> None:
     """Serve OpenAI's Images API (and a status page) in front of the routed backends."""
     from imagegate.server.app import create_app
+    from imagegate.server.idempotency import Idempotency
 
     uvicorn = require("uvicorn", purpose="imagegate serve")
     keys = [key.strip() for key in api_keys.split(",") if key.strip()]
     with _errors_as_one_line(), _policy_client(policy, emulators) as client:
-        uvicorn.run(create_app(client, api_keys=keys), host=host, port=port, log_level="info")
+        app = create_app(client, api_keys=keys, idempotency_keys=Idempotency(idempotency_ttl))
+        uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 @app.command()

@@ -3,8 +3,10 @@
 Any OpenAI client (the official SDK with ``base_url``) can generate and edit through
 imagegate: ``model`` takes an imagegate name or ``auto``, and the policy's fields (private,
 max_cost_usd, needs_text, latency_target_s, tags) ride in the body as extra fields. Bearer keys
-are compared in constant time and never logged. ``/healthz``, Prometheus ``/metrics`` and a
-status page at ``/`` (spend, budgets, latency, recent decisions) come with it.
+are compared in constant time and never logged. A request retried under its Idempotency-Key is
+answered once (`imagegate.server.idempotency`). ``/v1/models`` lists the names ``model`` takes;
+``/healthz``, Prometheus ``/metrics`` and a status page at ``/`` (spend, budgets, latency,
+recent decisions) come with it.
 """
 
 from __future__ import annotations
@@ -77,9 +79,7 @@ def create_app(
         key = request.headers.get(idempotency.HEADER)
         try:
             fields = await (form_fields(request) if edit else json_fields(request))
-            # A request_id is the caller's: another key reusing it is refused, not served.
-            with caller_scope(who):
-                image_request = passthrough.image_request(client, fields)
+            image_request = passthrough.image_request(client, fields)
             if key is None:
                 return await run(who, image_request, edit=edit)
             digest = idempotency.fingerprint(request.url.path, fields)
@@ -92,6 +92,7 @@ def create_app(
 
     async def run(who: str, image_request: ImageRequest, *, edit: bool) -> Response:
         try:
+            # A request_id is the caller's: another key reusing it is refused, not served.
             with caller_scope(who):
                 result = await (client.edit if edit else client.generate)(image_request)
         except ImagegateError as error:
