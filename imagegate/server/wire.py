@@ -257,12 +257,15 @@ def error_response(
 async def http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own errors (no such route 404, wrong method 405, ...) in OpenAI's shape."""
     assert isinstance(exc, HTTPException)
-    code = {404: "unknown_url", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {404: "unknown_url", 405: "method_not_allowed"}.get(exc.status_code, "invalid_body")
+    message = exc.detail  # e.g. a multipart body that cannot be parsed
+    if code != "invalid_body":
+        message = f"Invalid URL ({request.method} {request.url.path}): {exc.detail}"
     return error_response(
         exc.status_code,
-        "invalid_request_error",
+        "invalid_request_error" if exc.status_code < 500 else "server_error",
         code,
-        f"Invalid URL ({request.method} {request.url.path}): {exc.detail}",
+        message,
         headers=dict(exc.headers or {}),
     )
 

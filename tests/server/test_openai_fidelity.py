@@ -184,6 +184,19 @@ def test_routing_errors_are_openai_shaped(
     assert set(error) == {"message", "type", "param", "code"}
 
 
+def test_an_unreadable_multipart_body_is_an_openai_shaped_400(gateway: str) -> None:
+    answer = httpx.post(
+        f"{gateway}/v1/images/edits",
+        content=b"not multipart at all",
+        headers={"authorization": f"Bearer {KEY}", "content-type": "multipart/form-data"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["type"] == "invalid_request_error"
+    message = answer.json()["error"]["message"]
+    assert "boundary" in message
+    assert "Invalid URL" not in message
+
+
 def test_a_bug_is_an_openai_shaped_500(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     client = Client.from_policy(
         {"backends": [{"model": "fal/flux-schnell"}], "state": {"path": str(tmp_path / "s.db")}}
