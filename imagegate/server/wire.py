@@ -48,6 +48,8 @@ __all__ = [
     "usage_body",
 ]
 
+logger = logging.getLogger(__name__)
+
 OPENAI_FIELDS = {
     "prompt", "model", "n", "size", "quality", "background", "output_format",
     "output_compression", "moderation", "user", "input_fidelity", "safety_identifier", "style",
@@ -57,8 +59,6 @@ IMAGEGATE_FIELDS = {
     "private", "max_cost_usd", "needs_text", "latency_target_s", "tags", "seed",
     "negative_prompt", "aspect_ratio", "request_id", "provider_options",
 }  # fmt: skip
-logger = logging.getLogger(__name__)
-
 _FORM_NUMBERS = {"n", "output_compression", "seed"}
 _FORM_FLOATS = {"max_cost_usd", "latency_target_s"}
 _FORM_BOOLS = {"private", "needs_text"}
@@ -84,10 +84,10 @@ _STATUS: list[tuple[type[ImagegateError], int, str, str]] = [
 MAY_BE_BILLED_STATUS = 424
 """The status of an answer that may have been billed (the provider may have made, and charged
 for, the images whose answer was lost). Not a 5xx: the Vercel AI SDK retries 408, 409, 429 and
-every 5xx whatever the headers say (``APICallError.isRetryable`` in ``@ai-sdk/provider``), and a
-retry pays again. 424 Failed Dependency says what happened (the upstream call failed, as AWS's
-model-serving APIs use it), is retried by no SDK, and openai-python and openai-node are also
-told ``x-should-retry: false``."""
+every 5xx whatever the headers say (``APICallError.isRetryable`` in ``@ai-sdk/provider``), and
+a retry pays again. 424 Failed Dependency says what happened (the upstream call failed; AWS
+SageMaker and Bedrock answer a model's failure with it), and neither the AI SDK nor
+openai-python nor openai-node retries it (the two also read ``x-should-retry: false``)."""
 
 
 async def json_fields(request: Request) -> dict[str, Any]:
