@@ -24,11 +24,13 @@ from imagegate.errors import (
     JobFailedError,
     MissingCredentialsError,
     NoRouteError,
+    OutputDownloadError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitedError,
     RequestError,
+    UnsafeOutputURLError,
 )
 from imagegate.result import ImageResult, TokenUsage
 from imagegate.server.idempotency import IdempotencyKeyReusedError
@@ -78,6 +80,8 @@ _STATUS: list[tuple[type[ImagegateError], int, str, str]] = [
     (ProviderTimeoutError, 504, "server_error", "upstream_timeout"),
     (ProviderUnavailableError, 503, "server_error", "upstream_unavailable"),
     (JobFailedError, 502, "server_error", "upstream_job_failed"),
+    (UnsafeOutputURLError, 502, "server_error", "upstream_output_refused"),
+    (OutputDownloadError, 502, "server_error", "upstream_output_unreadable"),
     (ImagegateError, 500, "server_error", "internal_error"),
 ]
 

@@ -79,17 +79,24 @@ def test_a_lost_answer_is_billed_once_under_the_openai_sdks_retries(
     assert exc.value.response.headers["x-should-retry"] == "false"
 
 
-def test_a_lost_answer_is_a_status_no_sdk_retries(
-    gateway: str, openai_emulator: OpenAIEmulator
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (Fault.drop_connection(), "upstream_unavailable"),
+        (Fault.output_not_image(), "upstream_output_unreadable"),
+    ],
+)
+def test_a_billed_failure_is_a_status_no_sdk_retries(
+    gateway: str, openai_emulator: OpenAIEmulator, fault: Fault, code: str
 ) -> None:
-    openai_emulator.faults.add("generate", Fault.drop_connection())
+    openai_emulator.faults.add("generate", fault)
     answer = post(gateway, FOX)  # no Idempotency-Key: the status alone must stop a retry
     assert not ai_sdk_retries(answer.status_code)
     assert answer.status_code == 424
     assert answer.headers["x-should-retry"] == "false"
     error = answer.json()["error"]
-    assert error["type"] == "server_error"
-    assert "billed" in error["message"]
+    assert (error["type"], error["code"]) == ("server_error", code)
+    assert openai_emulator.billed_images == 1
 
 
 def test_an_answer_past_the_backends_timeout_is_not_retried(tmp_path: Path) -> None:
