@@ -240,3 +240,19 @@ def test_sdk_retries_after_a_timeout_wait_for_the_first_call(tmp_path: Path) -> 
         assert answer.headers["idempotent-replayed"] == "true"
         assert answer.parse().data
         assert emulator.log.count("generate") == 1
+
+
+def test_answers_past_the_memory_bound_are_dropped_oldest_first(
+    tmp_path: Path, openai_emulator: OpenAIEmulator
+) -> None:
+    first = {"Idempotency-Key": "order-1"}
+    second = {"Idempotency-Key": "order-2"}
+    with gateway_to(openai_emulator.backend_config(), tmp_path / "sizing.db") as gateway:
+        size = len(post(gateway, FOX, **first).content)
+    replays = Idempotency(max_bytes=size + size // 2)  # room for one answer, not two
+    with gateway_to(openai_emulator.backend_config(), tmp_path / "s.db", replays) as gateway:
+        post(gateway, FOX, **first)
+        post(gateway, FOX, **second)
+        assert "idempotent-replayed" in post(gateway, FOX, **second).headers
+        assert "idempotent-replayed" not in post(gateway, FOX, **first).headers
+    assert openai_emulator.log.count("generate") == 1 + 3
