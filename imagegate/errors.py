@@ -248,13 +248,21 @@ class NoRouteError(PolicyError):
 
     Attributes:
         exclusions: backend name → why it was excluded.
+        server_side: every backend was excluded by the installation (credentials, an
+            optional dependency or an adapter missing), not by anything in the request.
     """
 
     def __init__(
-        self, message: str, *, exclusions: Mapping[str, str] | None = None, **kwargs: Any
+        self,
+        message: str,
+        *,
+        exclusions: Mapping[str, str] | None = None,
+        server_side: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(message, **kwargs)
         self.exclusions = dict(exclusions or {})
+        self.server_side = server_side
 
 
 class ProviderError(ImagegateError):

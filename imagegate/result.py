@@ -15,7 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagegate.decision import RouteDecision
 
-__all__ = ["Cost", "CostEstimate", "GeneratedImage", "ImageResult", "ImageWarning", "Timings"]
+__all__ = [
+    "Cost",
+    "CostEstimate",
+    "GeneratedImage",
+    "ImageResult",
+    "ImageWarning",
+    "Timings",
+    "TokenUsage",
+]
 
 _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
@@ -105,6 +113,25 @@ class Cost(BaseModel):
         return self.estimate.usd if self.actual_usd is None else self.actual_usd
 
 
+class TokenUsage(BaseModel):
+    """Tokens a gpt-image call consumed, split as the provider reports them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_text: int = Field(0, ge=0)
+    input_image: int = Field(0, ge=0)
+    output_text: int = Field(0, ge=0)
+    output_image: int = Field(0, ge=0)
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            input_text=self.input_text + other.input_text,
+            input_image=self.input_image + other.input_image,
+            output_text=self.output_text + other.output_text,
+            output_image=self.output_image + other.output_image,
+        )
+
+
 class Timings(BaseModel):
     """Where the time went, in seconds; a phase a backend does not have is None."""
 
@@ -138,6 +165,15 @@ class ImageResult(BaseModel):
         (), description="The provider's request or job ids (several when n was split)."
     )
     warnings: tuple[ImageWarning, ...] = ()
+    usage: TokenUsage | None = Field(
+        None, description="The tokens the provider says the call consumed, when it counts them."
+    )
+    quality: str | None = Field(
+        None, description="The quality the provider says it made, e.g. 'medium' for auto."
+    )
+    background: str | None = Field(
+        None, description="The background the provider says it made: 'transparent' or 'opaque'."
+    )
 
     @property
     def image(self) -> GeneratedImage:

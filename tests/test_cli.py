@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -187,3 +188,29 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError(f"imagegate serve exited with {process.returncode}")
+
+
+def test_serve_keeps_idempotent_answers_as_long_as_it_is_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from imagegate.server import idempotency
+
+    ttls: list[float] = []
+
+    class Recorded(idempotency.Idempotency):
+        def __init__(self, ttl_s: float = 3600.0, **options: Any) -> None:
+            ttls.append(ttl_s)
+            super().__init__(ttl_s, **options)
+
+    monkeypatch.setattr(idempotency, "Idempotency", Recorded)
+    monkeypatch.setattr(uvicorn, "run", lambda *_args, **_kwargs: None)
+    policy = tmp_path / "routing.yaml"
+    policy.write_text(
+        f"backends:\n  - model: fal/flux-schnell\nstate:\n  path: {tmp_path / 'state.db'}\n"
+    )
+    command = ["serve", "--policy", str(policy), "--idempotency-ttl", "90"]
+    result = runner.invoke(app, command, env={"IMAGEGATE_API_KEYS": "a-key"})
+    assert result.exit_code == 0, result.output
+    assert ttls == [90.0]

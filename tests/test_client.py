@@ -18,6 +18,7 @@ from imagegate.errors import (
     ProviderUnavailableError,
     UnknownModelError,
 )
+from imagegate.result import TokenUsage
 from imagegate.testing import FakeBackend
 
 from .conftest import catalog_fake
@@ -177,6 +178,19 @@ async def test_split_calls_run_concurrently() -> None:
     call = client.generate("a fox", model="fake/gathering", n=12, size="32x32")
     result = await asyncio.wait_for(call, timeout=60)
     assert (started, len(result.images)) == (3, 12)
+
+
+async def test_split_calls_add_up_the_tokens_each_reported() -> None:
+    class Counting(FakeBackend):
+        async def generate(self, request: ImageRequest) -> imagegate.ImageResult:
+            result = await super().generate(request)
+            usage = TokenUsage(input_text=10, output_image=100 * request.n)
+            return result.model_copy(update={"usage": usage, "quality": "medium"})
+
+    client = Client([Counting("fake/counting")])
+    result = await client.generate("a fox", model="fake/counting", n=8, size="32x32")
+    assert result.usage == TokenUsage(input_text=20, output_image=800)
+    assert result.quality == "medium"
 
 
 async def test_a_failed_part_keeps_the_images_already_paid_for() -> None:

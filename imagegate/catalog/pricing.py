@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagegate.images.sizes import Size, SizeRule
 from imagegate.request import ImageRequest, Quality
-from imagegate.result import CostEstimate
+from imagegate.result import CostEstimate, TokenUsage
 
 __all__ = [
     "GpuTimePrice",
@@ -117,17 +117,6 @@ class OutputTokenTable(BaseModel):
     low: tuple[int, int]
     medium: tuple[int, int]
     high: tuple[int, int]
-
-
-class TokenUsage(BaseModel):
-    """Tokens a gpt-image call consumed, split as the provider reports them."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    input_text: int = Field(0, ge=0)
-    input_image: int = Field(0, ge=0)
-    output_text: int = Field(0, ge=0)
-    output_image: int = Field(0, ge=0)
 
 
 class TokenPrice(_Price):

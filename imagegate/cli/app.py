@@ -338,9 +338,13 @@ def serve(
         help="Keys file: named keys with budgets, rate limits, models, admin rights.",
     ),
     emulators: bool = _EMULATORS,
+    idempotency_ttl: float = typer.Option(
+        3600.0, min=1, help="Seconds an answer is kept for a retry under its Idempotency-Key."
+    ),
 ) -> None:
     """Serve OpenAI's Images API (and a status page) in front of the routed backends."""
     from imagegate.server.app import create_app
+    from imagegate.server.idempotency import Idempotency
     from imagegate.server.tenants import Tenant, Tenants, load_keys_file
 
     uvicorn = require("uvicorn", purpose="imagegate serve")
@@ -351,7 +355,9 @@ def serve(
         tenants += [Tenant.unnamed(key) for key in unnamed]
         Tenants(tenants)
         with _policy_client(policy, emulators) as client:
-            gateway = create_app(client, tenants=tenants)
+            gateway = create_app(
+                client, tenants=tenants, idempotency_keys=Idempotency(idempotency_ttl)
+            )
             uvicorn.run(gateway, host=host, port=port, log_level="info")
 
 

@@ -13,7 +13,7 @@ from imagegate.backend import Backend
 from imagegate.errors import ProviderError
 from imagegate.guards.admission import Layer
 from imagegate.request import ImageRequest
-from imagegate.result import Cost, CostEstimate, ImageResult, ImageWarning, Timings
+from imagegate.result import Cost, CostEstimate, ImageResult, ImageWarning, Timings, TokenUsage
 
 __all__ = ["FanOut", "split"]
 
@@ -94,6 +94,9 @@ class FanOut(Layer):
             ),
             provider_request_ids=tuple(i for r in results for i in r.provider_request_ids),
             warnings=tuple(dict.fromkeys(warnings)),
+            usage=_summed(r.usage for r in results),
+            quality=first.quality,
+            background=first.background,
         )
 
 
@@ -131,3 +134,12 @@ def _partial_failure_warnings(
 def _longest(values: Iterable[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return max(known) if known else None
+
+
+def _summed(usages: Iterable[TokenUsage | None]) -> TokenUsage | None:
+    """The calls' token usage added up; None unless every call reported its own (a partial
+    sum would understate what the request consumed)."""
+    counted = list(usages)
+    if not counted or any(u is None for u in counted):
+        return None
+    return sum((u for u in counted if u is not None), TokenUsage())

@@ -21,7 +21,15 @@ from imagegate.errors import InvalidRequestError, MissingCredentialsError, Priva
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.download import Downloader
 from imagegate.request import ImageRequest
-from imagegate.result import Cost, CostEstimate, GeneratedImage, ImageResult, ImageWarning, Timings
+from imagegate.result import (
+    Cost,
+    CostEstimate,
+    GeneratedImage,
+    ImageResult,
+    ImageWarning,
+    Timings,
+    TokenUsage,
+)
 
 __all__ = ["HostedBackend"]
 
@@ -172,7 +180,12 @@ class HostedBackend(ABC):
         timings: Timings,
         job_ids: Sequence[str],
         warnings: Sequence[ImageWarning],
+        usage: TokenUsage | None = None,
+        quality: str | None = None,
+        background: str | None = None,
     ) -> ImageResult:
+        """The result of a call, with what the provider says it consumed and made (`usage`,
+        `quality`, `background`) when it says."""
         return ImageResult(
             images=tuple(images),
             backend=self.name,
@@ -182,6 +195,9 @@ class HostedBackend(ABC):
             timings=timings,
             provider_request_ids=tuple(job_ids),
             warnings=tuple(warnings),
+            usage=usage,
+            quality=quality,
+            background=background,
         )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from imagegate.catalog.models import ModelSpec
-from imagegate.catalog.pricing import TokenPrice, TokenUsage
+from imagegate.catalog.pricing import TokenPrice
 from imagegate.errors import (
     ContentPolicyError,
     ImagegateError,
@@ -44,7 +44,7 @@ from imagegate.providers.hosted import HostedBackend
 from imagegate.providers.retry import call_with_retry
 from imagegate.providers.sizing import fit_size
 from imagegate.request import ImageRequest
-from imagegate.result import Cost, GeneratedImage, ImageResult, ImageWarning, Timings
+from imagegate.result import Cost, GeneratedImage, ImageResult, ImageWarning, Timings, TokenUsage
 
 __all__ = ["OpenAIBackend"]
 
@@ -165,13 +165,17 @@ class OpenAIBackend(HostedBackend):
                 may_be_billed=True,
             )
         elapsed = time.perf_counter() - started
+        usage = _tokens(response.usage)
         return self._result(
             request,
             images,
-            cost=self._cost(request, response.usage),
+            cost=self._cost(request, usage),
             timings=Timings(running_s=elapsed, total_s=elapsed),
             job_ids=[request_id] if request_id is not None else [],
             warnings=warnings,
+            usage=usage,
+            quality=_reported(response, "quality"),
+            background=_reported(response, "background"),
         )
 
     def _decoded(self, item: Any, what: str, request_id: str | None) -> GeneratedImage:
@@ -205,20 +209,12 @@ class OpenAIBackend(HostedBackend):
             revised_prompt=getattr(item, "revised_prompt", None),
         )
 
-    def _cost(self, request: ImageRequest, usage: Any) -> Cost:
+    def _cost(self, request: ImageRequest, usage: TokenUsage | None) -> Cost:
         estimate = self.estimate_cost(request)
         price = self.spec.pricing
         if usage is None or not isinstance(price, TokenPrice):
             return Cost(estimate=estimate)
-        inputs, outputs = usage.input_tokens_details, usage.output_tokens_details
-        output_image = outputs.image_tokens if outputs is not None else usage.output_tokens
-        tokens = TokenUsage(
-            input_text=inputs.text_tokens,
-            input_image=inputs.image_tokens,
-            output_text=outputs.text_tokens if outputs is not None else 0,
-            output_image=output_image,
-        )
-        usd, basis = price.cost_of(tokens)
+        usd, basis = price.cost_of(usage)
         return Cost(estimate=estimate, actual_usd=usd, actual_basis=f"usage: {basis}")
 
     def _typed(self, exc: Exception) -> ImagegateError:
@@ -235,6 +231,26 @@ class OpenAIBackend(HostedBackend):
         if isinstance(exc, json.JSONDecodeError):
             return malformed_answer("OpenAI", str(exc), submitting=True, **where)
         return ProviderError(f"OpenAI call failed: {type(exc).__name__}: {exc}", **where)
+
+
+def _tokens(usage: Any) -> TokenUsage | None:
+    """The answer's ``usage``, split into text and image tokens; None when it has none."""
+    if usage is None:
+        return None
+    inputs, outputs = usage.input_tokens_details, usage.output_tokens_details
+    return TokenUsage(
+        input_text=inputs.text_tokens,
+        input_image=inputs.image_tokens,
+        output_text=outputs.text_tokens if outputs is not None else 0,
+        # Without the split, every output token is an image token.
+        output_image=outputs.image_tokens if outputs is not None else usage.output_tokens,
+    )
+
+
+def _reported(response: Any, name: str) -> str | None:
+    """A setting the answer reports (``quality``, ``background``), when it is a string."""
+    value = getattr(response, name, None)
+    return value if isinstance(value, str) else None
 
 
 def _status_error(exc: Any, where: dict[str, Any]) -> ImagegateError:

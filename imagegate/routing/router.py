@@ -169,6 +169,7 @@ class Router(Admitting):
         excluded: list[Exclusion] = []
         refusals: list[ImagegateError] = []
         only = models_allowed()
+        unusable = 0  # excluded by the installation, whatever the request
         for routed in pool:
             if only is not None and routed.name not in only:
                 excluded.append(Exclusion(backend=routed.name, reason=NOT_ALLOWED))
@@ -176,6 +177,8 @@ class Router(Admitting):
             verdict = self._assess(routed, request, wanted, target)
             if isinstance(verdict, str):
                 excluded.append(Exclusion(backend=routed.name, reason=verdict))
+                if routed.unavailable is not None or routed.name not in self._chains:
+                    unusable += 1
                 continue
             if isinstance(verdict, ImagegateError):
                 excluded.append(Exclusion(backend=routed.name, reason=_reason(verdict)))
@@ -185,7 +188,7 @@ class Router(Admitting):
             allowed[routed.name] = admission
             scores.append(score)
         if not scores:
-            raise self._nothing_fits(excluded, refusals)
+            raise self._nothing_fits(excluded, refusals, unusable)
         ordered = self._order(scores, named, need)
         first = ordered[0]
         decision = RouteDecision(
@@ -283,10 +286,12 @@ class Router(Admitting):
     def _nothing_fits(
         excluded: list[Exclusion],
         refusals: list[ImagegateError],
+        unusable: int,
     ) -> ImagegateError:
         """The error when every backend is excluded: the one backend's own refusal when only
         one was considered (a named model), else the cost or budget one when that is what
-        stood in the way, so the caller sees the figure to change."""
+        stood in the way, so the caller sees the figure to change; `unusable` of them were
+        excluded by the installation (credentials, dependencies), whatever the request."""
         if len(excluded) == 1 and len(refusals) == 1:
             return refusals[0]
         lines = "\n".join(f"  {e.backend}: {e.reason}" for e in excluded)
@@ -310,6 +315,7 @@ class Router(Admitting):
         return NoRouteError(
             f"no backend may serve this request:\n{lines}",
             exclusions={e.backend: e.reason for e in excluded},
+            server_side=unusable == len(excluded),
         )
 
     def _wanted_grade(self, need: TextNeed | None) -> tuple[int, str] | None:

@@ -5,8 +5,10 @@ imagegate: ``model`` takes an imagegate name or ``auto``, and the policy's field
 max_cost_usd, needs_text, latency_target_s, tags) ride in the body as extra fields. Every
 bearer key is a tenant's (`imagegate.server.tenants`), with its budgets, rate limits, models and
 privacy enforced before anything is spent; keys are compared in constant time and never
-logged. ``/healthz``, and for admin keys Prometheus ``/metrics`` and a status page at ``/``
-(spend, budgets, latency, recent decisions) come with it.
+logged. A request retried under its Idempotency-Key is answered once
+(`imagegate.server.idempotency`). ``/v1/models`` lists the names ``model`` takes; ``/healthz``,
+and for admin keys Prometheus ``/metrics`` and a status page at ``/`` (spend, budgets, latency,
+recent decisions) come with it.
 """
 
 from __future__ import annotations
@@ -15,18 +17,29 @@ import time
 from collections.abc import Callable, Sequence
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from imagegate.client import Client
 from imagegate.errors import ConfigError, ImagegateError
-from imagegate.request import ImageRequest
+from imagegate.request import AUTO, ImageRequest
 from imagegate.routing.allowed import allowed_models
+from imagegate.server import idempotency, passthrough
+from imagegate.server.idempotency import Idempotency
 from imagegate.server.ratelimit import RateLimiter
 from imagegate.server.status import Metrics, status_html
 from imagegate.server.tenants import Refused, Tenant, Tenants
-from imagegate.server.wire import error_response, form_fields, json_fields, openai_body, typed_error
+from imagegate.server.wire import (
+    error_response,
+    form_fields,
+    http_error,
+    json_fields,
+    openai_body,
+    typed_error,
+    unexpected_error,
+)
 from imagegate.state.journal import caller_scope
 
 __all__ = ["create_app"]
@@ -37,6 +50,7 @@ def create_app(
     *,
     tenants: Sequence[Tenant] = (),
     api_keys: Sequence[str] = (),
+    idempotency_keys: Idempotency | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Starlette:
     """The gateway's ASGI app around `client` (usually made by `Client.from_policy`).
@@ -46,6 +60,7 @@ def create_app(
         tenants: the callers (from a keys file: `imagegate.server.tenants.load_keys_file`).
         api_keys: bearer keys of callers without settings (``IMAGEGATE_API_KEYS``): each is a
             tenant of its own, without budgets, limits or admin rights.
+        idempotency_keys: the answers kept for callers' Idempotency-Keys (default: an hour's).
         clock: seconds, for the rate limits.
 
     Raises:
@@ -56,6 +71,8 @@ def create_app(
     _enforce(client, callers)
     limits = RateLimiter(callers.tenants, clock=clock)
     metrics = Metrics()
+    replays = idempotency_keys or Idempotency()
+    started = int(time.time())
 
     def caller(request: Request) -> Tenant | None:
         """The tenant whose key the request carries, or None."""
@@ -83,27 +100,66 @@ def create_app(
             return error_response(
                 401, "invalid_request_error", "invalid_api_key", "Invalid API key."
             )
+        key = request.headers.get(idempotency.HEADER)
         try:
             limits.request(who)
             fields = await (form_fields(request) if edit else json_fields(request))
-            image_request = who.bind(ImageRequest.model_validate(fields))
+            with allowed_models(who.models):
+                image_request = passthrough.image_request(client, fields, bind=who.bind)
             limits.images(who, image_request.n)
-            # A request_id is the caller's: another key reusing it is refused, not served.
-            with caller_scope(who.name), allowed_models(who.models):
-                result = await (client.edit if edit else client.generate)(image_request)
+            if key is None:
+                return await run(who, image_request, edit=edit)
+            digest = idempotency.fingerprint(request.url.path, fields)
+            return await replays.answer(
+                who.name, key, digest, lambda: run(who, image_request, edit=edit)
+            )
         except Refused as refusal:
             return refusal.response()
         except ImagegateError as error:
             metrics.failed(error)
             return typed_error(error)
+
+    async def run(who: Tenant, image_request: ImageRequest, *, edit: bool) -> Response:
+        try:
+            # A request_id is the caller's: another key reusing it is refused, not served.
+            with caller_scope(who.name), allowed_models(who.models):
+                result = await (client.edit if edit else client.generate)(image_request)
+        except ImagegateError as error:
+            metrics.failed(error)
+            return typed_error(error)
         metrics.served(image_request, result)
-        return JSONResponse(openai_body(result))
+        return JSONResponse(openai_body(result), headers={"x-request-id": result.request_id})
 
     async def generations(request: Request) -> Response:
         return await serve(request, edit=False)
 
     async def edits(request: Request) -> Response:
         return await serve(request, edit=True)
+
+    def model_entry(name: str) -> dict[str, object]:
+        owner = name.partition("/")[0] if "/" in name else "imagegate"
+        return {"id": name, "object": "model", "created": started, "owned_by": owner}
+
+    async def models(request: Request) -> Response:
+        who = caller(request)
+        if who is None:
+            return error_response(
+                401, "invalid_request_error", "invalid_api_key", "Invalid API key."
+            )
+        allowed = [n for n in client.backends if who.models is None or who.may_use(n)]
+        names = [AUTO, *allowed]
+        if "model" not in request.path_params:
+            return JSONResponse({"object": "list", "data": [model_entry(n) for n in names]})
+        name = request.path_params["model"]
+        if name not in names:
+            return error_response(
+                404,
+                "invalid_request_error",
+                "model_not_found",
+                f"The model '{name}' does not exist; this gateway routes to: {', '.join(names)}",
+                param="model",
+            )
+        return JSONResponse(model_entry(name))
 
     async def healthz(request: Request) -> Response:
         del request
@@ -125,10 +181,13 @@ def create_app(
         routes=[
             Route("/v1/images/generations", generations, methods=["POST"]),
             Route("/v1/images/edits", edits, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/models/{model:path}", models, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/metrics", metrics_page),
             Route("/", status_page),
-        ]
+        ],
+        exception_handlers={HTTPException: http_error, Exception: unexpected_error},
     )
 
 

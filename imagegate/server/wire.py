@@ -4,16 +4,19 @@ writing results and errors in OpenAI's shapes."""
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from typing import Any
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from imagegate.errors import (
     AuthenticationError,
     BudgetExceededError,
+    ConfigError,
     ContentPolicyError,
     CostCapExceededError,
     ImagegateError,
@@ -21,27 +24,39 @@ from imagegate.errors import (
     JobFailedError,
     MissingCredentialsError,
     NoRouteError,
+    OutputDownloadError,
+    PrivacyError,
+    ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitedError,
     RequestError,
+    UnsafeOutputURLError,
 )
-from imagegate.result import ImageResult
+from imagegate.result import ImageResult, TokenUsage
+from imagegate.server.idempotency import IdempotencyKeyReusedError
 
 __all__ = [
     "IMAGEGATE_FIELDS",
+    "MAY_BE_BILLED_STATUS",
     "OPENAI_FIELDS",
     "error_response",
     "form_fields",
+    "http_error",
     "json_fields",
     "known_fields",
     "openai_body",
     "typed_error",
+    "unexpected_error",
+    "usage_body",
 ]
+
+logger = logging.getLogger(__name__)
 
 OPENAI_FIELDS = {
     "prompt", "model", "n", "size", "quality", "background", "output_format",
-    "output_compression", "moderation", "user",
+    "output_compression", "moderation", "user", "input_fidelity", "safety_identifier", "style",
+    "stream", "partial_images",
 }  # fmt: skip
 IMAGEGATE_FIELDS = {
     "private", "max_cost_usd", "needs_text", "latency_target_s", "tags", "seed",
@@ -54,18 +69,31 @@ _FORM_BOOLS = {"private", "needs_text"}
 # Error → (HTTP status, OpenAI error type, code). Checked in order: subclasses first.
 _STATUS: list[tuple[type[ImagegateError], int, str, str]] = [
     (ContentPolicyError, 400, "image_generation_user_error", "moderation_blocked"),
+    (IdempotencyKeyReusedError, 422, "invalid_request_error", "idempotency_key_reused"),
     (RequestError, 400, "invalid_request_error", "invalid_value"),
     (NoRouteError, 400, "invalid_request_error", "no_route"),
+    (PrivacyError, 400, "invalid_request_error", "private_request"),
     (CostCapExceededError, 402, "invalid_request_error", "cost_cap_exceeded"),
     (BudgetExceededError, 402, "insufficient_quota", "budget_exceeded"),
     (MissingCredentialsError, 500, "server_error", "missing_credentials"),
+    (ConfigError, 500, "server_error", "server_misconfigured"),
     (RateLimitedError, 429, "requests", "rate_limit_exceeded"),
     (AuthenticationError, 502, "server_error", "upstream_authentication"),
     (ProviderTimeoutError, 504, "server_error", "upstream_timeout"),
     (ProviderUnavailableError, 503, "server_error", "upstream_unavailable"),
     (JobFailedError, 502, "server_error", "upstream_job_failed"),
+    (UnsafeOutputURLError, 502, "server_error", "upstream_output_refused"),
+    (OutputDownloadError, 502, "server_error", "upstream_output_unreadable"),
     (ImagegateError, 500, "server_error", "internal_error"),
 ]
+
+MAY_BE_BILLED_STATUS = 424
+"""The status of an answer that may have been billed (the provider may have made, and charged
+for, the images whose answer was lost). Not a 5xx: the Vercel AI SDK retries 408, 409, 429 and
+every 5xx whatever the headers say (``APICallError.isRetryable`` in ``@ai-sdk/provider``), and
+a retry pays again. 424 Failed Dependency says what happened (the upstream call failed; AWS
+SageMaker and Bedrock answer a model's failure with it), and neither the AI SDK nor
+openai-python nor openai-node retries it (the two also read ``x-should-retry: false``)."""
 
 
 async def json_fields(request: Request) -> dict[str, Any]:
@@ -107,8 +135,9 @@ async def form_fields(request: Request) -> dict[str, Any]:
 
 
 def known_fields(fields: dict[str, Any], extra: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """`fields` less ``response_format``; InvalidRequestError for a field imagegate does not
-    take."""
+    """`fields` that are set (a JSON ``null`` is "not set", as OpenAI's SDK types allow), less
+    ``response_format`` and the streaming fields; InvalidRequestError for a field imagegate
+    does not take, and for a streamed answer."""
     allowed = OPENAI_FIELDS | IMAGEGATE_FIELDS | extra
     unknown = sorted(set(fields) - allowed - {"response_format"})
     if unknown:
@@ -121,15 +150,31 @@ def known_fields(fields: dict[str, Any], extra: frozenset[str] = frozenset()) ->
         raise InvalidRequestError(
             "only response_format b64_json is served", field="response_format"
         )
-    return {k: v for k, v in fields.items() if k != "response_format"}
+    # The multipart spellings of "no" too: a form's fields arrive as text.
+    if fields.get("stream") not in (None, False, "false", "0"):
+        raise InvalidRequestError(
+            "streaming is not supported yet: leave stream out (or false) for the whole answer",
+            field="stream",
+        )
+    if fields.get("partial_images") not in (None, 0, "0"):
+        raise InvalidRequestError(
+            "partial_images needs streaming, which is not supported yet: leave it out",
+            field="partial_images",
+        )
+    dropped = {"response_format", "stream", "partial_images"}
+    return {k: v for k, v in fields.items() if v is not None and k not in dropped}
 
 
 def openai_body(result: ImageResult) -> dict[str, Any]:
-    """The body OpenAI answers with, and imagegate's account of the request beside it."""
+    """The body OpenAI answers with (``usage`` only when the backend counted tokens;
+    ``quality`` and ``background`` null unless it said what it made), and imagegate's account
+    of the request beside it."""
     first = result.image
-    return {
+    body: dict[str, Any] = {
         "created": int(time.time()),
+        "background": result.background,
         "output_format": first.media_type.removeprefix("image/"),
+        "quality": result.quality,
         "size": f"{first.width}x{first.height}",
         "data": [
             {
@@ -148,16 +193,57 @@ def openai_body(result: ImageResult) -> dict[str, Any]:
             "route": result.route.explain() if result.route else None,
         },
     }
+    if result.usage is not None:
+        body["usage"] = usage_body(result.usage)
+    return body
+
+
+def usage_body(usage: TokenUsage) -> dict[str, Any]:
+    """Token usage in OpenAI's shape."""
+    inputs = usage.input_text + usage.input_image
+    outputs = usage.output_text + usage.output_image
+    return {
+        "input_tokens": inputs,
+        "input_tokens_details": {
+            "text_tokens": usage.input_text,
+            "image_tokens": usage.input_image,
+        },
+        "output_tokens": outputs,
+        "output_tokens_details": {
+            "text_tokens": usage.output_text,
+            "image_tokens": usage.output_image,
+        },
+        "total_tokens": inputs + outputs,
+    }
 
 
 def typed_error(error: ImagegateError) -> Response:
-    """The OpenAI-shaped error answer for an imagegate error."""
+    """The OpenAI-shaped error answer for an imagegate error.
+
+    One that may have been billed is a `MAY_BE_BILLED_STATUS` with ``x-should-retry: false``;
+    the server's own misconfiguration (no credentials, nothing usable to route to) is a 500
+    ``server_error`` that keeps the server's details (environment variables, paths) in its log.
+    """
     status, kind, code = next((s, k, c) for cls, s, k, c in _STATUS if isinstance(error, cls))
+    message = str(error)
     headers = {}
+    unroutable = isinstance(error, NoRouteError) and error.server_side
+    if unroutable:
+        status, kind, code = 500, "server_error", "server_misconfigured"
+    if unroutable or isinstance(error, ConfigError):
+        logger.error("the gateway's setup cannot serve a request: %s", error)
+        message = (
+            "the gateway's backends are not set up to serve this request (credentials or "
+            "dependencies missing on the server); nothing is wrong with the request, and "
+            "the gateway's operator finds the details in its log"
+        )
+    if isinstance(error, ProviderError) and error.may_be_billed:
+        status = MAY_BE_BILLED_STATUS
+        headers["x-should-retry"] = "false"
     if isinstance(error, RateLimitedError) and error.retry_after_s is not None:
         headers["retry-after"] = f"{error.retry_after_s:g}"
     param = getattr(error, "field", None)
-    return error_response(status, kind, code, str(error), param=param, headers=headers)
+    return error_response(status, kind, code, message, param=param, headers=headers)
 
 
 def error_response(
@@ -172,3 +258,30 @@ def error_response(
     """An error answer in OpenAI's shape."""
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (no such route 404, wrong method 405, ...) in OpenAI's shape."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "unknown_url", 405: "method_not_allowed"}.get(exc.status_code, "invalid_body")
+    message = exc.detail  # e.g. a multipart body that cannot be parsed
+    if code != "invalid_body":
+        message = f"Invalid URL ({request.method} {request.url.path}): {exc.detail}"
+    return error_response(
+        exc.status_code,
+        "invalid_request_error" if exc.status_code < 500 else "server_error",
+        code,
+        message,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    """A bug's 500 in OpenAI's shape (the traceback goes to the server log, not the caller)."""
+    del request, exc  # Starlette raises it again once this is sent: the server logs it
+    return error_response(
+        500,
+        "server_error",
+        "internal_error",
+        "The gateway had an error while processing your request.",
+    )

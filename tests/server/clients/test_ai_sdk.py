@@ -138,7 +138,6 @@ def test_tags_ride_in_a_multipart_edit(answers: dict[str, Any]) -> None:
     assert len(images_of(answers["tags_edit"])) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the response drops usage and quality")
 def test_usage_and_quality_reach_the_sdk(answers: dict[str, Any]) -> None:
     answer = answers["usage"]
     assert answer["usage"].get("outputTokens", 0) > 0

@@ -106,18 +106,12 @@ def test_a_private_request_no_backend_can_serve_is_a_bad_request_error(
     assert not stack.fal.log.mentions("node: a private fox")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: a private request naming a public model is a 500 server_error "
-    "(PrivacyError has no HTTP status), which SDKs retry; it is the caller's 400",
-)
 def test_a_private_request_naming_a_public_model_is_a_bad_request_error(
     answers: dict[str, Any],
 ) -> None:
     assert answers["private_named"]["error"]["class"] == "BadRequestError"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: JSON null for an optional field is a 400")
 def test_json_nulls_mean_not_set(answers: dict[str, Any]) -> None:
     assert images_of(answers["nulls"]) == [(1024, 1024)]
 
@@ -127,7 +121,6 @@ def test_tags_ride_in_a_multipart_edit(answers: dict[str, Any]) -> None:
     assert len(images_of(answers["tags"])) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the response drops usage and quality")
 def test_the_response_carries_usage_and_quality(answers: dict[str, Any]) -> None:
     body = answers["usage"]["body"]
     usage = body.get("usage") or {}
@@ -137,6 +130,5 @@ def test_the_response_carries_usage_and_quality(answers: dict[str, Any]) -> None
     assert body.get("background") in ("opaque", "transparent")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the response has no x-request-id header")
 def test_the_response_carries_a_request_id(answers: dict[str, Any]) -> None:
     assert answers["usage"]["requestId"]

@@ -70,11 +70,6 @@ def test_a_private_request_no_backend_can_serve_is_a_bad_request_error(stack: St
     assert not stack.fal.log.mentions(prompt)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: a private request naming a public model is a 500 server_error "
-    "(PrivacyError has no HTTP status), which SDKs retry; it is the caller's 400",
-)
 def test_a_private_request_naming_a_public_model_is_a_bad_request_error(stack: Stack) -> None:
     with pytest.raises(openai.BadRequestError):
         sdk(stack.url).images.generate(
@@ -82,7 +77,6 @@ def test_a_private_request_naming_a_public_model_is_a_bad_request_error(stack: S
         )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: JSON null for an optional field is a 400")
 def test_json_nulls_mean_not_set(stack: Stack) -> None:
     response = sdk(stack.url).images.generate(
         model="auto",
@@ -108,7 +102,6 @@ def test_tags_ride_in_a_multipart_edit(stack: Stack) -> None:
     assert len(response.data or []) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the response drops usage and quality")
 def test_the_response_carries_usage_and_quality(stack: Stack) -> None:
     response = sdk(stack.url).images.generate(
         model="openai/gpt-image-2", prompt="python: usage", size="1024x1024"
@@ -120,7 +113,6 @@ def test_the_response_carries_usage_and_quality(stack: Stack) -> None:
     assert response.background in ("opaque", "transparent")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the response has no x-request-id header")
 def test_the_response_carries_a_request_id(stack: Stack) -> None:
     response = sdk(stack.url).images.generate(model="auto", prompt="python: request id")
     assert response._request_id  # x-request-id, as openai-python reads it

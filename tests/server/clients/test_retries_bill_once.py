@@ -18,14 +18,8 @@ from tests.server.clients.harness import needs_node, run
 from tests.server.conftest import KEY
 
 REQUEST = {"model": "openai/gpt-image-2", "prompt": "a fox, billed once", "size": "1024x1024"}
-BILLS_ONCE = pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: an answer that may have been billed is a 503 without "
-    "x-should-retry: false, so the SDK calls again and the image is billed twice",
-)
 
 
-@BILLS_ONCE
 def test_openai_python_retrying_bills_once(gateway: str, openai_emulator: OpenAIEmulator) -> None:
     openai_emulator.faults.add("generate", Fault.drop_connection())
     client = openai.OpenAI(base_url=f"{gateway}/v1", api_key=KEY, max_retries=2)
@@ -35,7 +29,6 @@ def test_openai_python_retrying_bills_once(gateway: str, openai_emulator: OpenAI
 
 
 @needs_node
-@BILLS_ONCE
 def test_openai_node_retrying_bills_once(gateway: str, openai_emulator: OpenAIEmulator) -> None:
     openai_emulator.faults.add("generate", Fault.drop_connection())
     [answer] = run(
@@ -46,11 +39,6 @@ def test_openai_node_retrying_bills_once(gateway: str, openai_emulator: OpenAIEm
 
 
 @needs_node
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16: an answer that may have been billed is a 503, and the AI SDK retries "
-    "every 5xx (it does not read x-should-retry), so the image is billed twice",
-)
 def test_the_ai_sdk_retrying_bills_once(gateway: str, openai_emulator: OpenAIEmulator) -> None:
     openai_emulator.faults.add("generate", Fault.drop_connection())
     [answer] = run("ai_sdk.mjs", gateway, [{**REQUEST, "maxRetries": 2}])

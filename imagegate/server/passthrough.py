@@ -1,0 +1,73 @@
+"""OpenAI request fields that only some backends honour, and that `ImageRequest` does not
+model: sent to a backend that honours them, refused (naming the one that cannot) otherwise.
+
+``input_fidelity`` and ``safety_identifier`` go to OpenAI's backends as they are, in
+``provider_options["openai"]``. Routing decides where a request goes, so a request with one of
+them is routed first (spending nothing): every candidate it could be served by, fallbacks
+included, must be one that honours the field. ``style`` is DALL-E 3's, taken by none of
+imagegate's backends (gpt-image models refuse it): it is always refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from imagegate.client import Client
+from imagegate.errors import InvalidRequestError
+from imagegate.request import ImageRequest
+
+__all__ = ["HONOURED_BY", "image_request"]
+
+HONOURED_BY: Mapping[str, frozenset[str]] = {
+    "input_fidelity": frozenset({"openai"}),
+    "safety_identifier": frozenset({"openai"}),
+    "style": frozenset(),
+}
+"""Field → the providers whose backends honour it."""
+
+
+def image_request(
+    client: Client,
+    fields: Mapping[str, Any],
+    *,
+    bind: Callable[[ImageRequest], ImageRequest] = lambda request: request,
+) -> ImageRequest:
+    """The `ImageRequest` for a request's fields, the fields of `HONOURED_BY` carried in its
+    ``provider_options``; `bind` makes it the caller's (a tenant's rules) before it is routed.
+
+    Raises:
+        InvalidRequestError: a backend the request may be served by cannot honour one of
+            them (the error names it).
+        (and what `ImageRequest` and `Client.route` raise)
+    """
+    given = {name: fields[name] for name in HONOURED_BY if name in fields}
+    request = bind(
+        ImageRequest.model_validate(
+            {name: value for name, value in fields.items() if name not in given}
+        )
+    )
+    if not given:
+        return request
+    for name in given:
+        if not HONOURED_BY[name]:
+            raise InvalidRequestError(
+                f"{name} is not taken by any imagegate backend (gpt-image models refuse it "
+                "too): leave it out, and say what you want in the prompt",
+                field=name,
+            )
+    options = {provider: dict(values) for provider, values in request.provider_options.items()}
+    for name, value in given.items():
+        for provider in HONOURED_BY[name]:
+            options.setdefault(provider, {})[name] = value
+    request = request.model_copy(update={"provider_options": options})
+    for backend in client.route(request).candidates:
+        for name in given:
+            if backend.partition("/")[0] not in HONOURED_BY[name]:
+                raise InvalidRequestError(
+                    f"{name} is not honoured by {backend}, which may serve this request: name "
+                    f"a model of {' or '.join(sorted(HONOURED_BY[name]))}, or leave {name} out",
+                    field=name,
+                    backend=backend,
+                )
+    return request
