@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -21,6 +22,7 @@ from starlette.routing import Route
 from imagegate.client import Client
 from imagegate.errors import ImagegateError
 from imagegate.request import ImageRequest
+from imagegate.server.limits import Limits
 from imagegate.server.status import Metrics, status_html
 from imagegate.server.wire import error_response, form_fields, json_fields, openai_body, typed_error
 from imagegate.state.journal import caller_scope
@@ -28,13 +30,19 @@ from imagegate.state.journal import caller_scope
 __all__ = ["create_app"]
 
 
-def create_app(client: Client, *, api_keys: Sequence[str]) -> Starlette:
+def create_app(
+    client: Client, *, api_keys: Sequence[str], limits: Limits | None = None
+) -> Starlette:
     """The gateway's ASGI app around `client` (usually made by `Client.from_policy`).
 
     Args:
         client: serves the requests.
         api_keys: the bearer keys callers may use; at least one.
+        limits: how much it takes from one request (body and part sizes, JSON depth, the body
+            deadline); `Limits()` when not given. Serve it with
+            `imagegate.server.connections.uvicorn_options` for the connection-level ones.
     """
+    bounds = limits or Limits()
     if not api_keys:
         raise ValueError("the gateway needs at least one API key")
     keys = [key.encode() for key in api_keys]
@@ -58,8 +66,10 @@ def create_app(client: Client, *, api_keys: Sequence[str]) -> Starlette:
                 401, "invalid_request_error", "invalid_api_key", "Invalid API key."
             )
         try:
-            fields = await (form_fields(request) if edit else json_fields(request))
-            image_request = ImageRequest.model_validate(fields)
+            fields = await (form_fields(request, bounds) if edit else json_fields(request, bounds))
+            # Validation decodes every input image (seconds for large ones): off the event
+            # loop, so that other requests, /healthz included, are answered meanwhile.
+            image_request = await anyio.to_thread.run_sync(ImageRequest.model_validate, fields)
             # A request_id is the caller's: another key reusing it is refused, not served.
             with caller_scope(who):
                 result = await (client.edit if edit else client.generate)(image_request)
