@@ -351,6 +351,11 @@ def serve(
     max_json_depth: int = typer.Option(
         _LIMITS["max_json_depth"].default, min=1, help="Deepest JSON nesting accepted."
     ),
+    max_validations: int = typer.Option(
+        _LIMITS["max_validations"].default,
+        min=1,
+        help="Most requests validated (input images decoded) at once.",
+    ),
     body_timeout: float = typer.Option(
         _LIMITS["body_timeout_s"].default,
         min=0.001,
@@ -380,6 +385,7 @@ def serve(
         max_part_bytes=max_part_bytes,
         max_parts=max_parts,
         max_json_depth=max_json_depth,
+        max_validations=max_validations,
         body_timeout_s=body_timeout,
         header_timeout_s=header_timeout,
         keep_alive_s=keep_alive_timeout,

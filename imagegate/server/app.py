@@ -39,10 +39,11 @@ def create_app(
         client: serves the requests.
         api_keys: the bearer keys callers may use; at least one.
         limits: how much it takes from one request (body and part sizes, JSON depth, the body
-            deadline); `Limits()` when not given. Serve it with
+            deadline) and how many it validates at once; `Limits()` when not given. Serve it with
             `imagegate.server.connections.uvicorn_options` for the connection-level ones.
     """
     bounds = limits or Limits()
+    validations = anyio.CapacityLimiter(bounds.max_validations)
     if not api_keys:
         raise ValueError("the gateway needs at least one API key")
     keys = [key.encode() for key in api_keys]
@@ -68,8 +69,11 @@ def create_app(
         try:
             fields = await (form_fields(request, bounds) if edit else json_fields(request, bounds))
             # Validation decodes every input image (seconds for large ones): off the event
-            # loop, so that other requests, /healthz included, are answered meanwhile.
-            image_request = await anyio.to_thread.run_sync(ImageRequest.model_validate, fields)
+            # loop, so that other requests, /healthz included, are answered meanwhile, and a
+            # few at a time, so that decoding holds neither every core nor unbounded memory.
+            image_request = await anyio.to_thread.run_sync(
+                ImageRequest.model_validate, fields, limiter=validations
+            )
             # A request_id is the caller's: another key reusing it is refused, not served.
             with caller_scope(who):
                 result = await (client.edit if edit else client.generate)(image_request)

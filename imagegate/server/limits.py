@@ -2,11 +2,11 @@
 
 Without limits one caller can hold the gateway's memory (a 200 MB JSON body peaks at about four
 times its size once parsed) or its connections (a body trickled for ever). `Limits` bounds the
-body, each upload and the number of parts, how deep JSON may nest and how long a body may take
-to arrive; `read_body` and `body_chunks` read within them, refusing from ``Content-Length``
-when it already says too much, else as soon as the bytes read pass the limit, so no more than
-the limit is ever held. The connection-level limits (headers, idle keep-alive) are applied by
-`imagegate.server.connections`.
+body, each upload and the number of parts, how deep JSON may nest, how many requests are
+validated at once and how long a body may take to arrive; `read_body` and `body_chunks` read
+within them, refusing from ``Content-Length`` when it already says too much, else as soon as
+the bytes read pass the limit, so no more than the limit is ever held. The connection-level
+limits (headers, idle keep-alive) are applied by `imagegate.server.connections`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ class Limits(BaseModel):
     max_parts: int = Field(64, gt=0, description="Most parts (fields and files) in one body.")
     max_json_depth: int = Field(
         32, gt=0, description="Deepest nesting of JSON objects and arrays accepted."
+    )
+    max_validations: int = Field(
+        2,
+        gt=0,
+        description="Most requests validated (their input images decoded) at once; the others "
+        "wait their turn. An 8192x8192 input decodes into up to 256 MiB, and decoding threads "
+        "beyond the cores starve the event loop.",
     )
     body_timeout_s: float = Field(
         60.0, gt=0, description="Time a body may take to arrive after its headers."

@@ -10,22 +10,26 @@ import struct
 import threading
 import zlib
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import uvicorn
 from PIL import Image
+from typer.testing import CliRunner
 
 from imagegate import Client
 from imagegate.catalog.models import get_model
+from imagegate.cli.app import app
 from imagegate.images import inputs
 from imagegate.routing import router
 from imagegate.server.limits import Limits
 from imagegate.testing.emulators.fal import FalEmulator
 from imagegate.testing.emulators.openai import OpenAIEmulator
+from imagegate.testing.serving import BackgroundServer
 from tests.server.gateways import AUTH, routed_client, serving
 
 # Small limits, so that a test goes past each with a few kilobytes and within a fraction of a
@@ -163,7 +167,9 @@ def test_headers_trickled_past_the_deadline_close_the_connection(gateway: str) -
         assert read_all(sock) == b""  # closed, never answered
     with connect(gateway) as sock:  # and after a first request on a kept-alive connection
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
-        first = sock.recv(65536)
+        first = b""
+        while not first.endswith(b'{"status":"ok"}'):
+            first += sock.recv(65536)
         assert first.startswith(b"HTTP/1.1 200")
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")
         assert read_all(sock) == b""
@@ -230,6 +236,43 @@ def test_healthz_is_answered_while_an_edits_images_are_decoded(
         assert pending.result().status_code == 200
 
 
+def test_requests_are_validated_at_most_max_validations_at_once(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+    decode = inputs._describe
+
+    def held(data: bytes) -> dict[str, Any]:
+        if not entered.is_set():  # the first edit's image holds the only validation
+            entered.set()
+            release.wait(30)
+        return decode(data)
+
+    def edit(url: str, image: bytes) -> httpx.Response:
+        return httpx.post(
+            f"{url}/v1/images/edits",
+            data={"model": "openai/gpt-image-2", "prompt": "add a hat"},
+            files=[("image", ("photo.png", image, "image/png"))],
+            headers=AUTH,
+            timeout=60,
+        )
+
+    monkeypatch.setattr(inputs, "_describe", held)
+    limits = SMALL.model_copy(update={"max_validations": 1})
+    with serving(client, limits) as url, ThreadPoolExecutor(2) as pool:
+        first = pool.submit(edit, url, png())
+        try:
+            assert entered.wait(30)
+            second = pool.submit(edit, url, bomb_png(100_000, 100_000))
+            # The second waits its turn, however long: it is not refused in the meantime.
+            assert not wait([second], timeout=2).done
+            assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+        finally:
+            release.set()
+        assert first.result().status_code == 200
+        assert second.result().status_code == 400
+
+
 @pytest.mark.usefixtures("nothing_sent")
 def test_a_prompt_longer_than_any_backend_takes_is_refused_before_text_detection(
     client: Client, monkeypatch: pytest.MonkeyPatch
@@ -244,3 +287,46 @@ def test_a_prompt_longer_than_any_backend_takes_is_refused_before_text_detection
         assert calls == []
         generate(url, prompt="a fox", max_cost_usd=0.0000001)  # a prompt that fits is read
     assert len(calls) == 1
+
+
+def test_imagegate_serve_takes_the_limits_as_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = tmp_path / "routing.yaml"
+    state = tmp_path / "state.db"
+    policy.write_text(f"backends:\n  - model: fal/flux-schnell\nstate:\n  path: {state}\n")
+    answers: list[httpx.Response] = []
+
+    def run(app: Any, *, host: str, port: int, log_level: str, **options: Any) -> None:
+        """uvicorn.run as `imagegate serve` calls it: served here on a free port instead."""
+        del host, port, log_level
+        server = BackgroundServer(app, name="serve", options=options)
+        server.start()
+        try:
+            url = server.url_of()
+            answers.append(generate(url, prompt="x" * 200))
+            with connect(url) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+                answers.append(httpx.Response(200, content=read_all(sock)))
+        finally:
+            server.stop()
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    result = CliRunner().invoke(
+        app,
+        [
+            "serve",
+            "--emulators",
+            "--policy",
+            str(policy),
+            "--max-json-bytes",
+            "100",
+            "--header-timeout",
+            "0.2",
+        ],
+        env={"IMAGEGATE_API_KEYS": AUTH["Authorization"].removeprefix("Bearer ")},
+    )
+    assert result.exit_code == 0, result.output
+    too_large, trickled = answers
+    assert error_of(too_large, 413)["code"] == "request_too_large"
+    assert trickled.content == b""  # closed after the header deadline
