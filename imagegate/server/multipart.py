@@ -1,10 +1,10 @@
 """Reading a multipart/form-data body (an edit) into its parts, within the gateway's limits.
 
 Each part is held in memory, as bytes: the body is bounded (`Limits.max_body_bytes`), each part
-too (`Limits.max_part_bytes`, checked as its bytes arrive) and so is their number
-(`Limits.max_parts`), so nothing is spooled to disk and nothing past a limit is kept. A body
-that is not well-formed multipart is an `InvalidRequestError`, never a bare 400 in another
-shape.
+too (`Limits.max_part_bytes` for a file, `Limits.max_json_bytes` for a text field, checked as
+its bytes arrive) and so is their number (`Limits.max_parts`), so nothing is spooled to disk
+and nothing past a limit is kept. A body that is not well-formed multipart is an
+`InvalidRequestError`, never a bare 400 in another shape.
 """
 
 from __future__ import annotations
@@ -101,10 +101,12 @@ class _Collector:
             raise _malformed("a part's name is not UTF-8") from None
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if len(self._data) + end - start > self.limits.max_part_bytes:
+        # A text field (a prompt, say) is held to what a whole JSON body may be.
+        limit = self.limits.max_json_bytes if self._filename is None else self.limits.max_part_bytes
+        if len(self._data) + end - start > limit:
+            kind = "text field" if self._filename is None else "part"
             raise RequestTooLargeError(
-                f"part {self._name!r} is over the gateway's limit of "
-                f"{self.limits.max_part_bytes:,} bytes per part",
+                f"{kind} {self._name!r} is over the gateway's limit of {limit:,} bytes per {kind}",
                 field=self._name,
             )
         self._data.extend(data[start:end])

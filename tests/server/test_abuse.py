@@ -132,6 +132,14 @@ def test_multipart_over_the_body_part_or_count_limits_is_a_413(gateway: str) -> 
     medium = png() + b"\0" * (12 * 1024)
     assert "body" in error_of(edit([medium] * 6), 413)["message"]  # 72 KiB in all
     assert "parts" in error_of(edit([png()] * 8), 413)["message"]  # with the two fields: 10
+    prompt = httpx.post(  # a text field is held to the JSON body limit
+        f"{gateway}/v1/images/edits",
+        data={"model": "openai/gpt-image-2", "prompt": "x" * 5000},
+        files=[("image", ("photo.png", png(), "image/png"))],
+        headers=AUTH,
+        timeout=30,
+    )
+    assert error_of(prompt, 413)["param"] == "prompt"
 
 
 @pytest.mark.usefixtures("nothing_sent")
