@@ -64,6 +64,7 @@ _FORM_LISTS = {"tags", "lora"}
 # The parts that must be uploads, never text: a text ``mask`` was once read as a path on the
 # gateway's host.
 _FORM_FILES = {"image": "images", "image[]": "images", "mask": "mask"}
+_LORA_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)?")
 _WHOLE = re.compile(r"[+-]?[0-9]{1,30}")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # Strictly these (any case, no surrounding space): anything else could be read as false, and
@@ -184,7 +185,21 @@ def known_fields(fields: dict[str, Any], extra: frozenset[str] = frozenset()) ->
         raise InvalidRequestError(
             "only response_format b64_json is served", field="response_format"
         )
+    _lora_names_only(fields.get("lora"))
     return {k: v for k, v in fields.items() if k != "response_format"}
+
+
+def _lora_names_only(lora: Any) -> None:
+    """Refuse a LoRA named by a path: a local backend loads a path on the gateway's host, so a
+    caller could probe or load its files. Over HTTP a LoRA is a registered name or a Hub id."""
+    for spec in lora if isinstance(lora, list) else [lora]:
+        name = spec.get("name") if isinstance(spec, dict) else spec
+        if isinstance(name, str) and (not _LORA_NAME.fullmatch(name) or ".." in name):
+            raise InvalidRequestError(
+                f"lora {name[:80]!r}: give a registered adapter name or a Hub id (org/name); "
+                "paths on the gateway's host are refused",
+                field="lora",
+            )
 
 
 def openai_body(result: ImageResult) -> dict[str, Any]:

@@ -201,6 +201,12 @@ def bomb_png(width: int, height: int) -> bytes:
 
 
 @pytest.mark.usefixtures("nothing_sent")
+def test_a_lora_path_on_the_gateways_host_is_refused_in_json_too(gateway: str) -> None:
+    response = generate(gateway, prompt="a fox", lora=[{"name": "/etc/passwd", "scale": 1}])
+    assert error_of(response, 400)["param"] == "lora"
+
+
+@pytest.mark.usefixtures("nothing_sent")
 def test_a_decompression_bomb_is_an_openai_shaped_400(gateway: str) -> None:
     response = httpx.post(
         f"{gateway}/v1/images/edits",

@@ -184,6 +184,7 @@ def test_exact_size_is_sent(gateway: str) -> None:
         [("lora", json.dumps([{"name": "my-style", "scale": 0.8}, "another"]))],
         [("lora[]", "my-style"), ("lora[]", json.dumps({"name": "another", "scale": 0.5}))],
         [("lora", "my-style")],
+        [("lora", "some-org/some-style")],  # a Hub id
     ],
 )
 def test_lora_as_json_or_repeated(gateway: str, fields: Fields) -> None:
@@ -192,7 +193,11 @@ def test_lora_as_json_or_repeated(gateway: str, fields: Fields) -> None:
     assert "cannot apply LoRA" in error_of(response)["message"]
 
 
-@pytest.mark.parametrize("value", ['[{"scale": 2}]', "[not json", '[{"name": "x", "scale": 9}]'])
+@pytest.mark.parametrize(
+    "value",
+    ['[{"scale": 2}]', "[not json", '[{"name": "x", "scale": 9}]', "/etc/passwd", "../x/y",
+     "~/loras/style.safetensors", '[{"name": "/tmp/style.safetensors"}]', "a/b/c"],
+)  # fmt: skip
 def test_a_malformed_lora_is_a_400_naming_it(gateway: str, value: str) -> None:
     response = edit(gateway, [("lora", value)])
     assert response.status_code == 400
