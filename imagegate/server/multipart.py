@@ -17,7 +17,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from imagegate.errors import InvalidRequestError, RequestTooLargeError
-from imagegate.server.limits import Limits, body_chunks, body_deadline
+from imagegate.server.body import body_chunks, body_deadline
+from imagegate.server.limits import Limits
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

@@ -31,7 +31,8 @@ from imagegate.errors import (
     RequestTooLargeError,
 )
 from imagegate.result import ImageResult
-from imagegate.server.limits import Limits, parse_json, read_body
+from imagegate.server.body import parse_json, read_body
+from imagegate.server.limits import Limits
 from imagegate.server.multipart import read_parts
 
 __all__ = [

@@ -169,6 +169,23 @@ def test_a_body_trickled_past_the_deadline_is_answered_408(gateway: str) -> None
     assert json.loads(body)["error"]["code"] == "request_timeout"
 
 
+def test_a_client_gone_mid_body_is_a_refusal_not_a_crash(client: Client) -> None:
+    patient = SMALL.model_copy(update={"body_timeout_s": 60})  # gone, not merely slow
+    with serving(client, patient) as gateway:
+        with connect(gateway) as sock:  # closed with the body half sent
+            sock.sendall(
+                b"POST /v1/images/generations HTTP/1.1\r\nHost: gateway\r\n"
+                b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n"
+                b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"prompt": '
+            )
+        counted = 'imagegate_requests_total{backend="none",outcome="InvalidRequestError"} 1'
+        for _ in range(200):  # until the gateway has seen the connection close
+            if counted in httpx.get(f"{gateway}/metrics", headers=AUTH).text:
+                break
+            threading.Event().wait(0.05)
+        assert counted in httpx.get(f"{gateway}/metrics", headers=AUTH).text
+
+
 def test_headers_trickled_past_the_deadline_close_the_connection(gateway: str) -> None:
     with connect(gateway) as sock:
         sock.sendall(b"POST /v1/images/generations HTTP/1.1\r\nHost: gate")
