@@ -134,6 +134,7 @@ def test_the_sdk_sends_two_images_as_image_brackets_and_a_mask(
     )
     assert (response.model_extra or {})["imagegate"]["backend"] == "openai/gpt-image-2"
     (sent,) = openai_emulator.log.for_route("edit")
+    assert len((sent.form or {})["image[]"]) == 2
     assert "mask" in (sent.form or {})
 
 
