@@ -102,6 +102,21 @@ def test_a_json_body_over_the_limit_is_a_413_from_its_content_length(gateway: st
 
 
 @pytest.mark.usefixtures("nothing_sent")
+def test_a_declared_200_mb_body_is_refused_before_a_byte_of_it_is_read(client: Client) -> None:
+    patient = SMALL.model_copy(update={"body_timeout_s": 600})  # a 408 would mean it waited
+    with serving(client, patient) as gateway, connect(gateway) as sock:
+        sock.sendall(
+            b"POST /v1/images/generations HTTP/1.1\r\nHost: gateway\r\n"
+            b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 209715200\r\n\r\n"
+        )
+        head, _, body = read_all(sock).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert b"connection: close" in head.lower()
+    assert json.loads(body)["error"]["code"] == "request_too_large"
+
+
+@pytest.mark.usefixtures("nothing_sent")
 def test_a_streamed_body_over_the_limit_is_a_413_while_it_is_read(gateway: str) -> None:
     def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked
         yield b'{"prompt": "'
