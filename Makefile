@@ -67,6 +67,7 @@ $(STAMP_BENCH): pyproject.toml
 # Every benchmark prints its figures and its ratio to a baseline measured in the same run.
 bench: $(STAMP_DEV) $(STAMP_BENCH)
 	$(BENCH_VENV)/bin/python bench/gateway_overhead.py
+	$(BIN)/python bench/gateway_abuse.py
 	$(BIN)/python bench/routing_decision.py --baseline $(ROUTING_BASELINE)
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/polling.py

@@ -5,7 +5,9 @@ Callers catch one root, or the branch that matters to them::
     ImagegateError
     ├── RequestError                  the caller's request cannot be served as written
     │   ├── InvalidRequestError       a field is malformed (empty prompt, bad size, bad image…)
-    │   │   └── RequestIdConflictError  a request_id already used by a different request
+    │   │   ├── RequestIdConflictError  a request_id already used by a different request
+    │   │   ├── RequestTooLargeError    a body or upload over the gateway's size limits
+    │   │   └── RequestTimeoutError     a body that did not arrive before the gateway's deadline
     │   ├── UnknownModelError         a model name not in the catalog ("did you mean …")
     │   └── CapabilityError           the chosen backend cannot do what was asked
     ├── StateUnavailableError         the state store (SQLite file, Redis) failed   (retryable)
@@ -61,6 +63,8 @@ __all__ = [
     "RateLimitedError",
     "RequestError",
     "RequestIdConflictError",
+    "RequestTimeoutError",
+    "RequestTooLargeError",
     "StateUnavailableError",
     "UnknownModelError",
     "UnsafeOutputURLError",
@@ -124,6 +128,16 @@ class InvalidRequestError(RequestError):
 class RequestIdConflictError(InvalidRequestError):
     """A `request_id` that names an earlier request of different content: reusing an id
     resumes (or collects) that request's job, so it must describe the same request."""
+
+
+class RequestTooLargeError(InvalidRequestError):
+    """A request body, or one part of a multipart body, over the gateway's size limits (or a
+    body of more parts than it takes): it is refused before the rest is read."""
+
+
+class RequestTimeoutError(InvalidRequestError):
+    """A request body that did not arrive in full before the gateway's deadline: a slow or
+    stalled client is answered and let go rather than held."""
 
 
 class UnknownModelError(RequestError):

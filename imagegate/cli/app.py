@@ -26,6 +26,7 @@ from imagegate.providers import ADAPTERS
 from imagegate.request import ImageRequest
 from imagegate.routing.policy import Policy
 from imagegate.routing.stores import StateStores
+from imagegate.server.limits import Limits
 
 T = TypeVar("T")
 
@@ -323,6 +324,9 @@ def route(
         typer.echo(decision.explain() if explain else decision.chosen)
 
 
+_LIMITS = Limits.model_fields
+
+
 @app.command()
 def serve(
     policy: Path | None = _POLICY,
@@ -341,14 +345,63 @@ def serve(
     idempotency_ttl: float = typer.Option(
         3600.0, min=1, help="Seconds an answer is kept for a retry under its Idempotency-Key."
     ),
+    max_body_bytes: int = typer.Option(
+        _LIMITS["max_body_bytes"].default, min=1, help="Largest multipart (edit) body."
+    ),
+    max_json_bytes: int = typer.Option(
+        _LIMITS["max_json_bytes"].default, min=1, help="Largest JSON (generation) body."
+    ),
+    max_part_bytes: int = typer.Option(
+        _LIMITS["max_part_bytes"].default, min=1, help="Largest part (image) of an edit."
+    ),
+    max_parts: int = typer.Option(
+        _LIMITS["max_parts"].default, min=1, help="Most parts (fields and files) in an edit."
+    ),
+    max_json_depth: int = typer.Option(
+        _LIMITS["max_json_depth"].default, min=1, help="Deepest JSON nesting accepted."
+    ),
+    max_validations: int = typer.Option(
+        _LIMITS["max_validations"].default,
+        min=1,
+        help="Most requests validated (input images decoded) at once.",
+    ),
+    body_timeout: float = typer.Option(
+        _LIMITS["body_timeout_s"].default,
+        min=0.001,
+        help="Seconds a body may take after its headers (then 408).",
+    ),
+    header_timeout: float = typer.Option(
+        _LIMITS["header_timeout_s"].default,
+        min=0.001,
+        help="Seconds a request's headers may take (then the connection is closed).",
+    ),
+    keep_alive_timeout: int = typer.Option(
+        _LIMITS["keep_alive_s"].default, min=1, help="Seconds an idle connection is kept."
+    ),
+    max_header_bytes: int = typer.Option(
+        _LIMITS["max_header_bytes"].default, min=1, help="Largest request line and headers."
+    ),
 ) -> None:
     """Serve OpenAI's Images API (and a status page) in front of the routed backends."""
     from imagegate.server.app import create_app
+    from imagegate.server.connections import uvicorn_options
     from imagegate.server.idempotency import Idempotency
     from imagegate.server.tenants import Tenant, Tenants, load_keys_file
 
     uvicorn = require("uvicorn", purpose="imagegate serve")
     unnamed = [key.strip() for key in (api_keys or "").split(",") if key.strip()]
+    limits = Limits(
+        max_body_bytes=max_body_bytes,
+        max_json_bytes=max_json_bytes,
+        max_part_bytes=max_part_bytes,
+        max_parts=max_parts,
+        max_json_depth=max_json_depth,
+        max_validations=max_validations,
+        body_timeout_s=body_timeout,
+        header_timeout_s=header_timeout,
+        keep_alive_s=keep_alive_timeout,
+        max_header_bytes=max_header_bytes,
+    )
     with _errors_as_one_line():
         # No keys, or bad ones, are reported before the policy is read and backends are built.
         tenants = load_keys_file(keys) if keys is not None else []
@@ -356,9 +409,12 @@ def serve(
         Tenants(tenants)
         with _policy_client(policy, emulators) as client:
             gateway = create_app(
-                client, tenants=tenants, idempotency_keys=Idempotency(idempotency_ttl)
+                client,
+                tenants=tenants,
+                idempotency_keys=Idempotency(idempotency_ttl),
+                limits=limits,
             )
-            uvicorn.run(gateway, host=host, port=port, log_level="info")
+            uvicorn.run(gateway, host=host, port=port, log_level="info", **uvicorn_options(limits))
 
 
 @app.command()

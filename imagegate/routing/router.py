@@ -30,6 +30,7 @@ from imagegate.errors import (
     ContentPolicyError,
     CostCapExceededError,
     ImagegateError,
+    InvalidRequestError,
     NoRouteError,
     PolicyError,
     PrivacyError,
@@ -152,7 +153,6 @@ class Router(Admitting):
             NoRouteError: every backend is excluded (each with its reason).
             CostCapExceededError, BudgetExceededError: that is what excluded them.
         """
-        need = self.text_need(request)
         named = request.model
         if named is None and self.policy.default_model != "auto":
             named = self.policy.default_model
@@ -161,6 +161,8 @@ class Router(Admitting):
             pool = [self._named(named)] + (
                 [r for r in pool if r.name != named] if self.policy.fallbacks.named_models else []
             )
+        self._check_prompt_length(request, pool)
+        need = self.text_need(request)
         # What every candidate is measured against, worked out once for the request.
         wanted = self._wanted_grade(need)
         target = request.latency_target_s or self.policy.latency.default_target_s
@@ -281,6 +283,18 @@ class Router(Admitting):
                 exclusions={name: "not enabled in the policy"},
             )
         return routed
+
+    def _check_prompt_length(self, request: ImageRequest, pool: Sequence[RoutedBackend]) -> None:
+        """Refuse a prompt longer than any candidate takes, before anything reads it: text-need
+        detection takes time in the prompt's length, and no backend would serve it anyway."""
+        chains = [self._chains[r.name] for r in pool if r.name in self._chains]
+        limits = [chain.capabilities.max_prompt_chars for chain in chains]
+        if limits and len(request.prompt) > max(limits):
+            raise InvalidRequestError(
+                f"prompt is {len(request.prompt):,} characters; no backend that may serve it "
+                f"takes more than {max(limits):,}: shorten it",
+                field="prompt",
+            )
 
     @staticmethod
     def _nothing_fits(

@@ -9,6 +9,7 @@ against a labelled set of prompts by ``bench/text_detection.py``.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from typing import Final
@@ -278,13 +279,17 @@ def detect_text_need(prompt: str) -> TextNeed:
     texts: list[str] = []
     emphasis: list[str] = []  # quoted single words: text only if something asks for text
     names: list[tuple[str, str]] = []  # after "called": text only on a carrier; with evidence
-    spans: list[tuple[int, int]] = []
+    # Where each quote starts and ends, in order (quotes do not overlap): a word's position is
+    # looked up by bisection, so a prompt of many quotes and many cue words is not quadratic.
+    starts: list[int] = []
+    ends: list[int] = []
     explicit = implicit = negated = has_carrier = quote_follows_intro = False
     grade = 0
 
     for m in _QUOTE_RE.finditer(prompt) if _ANY_QUOTE.search(prompt) else ():
         start, end = m.span()
-        spans.append((start, end))
+        starts.append(start)
+        ends.append(end)
         content = (m[m.lastgroup or ""] or "").strip()
         if not content or _STYLE_BEFORE.search(lowered, max(0, start - 40), start):
             continue
@@ -307,7 +312,8 @@ def detect_text_need(prompt: str) -> TextNeed:
         matches += [(m, rule, False) for m, rule in _NATIVE.find(lowered)]
     for m, rule, latin in matches:
         start, end = m.span()
-        if spans and any(s <= start < e for s, e in spans):
+        quote = bisect.bisect_right(starts, start) - 1
+        if quote >= 0 and start < ends[quote]:
             continue  # words inside quoted text are the text, not instructions
         phrase = m.group()
         if rule.kind == "neg":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -28,6 +29,7 @@ from imagegate.request import AUTO, ImageRequest
 from imagegate.routing.allowed import allowed_models
 from imagegate.server import idempotency, passthrough
 from imagegate.server.idempotency import Idempotency
+from imagegate.server.limits import Limits
 from imagegate.server.ratelimit import RateLimiter
 from imagegate.server.status import Metrics, status_html
 from imagegate.server.tenants import Refused, Tenant, Tenants
@@ -52,6 +54,7 @@ def create_app(
     api_keys: Sequence[str] = (),
     idempotency_keys: Idempotency | None = None,
     clock: Callable[[], float] = time.monotonic,
+    limits: Limits | None = None,
 ) -> Starlette:
     """The gateway's ASGI app around `client` (usually made by `Client.from_policy`).
 
@@ -62,6 +65,9 @@ def create_app(
             tenant of its own, without budgets, limits or admin rights.
         idempotency_keys: the answers kept for callers' Idempotency-Keys (default: an hour's).
         clock: seconds, for the rate limits.
+        limits: how much it takes from one request (body and part sizes, JSON depth, the body
+            deadline) and how many it validates at once; `Limits()` when not given. Serve it with
+            `imagegate.server.connections.uvicorn_options` for the connection-level ones.
 
     Raises:
         ConfigError: no tenant at all, two share a name or a key, a tenant's budget or model
@@ -69,7 +75,9 @@ def create_app(
     """
     callers = Tenants([*tenants, *(Tenant.unnamed(key) for key in api_keys)])
     _enforce(client, callers)
-    limits = RateLimiter(callers.tenants, clock=clock)
+    rates = RateLimiter(callers.tenants, clock=clock)
+    bounds = limits or Limits()
+    validations = anyio.CapacityLimiter(bounds.max_validations)
     metrics = Metrics()
     replays = idempotency_keys or Idempotency()
     started = int(time.time())
@@ -102,14 +110,21 @@ def create_app(
             )
         key = request.headers.get(idempotency.HEADER)
         try:
-            limits.request(who)
-            fields = await (form_fields(request) if edit else json_fields(request))
+            rates.request(who)
+            fields = await (form_fields(request, bounds) if edit else json_fields(request, bounds))
+            fields, given = passthrough.split(fields)
+            # Validation decodes every input image (seconds for large ones): off the event
+            # loop, so that other requests, /healthz included, are answered meanwhile, and a
+            # few at a time, so that decoding holds neither every core nor unbounded memory.
+            validated = await anyio.to_thread.run_sync(
+                ImageRequest.model_validate, fields, limiter=validations
+            )
             with allowed_models(who.models):
-                image_request = passthrough.image_request(client, fields, bind=who.bind)
-            limits.images(who, image_request.n)
+                image_request = passthrough.carried(client, who.bind(validated), given)
+            rates.images(who, image_request.n)
             if key is None:
                 return await run(who, image_request, edit=edit)
-            digest = idempotency.fingerprint(request.url.path, fields)
+            digest = idempotency.fingerprint(request.url.path, {**fields, **given})
             return await replays.answer(
                 who.name, key, digest, lambda: run(who, image_request, edit=edit)
             )

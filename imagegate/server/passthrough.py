@@ -10,14 +10,14 @@ imagegate's backends (gpt-image models refuse it): it is always refused.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from imagegate.client import Client
 from imagegate.errors import InvalidRequestError
 from imagegate.request import ImageRequest
 
-__all__ = ["HONOURED_BY", "image_request"]
+__all__ = ["HONOURED_BY", "carried", "split"]
 
 HONOURED_BY: Mapping[str, frozenset[str]] = {
     "input_fidelity": frozenset({"openai"}),
@@ -27,26 +27,20 @@ HONOURED_BY: Mapping[str, frozenset[str]] = {
 """Field → the providers whose backends honour it."""
 
 
-def image_request(
-    client: Client,
-    fields: Mapping[str, Any],
-    *,
-    bind: Callable[[ImageRequest], ImageRequest] = lambda request: request,
-) -> ImageRequest:
-    """The `ImageRequest` for a request's fields, the fields of `HONOURED_BY` carried in its
-    ``provider_options``; `bind` makes it the caller's (a tenant's rules) before it is routed.
+def split(fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A request's fields: those `ImageRequest` takes, and those of `HONOURED_BY`."""
+    given = {name: fields[name] for name in HONOURED_BY if name in fields}
+    return {name: value for name, value in fields.items() if name not in given}, given
+
+
+def carried(client: Client, request: ImageRequest, given: Mapping[str, Any]) -> ImageRequest:
+    """`request` with the fields of `HONOURED_BY` (`given`) in its ``provider_options``.
 
     Raises:
         InvalidRequestError: a backend the request may be served by cannot honour one of
             them (the error names it).
-        (and what `ImageRequest` and `Client.route` raise)
+        (and what `Client.route` raises)
     """
-    given = {name: fields[name] for name in HONOURED_BY if name in fields}
-    request = bind(
-        ImageRequest.model_validate(
-            {name: value for name, value in fields.items() if name not in given}
-        )
-    )
     if not given:
         return request
     for name in given:

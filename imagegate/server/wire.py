@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import time
 from typing import Any
 
-from starlette.datastructures import UploadFile
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,10 +32,15 @@ from imagegate.errors import (
     ProviderUnavailableError,
     RateLimitedError,
     RequestError,
+    RequestTimeoutError,
+    RequestTooLargeError,
     UnsafeOutputURLError,
 )
 from imagegate.result import ImageResult, TokenUsage
+from imagegate.server.body import parse_json, read_body
 from imagegate.server.idempotency import IdempotencyKeyReusedError
+from imagegate.server.limits import Limits
+from imagegate.server.multipart import read_parts
 
 __all__ = [
     "IMAGEGATE_FIELDS",
@@ -60,16 +66,32 @@ OPENAI_FIELDS = {
 }  # fmt: skip
 IMAGEGATE_FIELDS = {
     "private", "max_cost_usd", "needs_text", "latency_target_s", "tags", "seed",
-    "negative_prompt", "aspect_ratio", "request_id", "provider_options",
+    "negative_prompt", "aspect_ratio", "request_id", "provider_options", "exact_size", "lora",
 }  # fmt: skip
+# How multipart text fields are typed (JSON bodies carry their own types).
 _FORM_NUMBERS = {"n", "output_compression", "seed"}
 _FORM_FLOATS = {"max_cost_usd", "latency_target_s"}
-_FORM_BOOLS = {"private", "needs_text"}
+_FORM_BOOLS = {"private", "needs_text", "exact_size"}
+_FORM_OBJECTS = {"provider_options"}
+# Fields that may repeat, as ``name`` or (how openai-python and openai-node send a list)
+# ``name[]``; each lora value is a name, or a JSON object or list of them.
+_FORM_LISTS = {"tags", "lora"}
+# The parts that must be uploads, never text: a text ``mask`` was once read as a path on the
+# gateway's host.
+_FORM_FILES = {"image": "images", "image[]": "images", "mask": "mask"}
+_LORA_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)?")
+_WHOLE = re.compile(r"[+-]?[0-9]{1,30}")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Strictly these (any case, no surrounding space): anything else could be read as false, and
+# a private request sent to a hosted provider.
+_BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
 # Error → (HTTP status, OpenAI error type, code). Checked in order: subclasses first.
 _STATUS: list[tuple[type[ImagegateError], int, str, str]] = [
     (ContentPolicyError, 400, "image_generation_user_error", "moderation_blocked"),
     (IdempotencyKeyReusedError, 422, "invalid_request_error", "idempotency_key_reused"),
+    (RequestTooLargeError, 413, "invalid_request_error", "request_too_large"),
+    (RequestTimeoutError, 408, "invalid_request_error", "request_timeout"),
     (RequestError, 400, "invalid_request_error", "invalid_value"),
     (NoRouteError, 400, "invalid_request_error", "no_route"),
     (PrivacyError, 400, "invalid_request_error", "private_request"),
@@ -96,42 +118,83 @@ SageMaker and Bedrock answer a model's failure with it), and neither the AI SDK 
 openai-python nor openai-node retries it (the two also read ``x-should-retry: false``)."""
 
 
-async def json_fields(request: Request) -> dict[str, Any]:
+async def json_fields(request: Request, limits: Limits) -> dict[str, Any]:
     """The fields of a JSON request body; InvalidRequestError unless it is a JSON object of
-    known fields."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidRequestError("the body is not JSON", field="body") from None
-    if not isinstance(body, dict):
+    known fields, RequestTooLargeError or RequestTimeoutError past `limits`."""
+    body = await read_body(request, limits.max_json_bytes, limits)
+    # Parsing a body near the limit takes a while: off the event loop.
+    fields = await anyio.to_thread.run_sync(parse_json, body, limits.max_json_depth)
+    if not isinstance(fields, dict):
         raise InvalidRequestError("the body must be a JSON object", field="body")
-    return known_fields(body)
+    return known_fields(fields)
 
 
-async def form_fields(request: Request) -> dict[str, Any]:
-    """The fields of a multipart edit: text fields typed, image and mask parts read as bytes."""
-    form = await request.form()
-    fields: dict[str, Any] = {}
-    for key, value in form.multi_items():
-        if isinstance(value, UploadFile):
+async def form_fields(request: Request, limits: Limits) -> dict[str, Any]:
+    """The fields of a multipart edit: text fields typed strictly, image and mask parts read
+    as bytes; InvalidRequestError for a field that is mistyped, repeated or in the wrong kind of
+    part."""
+    fields: dict[str, Any] = {"images": []}
+    for part in await read_parts(request, limits):
+        if part.is_file:
+            target = _FORM_FILES.get(part.name)
+            if target is None:
+                raise InvalidRequestError(
+                    f"{part.name} is sent as a file; only image, image[] and mask are files",
+                    field=part.name,
+                )
+            if target == "images":
+                fields["images"].append(part.data)
+            elif "mask" in fields:
+                raise InvalidRequestError("mask is sent more than once", field="mask")
+            else:
+                fields["mask"] = part.data
             continue
-        if key in _FORM_NUMBERS or key in _FORM_FLOATS:
-            try:
-                fields[key] = int(value) if key in _FORM_NUMBERS else float(value)
-            except ValueError:
-                raise InvalidRequestError(f"{key}={value!r} is not a number", field=key) from None
-        elif key in _FORM_BOOLS:
-            fields[key] = value.lower() == "true"
-        elif key == "tags":
-            fields.setdefault("tags", []).append(value)
+        if part.name in _FORM_FILES or part.name == "images":
+            raise InvalidRequestError(
+                f"{part.name} must be a file part (an upload with a filename), not a text field",
+                field=_FORM_FILES.get(part.name, "images"),
+            )
+        key = part.name.removesuffix("[]")
+        if key in _FORM_LISTS:
+            fields.setdefault(key, []).extend(_form_items(key, part.text(), limits))
+        elif part.name != key:
+            raise InvalidRequestError(f"{key} takes one value, not a list", field=key)
+        elif key in fields:
+            raise InvalidRequestError(f"{key} is sent more than once", field=key)
         else:
-            fields[key] = value
-    images = [f for key in ("image", "image[]") for f in form.getlist(key)]
-    fields["images"] = [await f.read() for f in images if isinstance(f, UploadFile)]
-    mask = form.get("mask")
-    if isinstance(mask, UploadFile):
-        fields["mask"] = await mask.read()
+            fields[key] = _form_value(key, part.text(), limits)
     return known_fields(fields, extra=frozenset({"images", "mask"}))
+
+
+def _form_value(key: str, value: str, limits: Limits) -> Any:
+    """A multipart text field's value, typed as `ImageRequest` takes it."""
+    if key in _FORM_BOOLS:
+        if value.lower() not in _BOOLS:
+            raise InvalidRequestError(f"{key}={value!r}: give true or false (or 1 or 0)", field=key)
+        return _BOOLS[value.lower()]
+    if key in _FORM_NUMBERS:
+        if not _WHOLE.fullmatch(value):
+            raise InvalidRequestError(f"{key}={value!r} is not a whole number", field=key)
+        return int(value)
+    if key in _FORM_FLOATS:
+        if not _DECIMAL.fullmatch(value):
+            raise InvalidRequestError(f"{key}={value!r} is not a number", field=key)
+        return float(value)
+    if key in _FORM_OBJECTS:
+        parsed = parse_json(value, limits.max_json_depth, field=key)
+        if not isinstance(parsed, dict):
+            raise InvalidRequestError(f"{key} must be a JSON object", field=key)
+        return parsed
+    return value
+
+
+def _form_items(key: str, value: str, limits: Limits) -> list[Any]:
+    """The items one multipart value of a list field adds: a tag; a LoRA name, or a JSON
+    object or list of LoRA specs."""
+    if key == "lora" and value.startswith(("[", "{")):
+        parsed = parse_json(value, limits.max_json_depth, field=key)
+        return parsed if isinstance(parsed, list) else [parsed]
+    return [value]
 
 
 def known_fields(fields: dict[str, Any], extra: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -161,8 +224,22 @@ def known_fields(fields: dict[str, Any], extra: frozenset[str] = frozenset()) ->
             "partial_images needs streaming, which is not supported yet: leave it out",
             field="partial_images",
         )
+    _lora_names_only(fields.get("lora"))
     dropped = {"response_format", "stream", "partial_images"}
     return {k: v for k, v in fields.items() if v is not None and k not in dropped}
+
+
+def _lora_names_only(lora: Any) -> None:
+    """Refuse a LoRA named by a path: a local backend loads a path on the gateway's host, so a
+    caller could probe or load its files. Over HTTP a LoRA is a registered name or a Hub id."""
+    for spec in lora if isinstance(lora, list) else [lora]:
+        name = spec.get("name") if isinstance(spec, dict) else spec
+        if isinstance(name, str) and (not _LORA_NAME.fullmatch(name) or ".." in name):
+            raise InvalidRequestError(
+                f"lora {name[:80]!r}: give a registered adapter name or a Hub id (org/name); "
+                "paths on the gateway's host are refused",
+                field="lora",
+            )
 
 
 def openai_body(result: ImageResult) -> dict[str, Any]:
@@ -240,6 +317,9 @@ def typed_error(error: ImagegateError) -> Response:
     if isinstance(error, ProviderError) and error.may_be_billed:
         status = MAY_BE_BILLED_STATUS
         headers["x-should-retry"] = "false"
+    if isinstance(error, RequestTooLargeError | RequestTimeoutError):
+        # The rest of the body is not read: the connection cannot carry another request.
+        headers["connection"] = "close"
     if isinstance(error, RateLimitedError) and error.retry_after_s is not None:
         headers["retry-after"] = f"{error.retry_after_s:g}"
     param = getattr(error, "field", None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,20 @@ class BackgroundServer:
             ``scope["server"]``).
         certfile: serve HTTPS with this PEM (key and certificate chain) instead of HTTP.
         name: the thread's name, for debugging.
+        options: more ``uvicorn.Config`` keywords (the gateway's connection limits).
     """
 
     def __init__(
-        self, app: Any, *, listeners: int = 1, certfile: Path | None = None, name: str = "server"
+        self,
+        app: Any,
+        *,
+        listeners: int = 1,
+        certfile: Path | None = None,
+        name: str = "server",
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.app = app
+        self.options = dict(options or {})
         self.listeners = listeners
         self.certfile = certfile
         self.name = name
@@ -59,7 +68,12 @@ class BackgroundServer:
         self.ports = [sock.getsockname()[1] for sock in sockets]
         tls = {} if self.certfile is None else {"ssl_certfile": str(self.certfile)}
         config = uvicorn.Config(
-            self.app, log_level="critical", lifespan="off", timeout_graceful_shutdown=1, **tls
+            self.app,
+            log_level="critical",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            **tls,
+            **self.options,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

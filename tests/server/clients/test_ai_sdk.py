@@ -133,7 +133,6 @@ def test_a_bad_field_is_an_api_call_error_naming_it(answers: dict[str, Any]) -> 
     assert error["message"] == error["body"]["error"]["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: tags[] in a multipart edit is a 400")
 def test_tags_ride_in_a_multipart_edit(answers: dict[str, Any]) -> None:
     assert len(images_of(answers["tags_edit"])) == 1
 

@@ -116,7 +116,6 @@ def test_json_nulls_mean_not_set(answers: dict[str, Any]) -> None:
     assert images_of(answers["nulls"]) == [(1024, 1024)]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: tags[] in a multipart edit is a 400")
 def test_tags_ride_in_a_multipart_edit(answers: dict[str, Any]) -> None:
     assert len(images_of(answers["tags"])) == 1
 

@@ -91,7 +91,6 @@ def test_json_nulls_mean_not_set(stack: Stack) -> None:
     assert decoded_size(response) == [(1024, 1024)]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: tags[] in a multipart edit is a 400")
 def test_tags_ride_in_a_multipart_edit(stack: Stack) -> None:
     response = sdk(stack.url).images.edit(
         model="openai/gpt-image-2",
