@@ -1,11 +1,14 @@
-"""A gateway on loopback in front of the OpenAI and fal emulators, with limits of a test's
-choosing (for the tests of multipart fields and of abuse)."""
+"""The gateway on loopback in front of the OpenAI and fal emulators, as every server test runs
+it: its keys (a caller's, another caller's, an admin's), the routed client, and the server,
+with limits of a test's choosing."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import openai
 
 from imagegate import Client
 from imagegate.server.app import create_app
@@ -15,11 +18,24 @@ from imagegate.server.tenants import Tenant
 from imagegate.testing.emulators.fal import FalEmulator
 from imagegate.testing.emulators.openai import OpenAIEmulator
 from imagegate.testing.serving import BackgroundServer
-from tests.server.conftest import ADMIN, ADMIN_KEY, KEY
 
-__all__ = ["ADMIN", "AUTH", "KEY", "routed_client", "serving"]
+__all__ = [
+    "ADMIN",
+    "ADMIN_KEY",
+    "AUTH",
+    "KEY",
+    "OTHER_KEY",
+    "routed_client",
+    "sdk",
+    "serving",
+    "serving_gateway",
+]
 
+KEY = "ig-test-key"
+OTHER_KEY = "ig-other-team-key"
+ADMIN_KEY = "ig-admin-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def routed_client(tmp_path: Path, openai: OpenAIEmulator, fal: FalEmulator) -> Client:
@@ -36,14 +52,14 @@ def routed_client(tmp_path: Path, openai: OpenAIEmulator, fal: FalEmulator) -> C
 
 @contextmanager
 def serving(client: Client, limits: Limits | None = None) -> Iterator[str]:
-    """The gateway around `client` on loopback, with `limits` on its requests and its
-    connections; yields its URL."""
+    """The gateway around `client` on loopback (keys `KEY` and `OTHER_KEY`, and `ADMIN_KEY`
+    for the admin pages), with `limits` on its requests and its connections; yields its URL."""
     limits = limits or Limits()
     server = BackgroundServer(
         create_app(
             client,
             tenants=[Tenant(name="ops", key=ADMIN_KEY, admin=True)],
-            api_keys=[KEY],
+            api_keys=[KEY, OTHER_KEY],
             limits=limits,
         ),
         name="gateway",
@@ -54,3 +70,17 @@ def serving(client: Client, limits: Limits | None = None) -> Iterator[str]:
         yield server.url_of()
     finally:
         server.stop()
+
+
+@contextmanager
+def serving_gateway(
+    state_dir: Path, openai_emulator: OpenAIEmulator, fal_emulator: FalEmulator
+) -> Iterator[str]:
+    """The gateway's URL while it serves, routing between the two (started) emulators."""
+    with serving(routed_client(state_dir, openai_emulator, fal_emulator)) as url:
+        yield url
+
+
+def sdk(gateway: str, key: str = KEY) -> openai.OpenAI:
+    """openai-python pointed at the gateway, without retries."""
+    return openai.OpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0)

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from imagegate.testing.emulators.fal import FalEmulator
-from tests.server.conftest import ADMIN, ADMIN_KEY, KEY, OTHER_KEY, sdk
+from tests.server.gateways import ADMIN, ADMIN_KEY, KEY, OTHER_KEY, sdk
 
 
 def test_the_openai_sdk_generates_through_the_router(gateway: str) -> None:

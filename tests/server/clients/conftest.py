@@ -9,7 +9,7 @@ import pytest
 
 from imagegate.testing.emulators.fal import FalEmulator
 from imagegate.testing.emulators.openai import OpenAIEmulator
-from tests.server.conftest import serving_gateway
+from tests.server.gateways import serving_gateway
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from PIL import Image
 
 from imagegate.testing.emulators.base import Emulator
 from imagegate.testing.emulators.requestlog import RecordedRequest
-from tests.server.conftest import KEY
+from tests.server.gateways import KEY
 
 HERE = Path(__file__).parent
 NODE = shutil.which("node")

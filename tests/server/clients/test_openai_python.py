@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.server.clients.conftest import Stack
 from tests.server.clients.harness import png, upstream
-from tests.server.conftest import sdk
+from tests.server.gateways import sdk
 
 PHOTO = png((64, 64))
 MASK = png((64, 64), "RGBA")

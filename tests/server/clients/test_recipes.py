@@ -15,7 +15,7 @@ from PIL import Image
 
 from tests.server.clients.conftest import Stack
 from tests.server.clients.harness import HERE, NODE, WHY_NOT, png
-from tests.server.conftest import KEY
+from tests.server.gateways import KEY
 
 DOCS = Path(__file__).parents[3] / "docs" / "server.md"
 SECTION = DOCS.read_text().split("\n## Client recipes\n", 1)[1].split("\n## ", 1)[0]

@@ -15,7 +15,7 @@ import pytest
 from imagegate.testing.emulators.faults import Fault
 from imagegate.testing.emulators.openai import OpenAIEmulator
 from tests.server.clients.harness import needs_node, run
-from tests.server.conftest import KEY
+from tests.server.gateways import KEY
 
 REQUEST = {"model": "openai/gpt-image-2", "prompt": "a fox, billed once", "size": "1024x1024"}
 
