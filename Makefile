@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: test demo bench lint typecheck pytest chromium redis node-clients clean
+.PHONY: test demo bench interop lint typecheck pytest chromium redis node-clients clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,11 @@ bench: $(STAMP_DEV) $(STAMP_BENCH)
 	$(BIN)/python bench/batch_throughput.py
 	$(BIN)/python bench/text_detection.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/local_throughput.py
+
+# LiteLLM's image calls against the gateway on the emulators: too heavy for `make test`, so in
+# the bench venv. Prints one line per check; fails if any check does.
+interop: $(STAMP_BENCH)
+	$(BENCH_VENV)/bin/python interop/litellm_check.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache demo-output $(CLIENTS)/node_modules

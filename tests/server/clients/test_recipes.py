@@ -1,9 +1,11 @@
 """Every recipe of docs/server.md's "Client recipes" runs as written against the gateway on the
 emulators, and makes the images it says: `lighthouse.png` from a prompt and `edited.png` from
-`photo.png` and `sketch.png` with `mask.png`."""
+`photo.png` and `sketch.png` with `mask.png`. LiteLLM's runs where LiteLLM is installed:
+`make interop` runs it in `make bench`'s venv (interop/litellm_check.py)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -26,7 +28,7 @@ LANGUAGES = dict(re.findall(r"^### (.+?)\n.*?^```(python|js|sh)\n", SECTION, fla
 
 
 def test_there_is_a_recipe_for_each_client() -> None:
-    assert set(RECIPES) == {"openai-python", "openai-node", "The Vercel AI SDK", "curl"}
+    assert set(RECIPES) == {"openai-python", "openai-node", "The Vercel AI SDK", "LiteLLM", "curl"}
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
@@ -34,6 +36,8 @@ def test_the_recipe_runs_as_written(name: str, stack: Stack, tmp_path: Path) -> 
     language = LANGUAGES[name]
     if language == "js" and WHY_NOT is not None:
         pytest.skip(WHY_NOT)
+    if name == "LiteLLM" and importlib.util.find_spec("litellm") is None:
+        pytest.skip("LiteLLM is not installed here: `make interop` runs its recipe")
     code = RECIPES[name].replace("http://127.0.0.1:8000", stack.url).replace("key-for-app-a", KEY)
     (tmp_path / "photo.png").write_bytes(png((64, 64)))
     (tmp_path / "sketch.png").write_bytes(png((64, 64)))
