@@ -52,7 +52,7 @@ test: lint typecheck pytest
 demo: $(STAMP_DEV)
 	$(BIN)/python examples/demo.py
 
-# LiteLLM pins openai<3, so it gets a venv of its own, where imagegate runs on openai 2.x.
+# LiteLLM gets a venv of its own (it pins its own openai range), for `make bench` and `make interop`.
 BENCH_VENV := .venv-bench
 STAMP_BENCH := $(BENCH_VENV)/.installed-bench
 # The router from before the guard chains: routing decisions must be no slower than it.

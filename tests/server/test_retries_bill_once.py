@@ -213,8 +213,8 @@ def test_sdk_retries_after_a_timeout_wait_for_the_first_call(tmp_path: Path) -> 
     with OpenAIEmulator(clock=clock) as emulator:
         emulator.faults.add("generate", Fault.slow(delay_s=60))
         with gateway_to(emulator.backend_config(), tmp_path / "state.db", replays) as gateway:
-            # openai-python sends one Idempotency-Key on every try of a request; given here
-            # so that the test can send it once more.
+            # openai-python sends no Idempotency-Key of its own, but the same headers on every
+            # try of a request: the key given here rides on each of its retries.
             key = ORDER
             impatient = openai.OpenAI(
                 base_url=f"{gateway}/v1", api_key=KEY, max_retries=2, timeout=0.5
