@@ -214,3 +214,18 @@ def test_serve_keeps_idempotent_answers_as_long_as_it_is_told(
     result = runner.invoke(app, command, env={"IMAGEGATE_API_KEYS": "a-key"})
     assert result.exit_code == 0, result.output
     assert ttls == [90.0]
+
+
+def test_emulated_spend_stays_out_of_the_policys_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = tmp_path / "state.db"
+    monkeypatch.setenv("IMAGEGATE_STATE", str(real))
+    command = ["generate", "a red fox", "--emulators", "--policy", str(ROOT / "routing.yaml")]
+    result = runner.invoke(app, [*command, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    budget = runner.invoke(
+        app, ["budget", "--policy", str(ROOT / "routing.yaml")], env={"COLUMNS": "200"}
+    )
+    assert budget.exit_code == 0, budget.output
+    assert "fal/flux-schnell" not in budget.output

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from imagegate.errors import ConfigError, ImagegateError, InvalidRequestError
 from imagegate.extras import require
 from imagegate.providers import ADAPTERS
 from imagegate.request import ImageRequest
-from imagegate.routing.policy import Policy
+from imagegate.routing.policy import Policy, StatePolicy
 from imagegate.routing.stores import StateStores
 from imagegate.server.limits import Limits
 
@@ -121,16 +122,24 @@ _POLICY = typer.Option(
 
 @contextlib.contextmanager
 def _policy_client(policy: Path | None, emulators: bool) -> Iterator[Client]:
-    """A client for the policy, pointed at the offline emulators when asked."""
+    """A client for the policy, pointed at the offline emulators when asked; then its state
+    (spend, latency, journal) lives in a folder of its own for as long as the command runs."""
     path = policy or Path("routing.yaml")
     if not emulators:
         yield Client.from_policy(path)
         return
     from imagegate.testing.emulators.launch import running_emulators
 
-    with running_emulators() as running:
+    # Emulated spend is no money: it must neither count against the policy's real budgets
+    # nor show in `imagegate budget`, nor its emulated jobs sit in the real journal.
+    with (
+        tempfile.TemporaryDirectory(prefix="imagegate-emulated-") as folder,
+        running_emulators() as running,
+    ):
+        state = StatePolicy(path=str(Path(folder) / "state.db"))
+        emulated = Policy.load(path).model_copy(update={"state": state})
         providers = {name: emulator.backend_config() for name, emulator in running.items()}
-        yield Client.from_policy(path, providers=providers)
+        yield Client.from_policy(emulated, providers=providers)
 
 
 @contextlib.contextmanager
@@ -171,7 +180,11 @@ async def _in_client(client: Client, call: Callable[[Any], Awaitable[T]], argume
 
 
 _DEBUG = typer.Option(False, "--debug", help="Show the traceback of an error.")
-_EMULATORS = typer.Option(False, "--emulators", help="Use the offline emulators (no keys).")
+_EMULATORS = typer.Option(
+    False,
+    "--emulators",
+    help="Use the offline emulators (no keys); their spend is kept apart from the real state.",
+)
 
 
 @app.command()
