@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import openai
 
@@ -51,17 +52,15 @@ def routed_client(tmp_path: Path, openai: OpenAIEmulator, fal: FalEmulator) -> C
 
 
 @contextmanager
-def serving(client: Client, limits: Limits | None = None) -> Iterator[str]:
-    """The gateway around `client` on loopback (keys `KEY` and `OTHER_KEY`, and `ADMIN_KEY`
-    for the admin pages), with `limits` on its requests and its connections; yields its URL."""
+def serving(client: Client, limits: Limits | None = None, **app: Any) -> Iterator[str]:
+    """The gateway around `client` on loopback, with `limits` on its requests and its
+    connections; yields its URL. `app` are `create_app`'s options; by default the keys are
+    `KEY` and `OTHER_KEY`, and `ADMIN_KEY` for the admin pages."""
     limits = limits or Limits()
+    app.setdefault("tenants", [Tenant(name="ops", key=ADMIN_KEY, admin=True)])
+    app.setdefault("api_keys", [KEY, OTHER_KEY])
     server = BackgroundServer(
-        create_app(
-            client,
-            tenants=[Tenant(name="ops", key=ADMIN_KEY, admin=True)],
-            api_keys=[KEY, OTHER_KEY],
-            limits=limits,
-        ),
+        create_app(client, limits=limits, **app),
         name="gateway",
         options=uvicorn_options(limits),
     )

@@ -4,7 +4,6 @@ OpenAI's shape wherever they come from."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,43 +13,9 @@ import pytest
 
 from imagegate import Client
 from imagegate.providers.config import HostedConfig
-from imagegate.server.app import create_app
 from imagegate.testing.emulators.fal import FalEmulator
 from imagegate.testing.emulators.openai import OpenAIEmulator
-from imagegate.testing.serving import BackgroundServer
-
-KEY = "ig-test-key"
-
-
-def serving(client: Client) -> Iterator[str]:
-    server = BackgroundServer(create_app(client, api_keys=[KEY]), name="gateway")
-    server.start()
-    try:
-        yield server.url_of()
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def gateway(
-    tmp_path: Path, openai_emulator: OpenAIEmulator, fal_emulator: FalEmulator
-) -> Iterator[str]:
-    """The gateway on loopback, routing between the OpenAI and fal emulators."""
-    client = Client.from_policy(
-        {
-            "backends": [{"model": "openai/gpt-image-2"}, {"model": "fal/flux-schnell"}],
-            "state": {"path": str(tmp_path / "state.db")},
-        },
-        providers={
-            "openai": openai_emulator.backend_config(),
-            "fal": fal_emulator.backend_config(),
-        },
-    )
-    yield from serving(client)
-
-
-def sdk(gateway: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway}/v1", api_key=KEY, max_retries=0)
+from tests.server.gateways import KEY, sdk, serving
 
 
 def test_every_response_field_is_answered_as_openai_answers_it(
@@ -206,7 +171,7 @@ def test_a_bug_is_an_openai_shaped_500(monkeypatch: pytest.MonkeyPatch, tmp_path
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(client, "generate", broken)
-    for url in serving(client):
+    with serving(client) as url:
         answer = httpx.post(
             f"{url}/v1/images/generations",
             json={"prompt": "a fox"},
@@ -225,7 +190,7 @@ def test_a_server_without_provider_keys_is_a_server_error(
         {"backends": [{"model": "openai/gpt-image-2"}], "state": {"path": str(tmp_path / "s.db")}},
         providers={"openai": HostedConfig(base_url=openai_emulator.api_root)},
     )
-    for url in serving(client):
+    with serving(client) as url:
         with pytest.raises(openai.InternalServerError) as exc:
             sdk(url).images.generate(model="auto", prompt="a fox")
     assert exc.value.status_code == 500

@@ -15,15 +15,12 @@ import pytest
 
 from imagegate import Client
 from imagegate.providers.config import HostedConfig
-from imagegate.server.app import create_app
 from imagegate.server.idempotency import Idempotency
 from imagegate.testing import Fault, ManualClock
 from imagegate.testing.emulators.openai import OpenAIEmulator
-from imagegate.testing.serving import BackgroundServer
+from tests.server.gateways import KEY, OTHER_KEY, serving
 from tests.waiting import wait_until
 
-KEY = "ig-test-key"
-OTHER_KEY = "ig-other-team-key"
 ORDER = {"Idempotency-Key": "order-17"}
 FOX = {"model": "openai/gpt-image-2", "prompt": "a red fox in snow", "size": "1024x1024"}
 
@@ -37,13 +34,8 @@ def gateway_to(
         {"backends": [{"model": "openai/gpt-image-2"}], "state": {"path": str(state)}},
         providers={"openai": config},
     )
-    app = create_app(client, api_keys=[KEY, OTHER_KEY], idempotency_keys=replays)
-    server = BackgroundServer(app, name="gateway")
-    server.start()
-    try:
-        yield server.url_of()
-    finally:
-        server.stop()
+    with serving(client, idempotency_keys=replays) as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,12 @@ from PIL import Image
 
 from imagegate import Client
 from imagegate.errors import ConfigError
-from imagegate.server.app import create_app
 from imagegate.server.tenants import Tenant, load_keys_file
 from imagegate.testing.clock import ManualClock
 from imagegate.testing.emulators.fal import FalEmulator
 from imagegate.testing.emulators.faults import Fault
 from imagegate.testing.emulators.openai import OpenAIEmulator
-from imagegate.testing.serving import BackgroundServer
+from tests.server.gateways import serving
 
 MARKETING_KEY = "ig-marketing-key"
 OPS_KEY = "ig-ops-key"
@@ -37,7 +37,7 @@ def start(
 ) -> Iterator[Start]:
     """Starts the gateway in front of the OpenAI and fal emulators, for these tenants and
     policy additions; gives its URL."""
-    servers: list[BackgroundServer] = []
+    servers = ExitStack()
 
     def started(tenants: list[Tenant], *, clock: ManualClock | None = None, **policy: Any) -> str:
         client = Client.from_policy(
@@ -51,15 +51,11 @@ def start(
                 "fal": fal_emulator.backend_config(),
             },
         )
-        app = create_app(client, tenants=tenants, clock=clock or ManualClock())
-        server = BackgroundServer(app, name="gateway")
-        server.start()
-        servers.append(server)
-        return server.url_of()
+        gateway = serving(client, tenants=tenants, api_keys=(), clock=clock or ManualClock())
+        return servers.enter_context(gateway)
 
-    yield started
-    for server in servers:
-        server.stop()
+    with servers:
+        yield started
 
 
 def sdk(gateway: str, key: str = MARKETING_KEY) -> openai.OpenAI:
