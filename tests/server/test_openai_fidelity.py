@@ -190,9 +190,8 @@ def test_a_server_without_provider_keys_is_a_server_error(
         {"backends": [{"model": "openai/gpt-image-2"}], "state": {"path": str(tmp_path / "s.db")}},
         providers={"openai": HostedConfig(base_url=openai_emulator.api_root)},
     )
-    with serving(client) as url:
-        with pytest.raises(openai.InternalServerError) as exc:
-            sdk(url).images.generate(model="auto", prompt="a fox")
+    with serving(client) as url, pytest.raises(openai.InternalServerError) as exc:
+        sdk(url).images.generate(model="auto", prompt="a fox")
     assert exc.value.status_code == 500
     assert exc.value.type == "server_error"
     assert "OPENAI_API_KEY" not in exc.value.message
