@@ -1,8 +1,9 @@
 """`Idempotency-Key`: a retried request gets the first answer instead of a second bill.
 
-A caller that sends the same request again under the same key (openai-python and openai-node
-send one with every POST, the same on each of their retries) gets the answer the first one
-got, or, while the first is still running, waits for it: the work runs once. The same key with
+A caller that sends the same request again under the same key (the openai SDKs send no key
+of their own, but resend a caller's headers, key included, on each of their retries) gets the
+answer the first one got, or, while the first is still running, waits for it: the work runs
+once. The same key with
 a different request is refused (422, as the IETF's Idempotency-Key draft says), since
 replaying the first answer would hand back images of another prompt. Keys are scoped per
 caller: one key's entries are never another's.
