@@ -41,6 +41,9 @@ __all__ = [
     "PrivacyPolicy",
     "StatePolicy",
     "TextPolicy",
+    "expand_env",
+    "line_of",
+    "yaml_problem",
 ]
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -237,7 +240,7 @@ class Policy(_Section):
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}{_yaml_problem(exc)}") from None
+            raise ConfigError(f"{source}{yaml_problem(exc)}") from None
         except ValueError as exc:  # a scalar YAML reads but Python cannot hold: 2024-13-45
             raise ConfigError(f"{source}: not a valid YAML value: {exc}") from None
         except RecursionError:
@@ -257,7 +260,7 @@ class Policy(_Section):
                 the line).
         """
         try:
-            return cls.model_validate(_expand(document))
+            return cls.model_validate(expand_env(document))
         except ValidationError as exc:
             raise ConfigError(_explain(exc, source, text)) from None
 
@@ -266,17 +269,19 @@ class Policy(_Section):
         return next((e for e in self.backends if e.model == model and e.enabled), None)
 
 
-def _expand(value: Any) -> Any:
+def expand_env(value: Any) -> Any:
+    """`value` (a YAML document or part of one) with ``${VAR}`` and ``${VAR:-default}`` in its
+    strings read from the environment."""
     if isinstance(value, str):
         return _ENV.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
     if isinstance(value, Mapping):
-        return {key: _expand(item) for key, item in value.items()}
+        return {key: expand_env(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_expand(item) for item in value]
+        return [expand_env(item) for item in value]
     return value
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
+def yaml_problem(exc: yaml.YAMLError) -> str:
     """Where the YAML is broken and how, without PyYAML's quote of the line: the line may
     hold an inline ``api_key``, and the message ends up in logs and on terminals."""
     if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
@@ -291,7 +296,7 @@ def _explain(exc: ValidationError, source: str, text: str | None) -> str:
     for error in exc.errors():
         loc = tuple(error["loc"])
         key = ".".join(str(part) for part in loc) or "(top level)"
-        line = _line_of(text, loc) if text is not None else None
+        line = line_of(text, loc) if text is not None else None
         where = f"{source}:{line}" if line else source
         allowed = ""
         expected = (error.get("ctx") or {}).get("expected")
@@ -301,7 +306,7 @@ def _explain(exc: ValidationError, source: str, text: str | None) -> str:
     return "invalid routing policy:\n  " + "\n  ".join(problems)
 
 
-def _line_of(text: str, loc: Sequence[int | str]) -> int | None:
+def line_of(text: str, loc: Sequence[int | str]) -> int | None:
     """The 1-based line of the YAML node at `loc` (or of its nearest existing parent)."""
     try:
         node: Any = yaml.compose(text)

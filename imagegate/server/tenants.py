@@ -32,7 +32,7 @@ from starlette.responses import Response
 
 from imagegate.errors import ConfigError
 from imagegate.request import ImageRequest
-from imagegate.routing.policy import _expand, _line_of, _yaml_problem
+from imagegate.routing.policy import expand_env, line_of, yaml_problem
 from imagegate.server.wire import error_response
 from imagegate.state.ledger import Budget, Period
 
@@ -233,18 +233,18 @@ def load_keys_file(path: str | Path) -> list[Tenant]:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}{_yaml_problem(exc)}") from None
+        raise ConfigError(f"{source}{yaml_problem(exc)}") from None
     except (ValueError, RecursionError) as exc:
         raise ConfigError(f"{source}: not a valid keys file: {type(exc).__name__}") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: a keys file is a mapping with a 'tenants:' list")
     try:
-        tenants = list(_KeysFile.model_validate(_expand(document)).tenants)
+        tenants = list(_KeysFile.model_validate(expand_env(document)).tenants)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_input=False):
             loc = tuple(error["loc"])
-            line = _line_of(text, loc)
+            line = line_of(text, loc)
             where = f"{source}:{line}" if line else str(source)
             key = ".".join(str(part) for part in loc) or "(top level)"
             problems.append(f"{where}: {key}{_tenant_named(document, loc)}: {error['msg']}")
