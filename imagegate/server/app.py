@@ -190,7 +190,7 @@ def create_app(
         refusal = admin(request)
         if refusal is not None:
             return refusal
-        return HTMLResponse(status_html(client, metrics))
+        return HTMLResponse(await anyio.to_thread.run_sync(status_html, client, metrics))
 
     return Starlette(
         routes=[

@@ -9,37 +9,64 @@ import io
 import threading
 import time
 from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from PIL import Image
 
 from imagegate.client import Client
+from imagegate.decision import RouteDecision
 from imagegate.errors import ImagegateError
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
 
-__all__ = ["Metrics", "Served", "status_html", "thumbnail"]
+__all__ = ["Metrics", "Served", "Thumbnails", "status_html", "thumbnail"]
+
+THUMBNAIL_WAIT_S = 10.0
+"""How long the status page waits, in all, for thumbnails still being made."""
 
 
 @dataclass(frozen=True)
 class Served:
-    """One finished request, for the status page."""
+    """One finished request, for the status page: its thumbnail (None: none is made) and its
+    route, whose explanation is written when the page is."""
 
     at: float
     prompt: str
     backend: str
     cost_usd: float
     seconds: float
-    explanation: str
-    thumbnail: str
+    route: RouteDecision | None
+    thumbnail: Future[str] | None
     private: bool = False
 
 
-class Metrics:
-    """Counters for /metrics, per backend; safe across threads."""
+class Thumbnails:
+    """Thumbnails of served images, made by one background thread, so that no answer waits
+    for its image to be decoded; while `pending` images wait for theirs, the next gets none
+    (so a burst holds at most that many images in memory)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pending: int = 4) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imagegate-thumbnails")
+        self._slots = threading.BoundedSemaphore(pending)
+
+    def of(self, data: bytes) -> Future[str] | None:
+        """The thumbnail of `data` to come, or None when too many are being made."""
+        if not self._slots.acquire(blocking=False):
+            return None
+        made = self._pool.submit(thumbnail, data)
+        made.add_done_callback(lambda _: self._slots.release())
+        return made
+
+
+class Metrics:
+    """Counters for /metrics, per backend, and the recent requests the status page shows; safe
+    across threads."""
+
+    def __init__(self, thumbnails: Thumbnails | None = None) -> None:
         self._lock = threading.Lock()
+        self._thumbnails = thumbnails or Thumbnails()
         self.requests: dict[tuple[str, str], int] = defaultdict(int)
         self.seconds: dict[str, float] = defaultdict(float)
         self.spend: dict[str, float] = defaultdict(float)
@@ -48,10 +75,10 @@ class Metrics:
     def served(self, request: ImageRequest, result: ImageResult) -> None:
         if request.private:
             # Kept for nothing, shown to no one: the explanation quotes the prompt's text too.
-            prompt = shown = explanation = ""
+            prompt, shown, route = "", None, None
         else:
-            prompt, shown = request.prompt, thumbnail(result.image.data)
-            explanation = result.route.explain() if result.route else ""
+            prompt, shown = request.prompt, self._thumbnails.of(result.image.data)
+            route = result.route
         with self._lock:
             self.requests[(result.backend, "ok")] += 1
             self.seconds[result.backend] += result.timings.total_s
@@ -63,7 +90,7 @@ class Metrics:
                     backend=result.backend,
                     cost_usd=result.cost.usd,
                     seconds=result.timings.total_s,
-                    explanation=explanation,
+                    route=route,
                     thumbnail=shown,
                     private=request.private,
                 )
@@ -112,11 +139,20 @@ def thumbnail(data: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _shown(served: Served) -> str:
-    """The thumbnail of a served request, or "private" in its place."""
+def _shown(served: Served, deadline: float) -> str:
+    """The thumbnail of a served request (waited for until `deadline`, on the monotonic
+    clock, while it is being made), or what stands in its place."""
     if served.private:
         return "<i>private</i>"
-    return f"<img src='{served.thumbnail}' alt='thumbnail'>"
+    if served.thumbnail is None:
+        return "<i>no thumbnail</i>"
+    try:
+        made = served.thumbnail.result(timeout=max(0.0, deadline - time.monotonic()))
+    except FutureTimeout:
+        return "<i>thumbnail on its way</i>"
+    except Exception:  # an image the page cannot shrink: the answer was served all the same
+        return "<i>no thumbnail</i>"
+    return f"<img src='{made}' alt='thumbnail'>"
 
 
 def _prompt(served: Served) -> str:
@@ -125,7 +161,8 @@ def _prompt(served: Served) -> str:
 
 def status_html(client: Client, metrics: Metrics) -> str:
     """The status page: spend today, budgets (the tenants' too), latency per backend, recent
-    decisions (a private request's without its prompt and image)."""
+    decisions (a private request's without its prompt and image). It may wait (up to
+    `THUMBNAIL_WAIT_S`) for thumbnails still being made: render it off the event loop."""
     router = client.router
     rows, budgets, latency = [], [], []
     if router is not None:
@@ -149,10 +186,11 @@ def status_html(client: Client, metrics: Metrics) -> str:
                 f"<td>{estimate.p95_s:.2f} s</td><td>{estimate.source} "
                 f"({estimate.samples})</td></tr>"
             )
+    deadline = time.monotonic() + THUMBNAIL_WAIT_S
     recent = [
-        f"<li>{_shown(s)} <b>{html.escape(s.backend)}</b> "
+        f"<li>{_shown(s, deadline)} <b>{html.escape(s.backend)}</b> "
         f"${s.cost_usd:.4f}, {s.seconds:.2f} s: {_prompt(s)}"
-        f"<pre>{html.escape(s.explanation)}</pre></li>"
+        f"<pre>{html.escape(s.route.explain() if s.route else '')}</pre></li>"
         for s in list(metrics.recent)
     ]
     return f"""<!doctype html>

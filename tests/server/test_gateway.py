@@ -6,6 +6,7 @@ import base64
 import io
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ import openai
 import pytest
 from PIL import Image
 
+from imagegate.server import status
 from imagegate.testing.emulators.fal import FalEmulator
 from tests.server.gateways import ADMIN, ADMIN_KEY, KEY, OTHER_KEY, sdk
 
@@ -111,6 +113,27 @@ def test_health_metrics_and_status_page(gateway: str) -> None:
     assert "$4.9970 left of $5.00" in page
     assert KEY not in page
     assert ADMIN_KEY not in page
+
+
+def test_an_answer_does_not_wait_for_its_status_page_thumbnail(
+    gateway: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = threading.Event()
+    real = status.thumbnail
+    gave_up: list[bool] = []
+
+    def held(data: bytes) -> str:
+        # Held until the answer is in: only a thumbnail made off the request path gets there.
+        gave_up.append(not made.wait(timeout=60))
+        return real(data)
+
+    monkeypatch.setattr(status, "thumbnail", held)
+    response = sdk(gateway).images.generate(model="auto", prompt="a red fox in snow")
+    assert response.data  # answered while its thumbnail is held
+    made.set()
+    page = httpx.get(f"{gateway}/", headers=ADMIN).text
+    assert "data:image/jpeg;base64," in page  # made once let go; the page waits for it
+    assert gave_up == [False]
 
 
 CHROMIUM = shutil.which("chromium")
