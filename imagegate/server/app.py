@@ -112,19 +112,19 @@ def create_app(
         try:
             rates.request(who)
             fields = await (form_fields(request, bounds) if edit else json_fields(request, bounds))
-            fields, given = passthrough.split(fields)
+            plain, given = passthrough.split(fields)
             # Validation decodes every input image (seconds for large ones): off the event
             # loop, so that other requests, /healthz included, are answered meanwhile, and a
             # few at a time, so that decoding holds neither every core nor unbounded memory.
             validated = await anyio.to_thread.run_sync(
-                ImageRequest.model_validate, fields, limiter=validations
+                ImageRequest.model_validate, plain, limiter=validations
             )
             with allowed_models(who.models):
                 image_request = passthrough.carried(client, who.bind(validated), given)
             rates.images(who, image_request.n)
             if key is None:
                 return await run(who, image_request, edit=edit)
-            digest = idempotency.fingerprint(request.url.path, {**fields, **given})
+            digest = idempotency.fingerprint(request.url.path, fields)
             return await replays.answer(
                 who.name, key, digest, lambda: run(who, image_request, edit=edit)
             )
