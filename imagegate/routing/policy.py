@@ -43,6 +43,7 @@ __all__ = [
     "TextPolicy",
     "expand_env",
     "line_of",
+    "read_config",
     "yaml_problem",
 ]
 
@@ -223,12 +224,7 @@ class Policy(_Section):
             ConfigError: unreadable, not YAML, or invalid (file, line, key and what is allowed).
         """
         source = Path(path)
-        try:
-            text = source.read_text("utf-8")
-        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise ConfigError(f"cannot read policy {source}: {reason}") from None
-        return cls.from_yaml(text, source=str(source))
+        return cls.from_yaml(read_config(source, "policy"), source=str(source))
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "<policy>") -> Policy:
@@ -279,6 +275,19 @@ def expand_env(value: Any) -> Any:
     if isinstance(value, list):
         return [expand_env(item) for item in value]
     return value
+
+
+def read_config(source: Path, what: str) -> str:
+    """The text of a configuration file (`what` names it in the error).
+
+    Raises:
+        ConfigError: it cannot be read, or is not UTF-8.
+    """
+    try:
+        return source.read_text("utf-8")
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"cannot read {what} {source}: {reason}") from None
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:

@@ -32,7 +32,7 @@ from starlette.responses import Response
 
 from imagegate.errors import ConfigError
 from imagegate.request import ImageRequest
-from imagegate.routing.policy import expand_env, line_of, yaml_problem
+from imagegate.routing.policy import expand_env, line_of, read_config, yaml_problem
 from imagegate.server.wire import error_response
 from imagegate.state.ledger import Budget, Period
 
@@ -225,11 +225,7 @@ def load_keys_file(path: str | Path) -> list[Tenant]:
         ConfigError: unreadable, not YAML, or invalid (file, line, key and what is wrong).
     """
     source = Path(path)
-    try:
-        text = source.read_text("utf-8")
-    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise ConfigError(f"cannot read keys file {source}: {reason}") from None
+    text = read_config(source, "keys file")
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
