@@ -20,7 +20,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from imagegate.client import Client
@@ -34,6 +34,7 @@ from imagegate.server.ratelimit import RateLimiter
 from imagegate.server.status import Metrics, status_html
 from imagegate.server.tenants import Refused, Tenant, Tenants
 from imagegate.server.wire import (
+    FastJSONResponse,
     error_response,
     form_fields,
     http_error,
@@ -113,12 +114,16 @@ def create_app(
             rates.request(who)
             fields = await (form_fields(request, bounds) if edit else json_fields(request, bounds))
             plain, given = passthrough.split(fields)
-            # Validation decodes every input image (seconds for large ones): off the event
-            # loop, so that other requests, /healthz included, are answered meanwhile, and a
-            # few at a time, so that decoding holds neither every core nor unbounded memory.
-            validated = await anyio.to_thread.run_sync(
-                ImageRequest.model_validate, plain, limiter=validations
-            )
+            if edit:
+                # Validation decodes every input image (seconds for large ones): off the event
+                # loop, so that other requests, /healthz included, are answered meanwhile, and
+                # a few at a time, so that decoding holds neither every core nor unbounded
+                # memory. A generation has no images: it is checked in microseconds.
+                validated = await anyio.to_thread.run_sync(
+                    ImageRequest.model_validate, plain, limiter=validations
+                )
+            else:
+                validated = ImageRequest.model_validate(plain)
             with allowed_models(who.models):
                 image_request = passthrough.carried(client, who.bind(validated), given)
             rates.images(who, image_request.n)
@@ -143,7 +148,7 @@ def create_app(
             metrics.failed(error)
             return typed_error(error)
         metrics.served(image_request, result)
-        return JSONResponse(openai_body(result), headers={"x-request-id": result.request_id})
+        return FastJSONResponse(openai_body(result), headers={"x-request-id": result.request_id})
 
     async def generations(request: Request) -> Response:
         return await serve(request, edit=False)
@@ -164,7 +169,7 @@ def create_app(
         allowed = [n for n in client.backends if who.models is None or who.may_use(n)]
         names = [AUTO, *allowed]
         if "model" not in request.path_params:
-            return JSONResponse({"object": "list", "data": [model_entry(n) for n in names]})
+            return FastJSONResponse({"object": "list", "data": [model_entry(n) for n in names]})
         name = request.path_params["model"]
         if name not in names:
             return error_response(
@@ -174,11 +179,11 @@ def create_app(
                 f"The model '{name}' does not exist; this gateway routes to: {', '.join(names)}",
                 param="model",
             )
-        return JSONResponse(model_entry(name))
+        return FastJSONResponse(model_entry(name))
 
     async def healthz(request: Request) -> Response:
         del request
-        return JSONResponse({"status": "ok"})
+        return FastJSONResponse({"status": "ok"})
 
     async def metrics_page(request: Request) -> Response:
         refusal = admin(request)

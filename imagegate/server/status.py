@@ -9,8 +9,6 @@ import io
 import threading
 import time
 from collections import defaultdict, deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from PIL import Image
@@ -21,15 +19,49 @@ from imagegate.errors import ImagegateError
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
 
-__all__ = ["Metrics", "Served", "Thumbnails", "status_html", "thumbnail"]
+__all__ = ["Metrics", "Served", "Thumbnail", "status_html", "thumbnail"]
 
-THUMBNAIL_WAIT_S = 10.0
-"""How long the status page waits, in all, for thumbnails still being made."""
+MAX_HELD_BYTES = 64 * 1024 * 1024
+"""The most image bytes the status page holds for thumbnails not yet shown (the newest
+images' first)."""
+
+
+class Thumbnail:
+    """The thumbnail of one served image, made the first time the status page shows it (so
+    that serving decodes nothing for the page); until then it holds the image's bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self._lock = threading.Lock()
+        self._data: bytes | None = data
+        self._made: str | None = None
+
+    @property
+    def held(self) -> int:
+        """The image bytes it holds until it is made."""
+        data = self._data
+        return 0 if data is None else len(data)
+
+    def drop(self) -> None:
+        """Let go of the image: no thumbnail will be made."""
+        with self._lock:
+            self._data = None
+
+    def made(self) -> str | None:
+        """The thumbnail as a data URL (made now, the first time), or None when there is
+        none: dropped, or an image the page cannot shrink."""
+        with self._lock:
+            if self._data is not None:
+                try:
+                    self._made = thumbnail(self._data)
+                except Exception:  # the answer was served all the same; the page shows none
+                    self._made = None
+                self._data = None
+            return self._made
 
 
 @dataclass(frozen=True)
 class Served:
-    """One finished request, for the status page: its thumbnail (None: none is made) and its
+    """One finished request, for the status page: its thumbnail (None: none is kept) and its
     route, whose explanation is written when the page is."""
 
     at: float
@@ -38,35 +70,17 @@ class Served:
     cost_usd: float
     seconds: float
     route: RouteDecision | None
-    thumbnail: Future[str] | None
+    thumbnail: Thumbnail | None
     private: bool = False
-
-
-class Thumbnails:
-    """Thumbnails of served images, made by one background thread, so that no answer waits
-    for its image to be decoded; while `pending` images wait for theirs, the next gets none
-    (so a burst holds at most that many images in memory)."""
-
-    def __init__(self, pending: int = 4) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imagegate-thumbnails")
-        self._slots = threading.BoundedSemaphore(pending)
-
-    def of(self, data: bytes) -> Future[str] | None:
-        """The thumbnail of `data` to come, or None when too many are being made."""
-        if not self._slots.acquire(blocking=False):
-            return None
-        made = self._pool.submit(thumbnail, data)
-        made.add_done_callback(lambda _: self._slots.release())
-        return made
 
 
 class Metrics:
     """Counters for /metrics, per backend, and the recent requests the status page shows; safe
     across threads."""
 
-    def __init__(self, thumbnails: Thumbnails | None = None) -> None:
+    def __init__(self, max_held_bytes: int = MAX_HELD_BYTES) -> None:
         self._lock = threading.Lock()
-        self._thumbnails = thumbnails or Thumbnails()
+        self._max_held_bytes = max_held_bytes
         self.requests: dict[tuple[str, str], int] = defaultdict(int)
         self.seconds: dict[str, float] = defaultdict(float)
         self.spend: dict[str, float] = defaultdict(float)
@@ -77,7 +91,7 @@ class Metrics:
             # Kept for nothing, shown to no one: the explanation quotes the prompt's text too.
             prompt, shown, route = "", None, None
         else:
-            prompt, shown = request.prompt, self._thumbnails.of(result.image.data)
+            prompt, shown = request.prompt, Thumbnail(result.image.data)
             route = result.route
         with self._lock:
             self.requests[(result.backend, "ok")] += 1
@@ -95,6 +109,16 @@ class Metrics:
                     private=request.private,
                 )
             )
+            self._within_held_bytes()
+
+    def _within_held_bytes(self) -> None:
+        """Drop the images of the oldest thumbnails not yet made past `max_held_bytes`."""
+        held = 0
+        for served in self.recent:
+            if served.thumbnail is not None:
+                held += served.thumbnail.held
+                if held > self._max_held_bytes:
+                    served.thumbnail.drop()
 
     def failed(self, error: ImagegateError) -> None:
         with self._lock:
@@ -139,18 +163,12 @@ def thumbnail(data: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _shown(served: Served, deadline: float) -> str:
-    """The thumbnail of a served request (waited for until `deadline`, on the monotonic
-    clock, while it is being made), or what stands in its place."""
+def _shown(served: Served) -> str:
+    """The thumbnail of a served request, or what stands in its place."""
     if served.private:
         return "<i>private</i>"
-    if served.thumbnail is None:
-        return "<i>no thumbnail</i>"
-    try:
-        made = served.thumbnail.result(timeout=max(0.0, deadline - time.monotonic()))
-    except FutureTimeout:
-        return "<i>thumbnail on its way</i>"
-    except Exception:  # an image the page cannot shrink: the answer was served all the same
+    made = served.thumbnail.made() if served.thumbnail is not None else None
+    if made is None:
         return "<i>no thumbnail</i>"
     return f"<img src='{made}' alt='thumbnail'>"
 
@@ -161,8 +179,8 @@ def _prompt(served: Served) -> str:
 
 def status_html(client: Client, metrics: Metrics) -> str:
     """The status page: spend today, budgets (the tenants' too), latency per backend, recent
-    decisions (a private request's without its prompt and image). It may wait (up to
-    `THUMBNAIL_WAIT_S`) for thumbnails still being made: render it off the event loop."""
+    decisions (a private request's without its prompt and image). It makes the thumbnails
+    not yet shown (decoding their images): render it off the event loop."""
     router = client.router
     rows, budgets, latency = [], [], []
     if router is not None:
@@ -186,9 +204,8 @@ def status_html(client: Client, metrics: Metrics) -> str:
                 f"<td>{estimate.p95_s:.2f} s</td><td>{estimate.source} "
                 f"({estimate.samples})</td></tr>"
             )
-    deadline = time.monotonic() + THUMBNAIL_WAIT_S
     recent = [
-        f"<li>{_shown(s, deadline)} <b>{html.escape(s.backend)}</b> "
+        f"<li>{_shown(s)} <b>{html.escape(s.backend)}</b> "
         f"${s.cost_usd:.4f}, {s.seconds:.2f} s: {_prompt(s)}"
         f"<pre>{html.escape(s.route.explain() if s.route else '')}</pre></li>"
         for s in list(metrics.recent)
