@@ -18,7 +18,6 @@ file or a decompression bomb (refused from its header, never decoded) is an
 
 from __future__ import annotations
 
-import base64
 import binascii
 import fnmatch
 import ipaddress
@@ -31,7 +30,7 @@ import anyio
 import httpx
 
 from imagegate.errors import OutputDownloadError, UnsafeOutputURLError
-from imagegate.images import untrusted
+from imagegate.images import b64, untrusted
 from imagegate.result import GeneratedImage
 
 __all__ = ["Downloader", "OutputPolicy"]
@@ -263,7 +262,7 @@ def _data_uri(uri: str, backend: str) -> bytes:
     header, _, payload = uri.partition(",")
     try:
         if header.endswith(";base64"):
-            return base64.b64decode(payload, validate=True)
+            return b64.decoded(payload)
         return unquote_to_bytes(payload)
     except (binascii.Error, ValueError) as exc:
         raise OutputDownloadError(f"malformed data: URI ({exc})", backend=backend) from None

@@ -31,7 +31,7 @@ from imagegate.errors import (
     ProviderUnavailableError,
 )
 from imagegate.extras import require
-from imagegate.images import untrusted
+from imagegate.images import b64, untrusted
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.failures import (
     malformed_answer,
@@ -189,10 +189,9 @@ class OpenAIBackend(HostedBackend):
                 may_be_billed=True,
             )
 
+        text = item.b64_json or ""
         try:
-            # Strict (only the base64 alphabet, padded) in C: b64decode's validate=True runs
-            # a regular expression over the whole text first, several ms for a large image.
-            data = binascii.a2b_base64(item.b64_json or "", strict_mode=True)
+            data = b64.decoded(text)
         except (binascii.Error, ValueError) as exc:
             raise unreadable(f"{what} is not valid base64 ({exc})") from None
         info = untrusted.inspect(
@@ -202,6 +201,7 @@ class OpenAIBackend(HostedBackend):
             max_pixels=self.config.max_output_pixels,
             decode_png=False,
         )
+        b64.keep(data, text)
         return GeneratedImage(
             data=data,
             media_type=info.media_type,

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from imagegate.client import Client
 from imagegate.errors import ConfigError, ImagegateError
+from imagegate.images.b64 import keeping_base64
 from imagegate.request import AUTO, ImageRequest
 from imagegate.routing.allowed import allowed_models
 from imagegate.server import idempotency, passthrough
@@ -141,14 +142,16 @@ def create_app(
 
     async def run(who: Tenant, image_request: ImageRequest, *, edit: bool) -> Response:
         try:
-            # A request_id is the caller's: another key reusing it is refused, not served.
-            with caller_scope(who.name), allowed_models(who.models):
+            # A request_id is the caller's: another key reusing it is refused, not served. The
+            # images' base64 from the provider is sent on as it came (checked, not re-encoded).
+            with caller_scope(who.name), allowed_models(who.models), keeping_base64() as kept:
                 result = await (client.edit if edit else client.generate)(image_request)
+                body = openai_body(result, kept)
         except ImagegateError as error:
             metrics.failed(error)
             return typed_error(error)
         metrics.served(image_request, result)
-        return FastJSONResponse(openai_body(result), headers={"x-request-id": result.request_id})
+        return FastJSONResponse(body, headers={"x-request-id": result.request_id})
 
     async def generations(request: Request) -> Response:
         return await serve(request, edit=False)

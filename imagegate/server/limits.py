@@ -52,6 +52,4 @@ class Limits(BaseModel):
         10.0, gt=0, description="Time a request's headers may take to arrive."
     )
     keep_alive_s: int = Field(5, gt=0, description="How long an idle connection is kept open.")
-    max_header_bytes: int = Field(
-        16 * 1024, gt=0, description="Largest request line and headers (h11's incomplete event)."
-    )
+    max_header_bytes: int = Field(16 * 1024, gt=0, description="Largest request line and headers.")

@@ -3,7 +3,6 @@ writing results and errors in OpenAI's shapes."""
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import time
@@ -37,6 +36,7 @@ from imagegate.errors import (
     RequestTooLargeError,
     UnsafeOutputURLError,
 )
+from imagegate.images.b64 import Base64Kept
 from imagegate.result import ImageResult, TokenUsage
 from imagegate.server.body import parse_json, read_body
 from imagegate.server.idempotency import IdempotencyKeyReusedError
@@ -261,10 +261,12 @@ def _lora_names_only(lora: Any) -> None:
             )
 
 
-def openai_body(result: ImageResult) -> dict[str, Any]:
+def openai_body(result: ImageResult, kept: Base64Kept | None = None) -> dict[str, Any]:
     """The body OpenAI answers with (``usage`` only when the backend counted tokens;
     ``quality`` and ``background`` null unless it said what it made), and imagegate's account
-    of the request beside it."""
+    of the request beside it; images are written as the base64 text `kept`, where it holds
+    theirs."""
+    base64 = kept or Base64Kept()
     first = result.image
     body: dict[str, Any] = {
         "created": int(time.time()),
@@ -274,7 +276,7 @@ def openai_body(result: ImageResult) -> dict[str, Any]:
         "size": f"{first.width}x{first.height}",
         "data": [
             {
-                "b64_json": base64.b64encode(image.data).decode(),
+                "b64_json": base64.of(image.data),
                 "revised_prompt": image.revised_prompt,
             }
             for image in result.images

@@ -42,6 +42,7 @@ SMALL = Limits(
     max_json_depth=8,
     body_timeout_s=0.3,
     header_timeout_s=0.3,
+    max_header_bytes=2048,
 )
 
 
@@ -213,6 +214,37 @@ def test_headers_trickled_past_the_deadline_close_the_connection(gateway: str) -
         assert first.startswith(b"HTTP/1.1 200")
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")
         assert read_all(sock) == b""
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_headers_past_the_size_limit_are_refused_and_the_connection_closed(gateway: str) -> None:
+    request = f"GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Padding: {'a' * 4096}\r\n\r\n"
+    with connect(gateway) as sock:
+        sock.sendall(request.encode())
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"connection: close" in answer.lower()
+
+
+def test_headers_sent_without_end_past_the_size_limit_are_refused(gateway: str) -> None:
+    with connect(gateway) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Padding: " + b"a" * 4096)
+        assert read_all(sock).startswith(b"HTTP/1.1 400")
+
+
+def test_headers_within_the_size_limit_after_a_large_body_are_served(gateway: str) -> None:
+    body = b'{"prompt": "' + b"a" * 3000 + b'", "model": "auto", "needs_text": false}'
+    first = f"POST /v1/models HTTP/1.1\r\nHost: g\r\nContent-Length: {len(body)}\r\n\r\n"
+    second = "GET /healthz HTTP/1.1\r\nHost: g\r\n\r\n"
+    with connect(gateway) as sock:
+        sock.sendall(first.encode() + body + second.encode())
+        answers = b""
+        while answers.count(b"HTTP/1.1") < 2 or not answers.endswith(b'{"status":"ok"}'):
+            chunk = sock.recv(65536)
+            assert chunk, answers
+            answers += chunk
+    assert answers.startswith(b"HTTP/1.1 405")
+    assert b"HTTP/1.1 200" in answers
 
 
 def bomb_png(width: int, height: int) -> bytes:
