@@ -1,12 +1,15 @@
-"""1,000 concurrent jobs over the four hosted emulators, from one process on 2 cores.
+"""10,000 concurrent jobs over the four hosted emulators, from one process on 2 cores.
 
 The emulators run in a second process with job times drawn around each model's catalog
-latency (OpenAI ~12 s, Replicate ~6 s, fal ~1.5 s, WaveSpeed ~2 s; log-normal). This process
-starts every job at once through one `Client` and samples, every 50 ms, its resident memory,
-open sockets and threads. Prints the wall time against the ideal (the longest job, as the
-emulators timed it: no client can finish sooner), peak RSS and the peaks of sockets/threads.
+latency (OpenAI ~12 s, Replicate ~6 s, fal ~1.5 s, WaveSpeed ~2 s; log-normal), serving one
+image per size and format (`Emulator.reuse_images`: drawing each would make them the limit).
+This process starts every job at once through one `Client` and samples, every 50 ms, its
+resident memory, open sockets and threads. Prints its CPU time per job, the requests the
+emulators served and their CPU time, the wall time against the ideal (the longest job, as the
+emulators timed it: no client can finish sooner), peak RSS, and whether issue 17's goals are
+met (ratio <= 1.2, peak RSS <= 300 MiB).
 
-    python bench/scale.py [--jobs 1000] [--scale 1.0]
+    python bench/scale.py [--jobs 10000] [--scale 1.0]
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from imagegate import Client, get_model
 from imagegate.errors import ImagegateError
 from imagegate.providers.config import HostedConfig
 
+RATIO_GOAL = 1.2
+RSS_GOAL_MIB = 300
 MODELS = {
     "openai": ("openai/gpt-image-2", "1024x1024"),
-    "replicate": ("replicate/flux-dev", "512x512"),
+    "replicate": ("replicate/flux-dev", "1024x1024"),
     "fal": ("fal/flux-schnell", "512x512"),
     "wavespeed": ("wavespeed/z-image-turbo", "512x512"),
 }
@@ -48,13 +53,17 @@ def serve_emulators(ready: multiprocessing.Queue[object], stop: Event, scale: fl
         for index, (provider, (model, _)) in enumerate(MODELS.items())
     }
     with running_emulators(timing=timing) as emulators:
+        for emulator in emulators.values():
+            emulator.reuse_images = True
         ready.put({name: emulator.backend_config() for name, emulator in emulators.items()})
         stop.wait()
         openai = emulators["openai"]
         assert isinstance(openai, OpenAIEmulator)
         jobs = [emulator.jobs.all() for name, emulator in emulators.items() if name != "openai"]
         durations = [job.finished_at() - job.created_at for some in jobs for job in some]
-        ready.put(max(durations + openai.generation_s))
+        requests = {name: len(emulator.log) for name, emulator in emulators.items()}
+        cpu = psutil.Process().cpu_times()
+        ready.put((max(durations + openai.generation_s), requests, cpu.user + cpu.system))
 
 
 class Peaks:
@@ -73,7 +82,7 @@ class Peaks:
             await asyncio.sleep(every_s)
 
 
-async def run(args: argparse.Namespace, configs: dict[str, HostedConfig]) -> float:
+async def run(args: argparse.Namespace, configs: dict[str, HostedConfig]) -> tuple[float, Peaks]:
     peaks = Peaks()
     baseline_rss = peaks.process.memory_info().rss
     async with Client(providers=configs) as client:
@@ -90,26 +99,41 @@ async def run(args: argparse.Namespace, configs: dict[str, HostedConfig]) -> flo
             return f"{provider}: ok"
 
         started = time.perf_counter()
+        cpu_before = peaks.process.cpu_times()
         outcomes = Counter(await asyncio.gather(*(job(provider) for provider in plan)))
         wall = time.perf_counter() - started
+        cpu_after = peaks.process.cpu_times()
         sampler.cancel()
+    cpu_s = sum(cpu_after[:2]) - sum(cpu_before[:2])
     print(f"{args.jobs} jobs: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    print(f"client CPU {cpu_s:.1f} s ({cpu_s / args.jobs * 1000:.2f} ms a job)")
     print(f"peak RSS {peaks.rss / 2**20:.0f} MiB ({(peaks.rss - baseline_rss) / 2**20:+.0f} MiB)")
     print(f"peak open TCP sockets {peaks.sockets}, peak threads {peaks.threads}")
-    return wall
+    return wall, peaks
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--scale", type=float, default=1.0, help="job times x catalog p50")
     args = parser.parse_args()
 
     with OtherProcess(serve_emulators, args.scale) as emulators:
-        wall = asyncio.run(run(args, emulators.receive()))
+        wall, peaks = asyncio.run(run(args, emulators.receive()))
         emulators.stop()
-        longest = emulators.receive()
-    print(f"wall {wall:.1f} s; ideal (longest job) {longest:.1f} s; ratio {wall / longest:.2f}")
+        longest, requests, emulator_cpu_s = emulators.receive()
+    print(
+        f"emulators: {sum(requests.values())} requests ("
+        + ", ".join(f"{name} {count}" for name, count in requests.items())
+        + f"), {sum(requests.values()) / args.jobs:.1f} a job; CPU {emulator_cpu_s:.1f} s"
+    )
+    ratio = wall / longest
+    print(f"wall {wall:.1f} s; ideal (longest job) {longest:.1f} s; ratio {ratio:.2f}")
+    rss_mib = peaks.rss / 2**20
+    print(
+        f"goals: ratio <= {RATIO_GOAL} {'met' if ratio <= RATIO_GOAL else 'NOT met'}; "
+        f"peak RSS <= {RSS_GOAL_MIB} MiB {'met' if rss_mib <= RSS_GOAL_MIB else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,12 @@ from imagegate.errors import OutputDownloadError, UnsafeOutputURLError
 from imagegate.images import b64, untrusted
 from imagegate.result import GeneratedImage
 
-__all__ = ["Downloader", "OutputPolicy"]
+__all__ = ["DOWNLOAD_TIMEOUT", "Downloader", "OutputPolicy"]
 
 _MAX_REDIRECTS = 5
+
+DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+"""How long a download's connect, and each of its reads, may take."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,7 @@ class Downloader:
             raise ValueError("give a Downloader a client or a transport, not both")
         self.policy = policy
         self._resolves = transport is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(60.0, connect=10.0), transport=transport
-        )
+        self._client = client or httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, transport=transport)
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

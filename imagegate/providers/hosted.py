@@ -1,9 +1,10 @@
 """What every hosted backend shares: its identity from the catalog, its config, its result.
 
 Adapters subclass `HostedBackend` and implement `_run`; the catalog entry gives name,
-capabilities and price, the `HostedConfig` gives where and how to connect. An optional httpx
-transport replaces the network for every HTTP call the backend makes (its API calls, the SDK's,
-and output downloads), e.g. an emulator served in process (`Emulator.transport()`).
+capabilities and price, the `HostedConfig` gives where and how to connect. Every HTTP call the
+backend makes (its API calls, the SDK's, and output downloads) goes through one transport: the
+backend's own `ConnectionPool` of sockets, or one the caller gives instead, e.g. an emulator
+served in process (`Emulator.transport()`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from imagegate.backend import Capabilities
 from imagegate.catalog.models import ModelSpec
 from imagegate.errors import InvalidRequestError, MissingCredentialsError, PrivacyError
 from imagegate.providers.config import HostedConfig
-from imagegate.providers.download import Downloader
+from imagegate.providers.connections import ConnectionPool
+from imagegate.providers.download import DOWNLOAD_TIMEOUT, Downloader
 from imagegate.request import ImageRequest
 from imagegate.result import (
     Cost,
@@ -40,7 +42,8 @@ class HostedBackend(ABC):
     Args:
         spec: the model's catalog entry (name, capabilities, price).
         config: base URL, credentials and limits (default: the provider's own service).
-        transport: carries every HTTP request instead of sockets (default: the network). It
+        transport: carries every HTTP request instead of sockets (default: the network,
+            through the backend's own `ConnectionPool` of `max_connections`). It
             stays the caller's: closing the backend leaves it open. Output downloads through
             it skip the address checks, which are about sockets (see `Downloader`).
     """
@@ -54,6 +57,10 @@ class HostedBackend(ABC):
     reserved_options: ClassVar[dict[str, str]] = {}
     """Payload keys set from the request (or that change what is priced) under names that
     are not request fields, each with the request field they come from."""
+    max_connections: ClassVar[int] = 10_000
+    """The most connections open to the provider at once, API calls and downloads together
+    (more calls wait their turn): a synchronous provider holds one for each call in flight,
+    for the whole generation."""
 
     def __init__(
         self,
@@ -68,7 +75,10 @@ class HostedBackend(ABC):
             update={"reserved_options": self.reserved_options}
         )
         # Every client of this backend (its own, the SDK's, the downloader's) sends through it.
-        self.transport = None if transport is None else _Borrowed(transport)
+        self._sockets: ConnectionPool | None = None
+        if transport is None:
+            transport = self._sockets = ConnectionPool(self.max_connections)
+        self.transport = _Borrowed(transport)
         self._downloader: Downloader | None = None
         self._http: httpx.AsyncClient | None = None
 
@@ -87,9 +97,12 @@ class HostedBackend(ABC):
     def downloader(self) -> Downloader:
         """The downloader for this backend's outputs (made on first use)."""
         if self._downloader is None:
-            self._downloader = Downloader(
-                self.config.output_policy(self.output_hosts), transport=self.transport
-            )
+            policy = self.config.output_policy(self.output_hosts)
+            if self._sockets is None:
+                self._downloader = Downloader(policy, transport=self.transport)
+            else:  # over sockets: the downloader resolves and checks each output's addresses
+                client = httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, transport=self.transport)
+                self._downloader = Downloader(policy, client)
         return self._downloader
 
     @property
@@ -170,6 +183,8 @@ class HostedBackend(ABC):
         if self._downloader is not None:
             await self._downloader.aclose()
             self._downloader = None
+        if self._sockets is not None:
+            await self._sockets.aclose()
 
     def _result(
         self,
@@ -202,8 +217,9 @@ class HostedBackend(ABC):
 
 
 class _Borrowed(httpx.AsyncBaseTransport):
-    """The caller's transport, shared by a backend's clients; closing them leaves it open,
-    since other backends (or the caller) may still be using it."""
+    """A transport shared by a backend's clients; closing them leaves it open: the caller's,
+    since other backends (or the caller) may still be using it, or the backend's own pool,
+    which the backend closes last."""
 
     def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
         self._transport = transport

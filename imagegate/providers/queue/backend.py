@@ -46,6 +46,10 @@ class QueueBackend(HostedBackend):
             retries, and the durations it measures (tests pass their own).
     """
 
+    max_connections = 100
+    """Submits, polls and downloads are short calls: a hundred connections carry thousands
+    of jobs."""
+
     def __init__(
         self,
         spec: ModelSpec,

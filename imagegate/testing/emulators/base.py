@@ -92,6 +92,9 @@ class Emulator(ABC):
         clock: the emulator's time.
         jobs: the jobs created so far.
         files: the output files served at ``/files/{name}``.
+        reuse_images: serve, for each size and format, the first image drawn at it, instead
+            of drawing every output (its prompt and seed on it): for load tests, where
+            drawing would be most of the emulator's work. False by default.
     """
 
     provider: ClassVar[str]
@@ -114,6 +117,8 @@ class Emulator(ABC):
         self.jobs = JobStore(timing or JobTiming(), clock=self.clock)
         self.files = FileStore(ttl_s=output_ttl_s, clock=self.jobs.clock)
         self.tls = tls
+        self.reuse_images = False
+        self._drawn: dict[tuple[int, int, str], bytes] = {}
         self.app = Starlette(
             routes=[*self.routes(), self.route("/files/{name}", "output", self._serve_file)]
         )
@@ -314,10 +319,15 @@ class Emulator(ABC):
         name = self.files.put(data, MEDIA_TYPES[fmt], "jpg" if fmt == "jpeg" else fmt)  # type: ignore[index]
         return f"{str(request.base_url).rstrip('/')}/files/{name}"
 
-    @staticmethod
-    def draw(prompt: str, width: int, height: int, output_format: str, seed: int) -> bytes:
-        """A real image of the requested size and format with the prompt drawn on it."""
-        return render_image(prompt, width, height, output_format, seed=seed)
+    def draw(self, prompt: str, width: int, height: int, output_format: str, seed: int) -> bytes:
+        """A real image of the requested size and format with the prompt drawn on it (with
+        `reuse_images`, an earlier output's prompt)."""
+        if not self.reuse_images:
+            return render_image(prompt, width, height, output_format, seed=seed)
+        key = (width, height, output_format)
+        if key not in self._drawn:
+            self._drawn[key] = render_image(prompt, width, height, output_format, seed=seed)
+        return self._drawn[key]
 
 
 async def _form_of(request: Request) -> dict[str, Any] | None:

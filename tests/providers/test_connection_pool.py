@@ -1,0 +1,124 @@
+"""A hosted backend's own pool of sockets: bounded, first come first served, reused."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from imagegate import get_model
+from imagegate.providers import build_backend
+from imagegate.providers.connections import ConnectionPool
+from imagegate.providers.hosted import HostedBackend
+from imagegate.request import ImageRequest
+from imagegate.testing.emulators.fal import FalEmulator
+
+
+class HeldServer:
+    """A loopback HTTP/1.1 server whose answers wait until the test releases them; it counts
+    the connections it accepted and the requests it is holding."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.connections = 0
+        self.holding = 0
+        self.url = ""
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> HeldServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        while await reader.readuntil(b"\r\n\r\n"):
+            self.holding += 1
+            await self.release.wait()
+            self.holding -= 1
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            await writer.drain()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[HeldServer]:
+    async with HeldServer() as held:
+        yield held
+
+
+async def until(condition: object, *, what: str) -> None:
+    """Wait (a second at most) until `condition()` holds."""
+    for _ in range(200):
+        if condition():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+async def test_no_more_requests_are_in_flight_than_connections(server: HeldServer) -> None:
+    pool = ConnectionPool(3, lane_size=2)
+    async with httpx.AsyncClient(transport=pool) as client:
+        calls = [asyncio.create_task(client.get(server.url)) for _ in range(7)]
+        await until(lambda: server.holding == 3, what="three requests are held")
+        await asyncio.sleep(0.05)  # time for a fourth to get through, were it let
+        assert (server.holding, server.connections, pool.in_flight) == (3, 3, 3)
+        server.release.set()
+        answers = await asyncio.gather(*calls)
+    assert [answer.text for answer in answers] == ["ok"] * 7
+    assert pool.in_flight == 0
+
+
+async def test_connections_are_reused_once_answers_are_read(server: HeldServer) -> None:
+    server.release.set()
+    async with httpx.AsyncClient(transport=ConnectionPool(4, lane_size=2)) as client:
+        for _ in range(3):
+            await asyncio.gather(*(client.get(server.url) for _ in range(4)))
+    assert server.connections == 4
+
+
+async def test_a_request_waiting_past_the_pool_timeout_fails_as_httpx_does(
+    server: HeldServer,
+) -> None:
+    async with httpx.AsyncClient(transport=ConnectionPool(1)) as client:
+        held = asyncio.create_task(client.get(server.url))
+        await until(lambda: server.holding == 1, what="the first request is held")
+        with pytest.raises(httpx.PoolTimeout):
+            await client.get(server.url, timeout=httpx.Timeout(5.0, pool=0.05))
+        server.release.set()
+        assert (await held).text == "ok"
+
+
+async def test_a_request_that_fails_gives_its_connection_back() -> None:
+    pool = ConnectionPool(1)
+    async with httpx.AsyncClient(transport=pool) as client:
+        for _ in range(2):  # the second would wait forever for a slot never given back
+            with pytest.raises(httpx.ConnectError):
+                await client.get("http://127.0.0.1:9", timeout=httpx.Timeout(1.0, pool=0.5))
+    assert pool.in_flight == 0
+
+
+async def test_a_hosted_backend_sends_its_api_calls_and_downloads_through_its_own_pool() -> None:
+    with FalEmulator() as emulator:
+        backend = build_backend(get_model("fal/flux-schnell"), emulator.backend_config())
+        assert isinstance(backend, HostedBackend)
+        pool = backend._sockets
+        assert isinstance(pool, ConnectionPool)
+        seen: list[str] = []
+        sent = pool.handle_async_request
+
+        async def recording(request: httpx.Request) -> httpx.Response:
+            seen.append(request.url.path)
+            return await sent(request)
+
+        pool.handle_async_request = recording  # type: ignore[method-assign]
+        await backend.generate(ImageRequest(prompt="a lighthouse", size="512x512"))
+        await backend.aclose()
+    assert any(path.startswith("/files/") for path in seen)  # the download
+    assert any("/requests" in path or "fal-ai" in path for path in seen)  # the API calls
