@@ -13,15 +13,23 @@ from __future__ import annotations
 
 import heapq
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import anyio
 import httpx
 
-__all__ = ["ConnectionPool"]
+__all__ = ["ConnectionPool", "proxied"]
 
 _LANE_SIZE = 8
+
+
+def proxied() -> bool:
+    """Whether the environment names a proxy (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
+    any case): a `ConnectionPool` connects directly, so a backend then sends with httpx's own
+    clients, which honour the proxy and ``NO_PROXY``."""
+    return bool(urllib.request.getproxies_environment())
 
 
 @dataclass

@@ -20,7 +20,7 @@ from imagegate.backend import Capabilities
 from imagegate.catalog.models import ModelSpec
 from imagegate.errors import InvalidRequestError, MissingCredentialsError, PrivacyError
 from imagegate.providers.config import HostedConfig
-from imagegate.providers.connections import ConnectionPool
+from imagegate.providers.connections import ConnectionPool, proxied
 from imagegate.providers.download import DOWNLOAD_TIMEOUT, Downloader
 from imagegate.request import ImageRequest
 from imagegate.result import (
@@ -43,7 +43,8 @@ class HostedBackend(ABC):
         spec: the model's catalog entry (name, capabilities, price).
         config: base URL, credentials and limits (default: the provider's own service).
         transport: carries every HTTP request instead of sockets (default: the network,
-            through the backend's own `ConnectionPool` of `max_connections`). It
+            through the backend's own `ConnectionPool` of `max_connections`, or where the
+            environment names a proxy, through it with httpx's own pools). It
             stays the caller's: closing the backend leaves it open. Output downloads through
             it skip the address checks, which are about sockets (see `Downloader`).
     """
@@ -75,10 +76,11 @@ class HostedBackend(ABC):
             update={"reserved_options": self.reserved_options}
         )
         # Every client of this backend (its own, the SDK's, the downloader's) sends through it.
+        # Behind a proxy, each is httpx's own client, which sends through the proxy.
         self._sockets: ConnectionPool | None = None
-        if transport is None:
+        if transport is None and not proxied():
             transport = self._sockets = ConnectionPool(self.max_connections)
-        self.transport = _Borrowed(transport)
+        self.transport = None if transport is None else _Borrowed(transport)
         self._downloader: Downloader | None = None
         self._http: httpx.AsyncClient | None = None
 

@@ -122,3 +122,15 @@ async def test_a_hosted_backend_sends_its_api_calls_and_downloads_through_its_ow
         await backend.aclose()
     assert any(path.startswith("/files/") for path in seen)  # the download
     assert any("/requests" in path or "fal-ai" in path for path in seen)  # the API calls
+
+
+def test_behind_a_proxy_a_hosted_backend_sends_through_it_with_httpx_own_clients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    backend = build_backend(get_model("fal/flux-schnell"), FalEmulator().backend_config())
+    assert isinstance(backend, HostedBackend)
+    assert backend.transport is None  # no pool, which would connect directly
+    client = backend.http("https://queue.fal.run")
+    proxies = [t for t in client._mounts.values() if t is not None]
+    assert proxies  # httpx routes https through the proxy
