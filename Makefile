@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: test demo bench interop lint typecheck pytest chromium redis node-clients clean
+.PHONY: test demo bench bench-peers interop lint typecheck pytest chromium redis node-clients clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,12 +61,22 @@ ROUTING_BASELINE := c5b04cdae2ce28f0f4b7f74a2d45f571d9a47877
 $(STAMP_BENCH): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[openai,server]' 'litellm>=1.70,<2' psutil
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[openai,server]' 'litellm[proxy]>=1.70,<2' psutil
 	touch $@
 
+# The Portkey gateway (Node) that bench/gateway_servers.py runs beside imagegate serve and the
+# LiteLLM proxy, at the exact version of bench/peers/package-lock.json, from the npm registry;
+# where npm is missing or the install fails, the bench leaves Portkey out, and says so.
+PEERS := bench/peers
+STAMP_PEERS := $(PEERS)/node_modules/.installed
+
+bench-peers:
+	@[ $(STAMP_PEERS) -nt $(PEERS)/package-lock.json ] || { command -v npm >/dev/null && (cd $(PEERS) && npm ci --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules/.installed); } || echo "the Portkey gateway could not be installed: bench/gateway_servers.py will leave it out"
+
 # Every benchmark prints its figures and its ratio to a baseline measured in the same run.
-bench: $(STAMP_DEV) $(STAMP_BENCH)
+bench: $(STAMP_DEV) $(STAMP_BENCH) bench-peers
 	$(BENCH_VENV)/bin/python bench/gateway_overhead.py
+	$(BENCH_VENV)/bin/python bench/gateway_servers.py
 	$(BIN)/python bench/gateway_abuse.py
 	$(BIN)/python bench/routing_decision.py --baseline $(ROUTING_BASELINE)
 	$(BIN)/python bench/scale.py
@@ -82,4 +92,4 @@ interop: $(STAMP_BENCH)
 	$(BENCH_VENV)/bin/python interop/litellm_check.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache demo-output $(CLIENTS)/node_modules
+	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache demo-output $(CLIENTS)/node_modules $(PEERS)/node_modules

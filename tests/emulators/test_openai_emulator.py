@@ -269,6 +269,19 @@ async def test_emulator_runs_in_process_through_asgi_transport() -> None:
     assert decoded(response.json()["data"][0]["b64_json"]).size == (1024, 1024)
 
 
+async def test_an_emulator_given_an_image_answers_it_for_every_image_asked() -> None:
+    image = png((1024, 1024), "RGBA")
+    emulator = OpenAIEmulator(image=image)
+    transport = httpx.ASGITransport(app=emulator.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://openai.test") as client:
+        response = await client.post(
+            "/v1/images/generations",
+            json={"model": "gpt-image-2", "prompt": "a fox", "size": "1024x1024", "n": 2},
+            headers={"Authorization": f"Bearer {emulator.api_key}"},
+        )
+    assert [base64.b64decode(d["b64_json"]) for d in response.json()["data"]] == [image] * 2
+
+
 async def test_a_timed_emulator_takes_the_generation_time_before_answering() -> None:
     emulator = OpenAIEmulator(timing=JobTiming(queue_s=0.1, run_s=0.2))
     transport = httpx.ASGITransport(app=emulator.app)

@@ -57,12 +57,19 @@ class OpenAIEmulator(Emulator):
     with ``detail="no-retry"`` carries ``x-should-retry: false``. A bad-output fault
     (``output_not_image``, ``output_truncated``, ``output_bomb``) puts its bytes in every
     ``b64_json`` of an otherwise normal, billed answer.
+
+    Args:
+        image: the bytes of every image answered, in place of one drawn for its prompt (a
+            benchmark's photo-like PNG, which would take longer to draw than to serve); the
+            caller asks for the size and format it has.
+        options: those of `Emulator`.
     """
 
     provider = "openai"
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, image: bytes | None = None, **options: Any) -> None:
         super().__init__(**options)
+        self.image = image
         self.generation_s: list[float] = []
         """How long each timed generation took (with a `timing`)."""
         self.billed_images = 0
@@ -199,15 +206,18 @@ class OpenAIEmulator(Emulator):
         base_seed = len(self.log)
         data = []
         for index in range(resolved["n"]):
-            # Off the event loop, so that concurrent requests are not served one at a time.
-            raw = await asyncio.to_thread(
-                self.draw,
-                resolved["prompt"],
-                width,
-                height,
-                resolved["output_format"],
-                base_seed + index,
-            )
+            if self.image is not None:
+                raw = self.image
+            else:
+                # Off the event loop, so that concurrent requests are not served one at a time.
+                raw = await asyncio.to_thread(
+                    self.draw,
+                    resolved["prompt"],
+                    width,
+                    height,
+                    resolved["output_format"],
+                    base_seed + index,
+                )
             if fault is not None and fault.spoils_output:
                 raw = fault.spoiled(raw)
             data.append({"b64_json": base64.b64encode(raw).decode()})
