@@ -54,7 +54,10 @@ class ConnectionPool(httpx.AsyncBaseTransport):
     Args:
         max_connections: the most requests in flight, and connections open, at once.
         lane_size: connections per httpcore pool (tests choose it; the default suits any load).
-        keepalive_expiry_s: how long an idle connection is kept for reuse.
+        keepalive_expiry_s: how long an idle connection is kept for reuse: by default less
+            than the 5 s that uvicorn and Node servers keep one, so that a request is not sent
+            on a connection the server is closing (the request then fails with no answer, and
+            a POST to a provider without idempotency counts as maybe billed).
     """
 
     def __init__(
@@ -62,7 +65,7 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         max_connections: int,
         *,
         lane_size: int = _LANE_SIZE,
-        keepalive_expiry_s: float = 5.0,
+        keepalive_expiry_s: float = 4.0,
     ) -> None:
         if max_connections < 1 or lane_size < 1:
             raise ValueError("a connection pool needs at least one connection per lane")
