@@ -90,12 +90,16 @@ async def run(args: argparse.Namespace, configs: dict[str, HostedConfig]) -> tup
         providers = list(MODELS)
         plan = [providers[index % len(providers)] for index in range(args.jobs)]
 
+        first_messages: dict[str, str] = {}
+
         async def job(provider: str) -> str:
             model, size = MODELS[provider]
             try:
                 await client.generate("a lighthouse at dawn", model=model, size=size)
             except ImagegateError as error:
-                return f"{provider}: {type(error).__name__}"
+                outcome = f"{provider}: {type(error).__name__}"
+                first_messages.setdefault(outcome, str(error))
+                return outcome
             return f"{provider}: ok"
 
         started = time.perf_counter()
@@ -106,6 +110,8 @@ async def run(args: argparse.Namespace, configs: dict[str, HostedConfig]) -> tup
         sampler.cancel()
     cpu_s = sum(cpu_after[:2]) - sum(cpu_before[:2])
     print(f"{args.jobs} jobs: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    for outcome, message in sorted(first_messages.items()):
+        print(f"  first {outcome}: {message[:300]}")
     print(f"client CPU {cpu_s:.1f} s ({cpu_s / args.jobs * 1000:.2f} ms a job)")
     print(f"peak RSS {peaks.rss / 2**20:.0f} MiB ({(peaks.rss - baseline_rss) / 2**20:+.0f} MiB)")
     print(f"peak open TCP sockets {peaks.sockets}, peak threads {peaks.threads}")

@@ -25,7 +25,8 @@ from imagegate.errors import (
 
 __all__ = ["malformed_answer", "status_error", "transport_error"]
 
-_UNSENT = ("ConnectError", "ConnectTimeout")  # by name: httpx and httpx2 both raise these
+# By name: httpx and httpx2 both raise these. A pool timeout came before anything was sent.
+_UNSENT = ("ConnectError", "ConnectTimeout", "PoolTimeout")
 
 
 def status_error(

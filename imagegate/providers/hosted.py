@@ -90,10 +90,16 @@ class HostedBackend(ABC):
             self._http = httpx.AsyncClient(
                 base_url=(self.config.base_url or default_base_url).rstrip("/"),
                 headers={"Authorization": f"{self.auth_scheme} {self.api_key()}"},
-                timeout=httpx.Timeout(self.config.request_timeout_s, connect=10.0),
+                timeout=self._timeout(self.config.request_timeout_s),
                 transport=self.transport,
             )
         return self._http
+
+    def _timeout(self, request_s: float) -> httpx.Timeout:
+        """A call's timeouts: `request_s` on the network; and a wait for one of the backend's
+        own connections of up to the job deadline, since waiting behind this process's own
+        calls is not the provider failing (and nothing has been sent meanwhile)."""
+        return httpx.Timeout(request_s, connect=10.0, pool=self.config.job_deadline_s)
 
     @property
     def downloader(self) -> Downloader:
@@ -103,7 +109,8 @@ class HostedBackend(ABC):
             if self._sockets is None:
                 self._downloader = Downloader(policy, transport=self.transport)
             else:  # over sockets: the downloader resolves and checks each output's addresses
-                client = httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, transport=self.transport)
+                timeout = self._timeout(DOWNLOAD_TIMEOUT.read or 60.0)
+                client = httpx.AsyncClient(timeout=timeout, transport=self.transport)
                 self._downloader = Downloader(policy, client)
         return self._downloader
 

@@ -10,7 +10,9 @@ import pytest
 
 from imagegate import get_model
 from imagegate.providers import build_backend
+from imagegate.providers.config import HostedConfig
 from imagegate.providers.connections import ConnectionPool
+from imagegate.providers.failures import transport_error
 from imagegate.providers.hosted import HostedBackend
 from imagegate.request import ImageRequest
 from imagegate.testing.emulators.fal import FalEmulator
@@ -93,6 +95,28 @@ async def test_a_request_waiting_past_the_pool_timeout_fails_as_httpx_does(
             await client.get(server.url, timeout=httpx.Timeout(5.0, pool=0.05))
         server.release.set()
         assert (await held).text == "ok"
+
+
+async def test_a_submit_that_timed_out_waiting_for_a_connection_may_be_sent_again(
+    server: HeldServer,
+) -> None:
+    async with httpx.AsyncClient(transport=ConnectionPool(1)) as client:
+        held = asyncio.create_task(client.get(server.url))
+        await until(lambda: server.holding == 1, what="the first request is held")
+        with pytest.raises(httpx.PoolTimeout) as waited:
+            await client.post(server.url, timeout=httpx.Timeout(5.0, pool=0.05))
+        server.release.set()
+        await held
+    error = transport_error(waited.value, provider="fal", submitting=True)
+    assert (error.retryable, error.may_be_billed) == (True, False)
+
+
+def test_a_hosted_backend_waits_for_its_own_connections_up_to_the_job_deadline() -> None:
+    config = HostedConfig(api_key="k", request_timeout_s=30.0, job_deadline_s=900.0)
+    backend = build_backend(get_model("fal/flux-schnell"), config)
+    assert isinstance(backend, HostedBackend)
+    timeout = backend.http("https://queue.fal.run").timeout
+    assert (timeout.read, timeout.pool) == (30.0, 900.0)
 
 
 async def test_a_request_that_fails_gives_its_connection_back() -> None:

@@ -88,7 +88,7 @@ class ReplicateBackend(QueueBackend):
             self._client = replicate.Client(
                 api_token=self.api_key(),
                 base_url=self.config.base_url,
-                timeout=httpx.Timeout(self.config.request_timeout_s, connect=10.0),
+                timeout=self._timeout(self.config.request_timeout_s),
                 transport=self.transport,  # wrapped in the SDK's retrying transport, as its own
             )
         return _Predictions(
