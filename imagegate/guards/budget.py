@@ -8,13 +8,16 @@ import time
 from collections.abc import Callable, Sequence
 
 from imagegate.errors import BudgetExceededError, ProviderError
-from imagegate.guards.admission import Admission, Guarded, Wrapper
+from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
 from imagegate.state.bookkeeping import bookkeep
 from imagegate.state.ledger import Budget, Ledger
 
 __all__ = ["Budgeted", "Budgets"]
+
+# Most distinct (backend, tags, user) whose budgets are remembered.
+_APPLYING = 4096
 
 
 class Budgets:
@@ -38,21 +41,34 @@ class Budgets:
         self.refresh_s = refresh_s
         self._clock = clock
         self._left: dict[str, tuple[float, float]] = {}
+        self._applying: dict[tuple[str, tuple[str, ...], str | None], tuple[Budget, ...]] = {}
 
     def short_of(
         self, backend: str, request: ImageRequest, usd: float
     ) -> tuple[Budget, float] | None:
         """The first budget that spend of `request` on `backend` counts against with less than
         `usd` left (as last read), and what it has left; None when every one can cover `usd`."""
-        # One pass, one clock reading: the router asks this of every candidate of a request.
+        applying = self._applies(backend, request.tags, request.user)
+        if not applying:
+            return None
+        # One clock reading: the router asks this of every candidate of a request.
         now = self._clock()
-        tags, user = request.tags, request.user
-        for budget in self.budgets:
-            if budget.applies_to(backend, tags, user):
-                left = self._read(budget, now)
-                if left + 1e-12 < usd:
-                    return budget, left
+        for budget in applying:
+            left = self._read(budget, now)
+            if left + 1e-12 < usd:
+                return budget, left
         return None
+
+    def _applies(self, backend: str, tags: tuple[str, ...], user: str | None) -> tuple[Budget, ...]:
+        """The budgets spend on `backend` with these tags and user counts against, in order."""
+        key = (backend, tags, user)
+        applying = self._applying.get(key)
+        if applying is None:
+            applying = tuple(b for b in self.budgets if b.applies_to(backend, tags, user))
+            if len(self._applying) >= _APPLYING:
+                self._applying.clear()
+            self._applying[key] = applying
+        return applying
 
     def _read(self, budget: Budget, now: float) -> float:
         """What `budget` had left when last read (at most `refresh_s` before `now`)."""
@@ -79,6 +95,7 @@ class Budgets:
             elif same != budget:
                 raise ValueError(f"there is already a different budget named {budget.name!r}")
         self.budgets = (*self.budgets, *added)
+        self._applying = {}
         self.changed()
 
     def changed(self) -> None:
@@ -99,25 +116,29 @@ class Budgeted(Wrapper):
         super().__init__(inner)
         self.budgets = budgets
 
-    def admit(self, request: ImageRequest) -> Admission:
-        """Admit as the backend inside does, if every budget that applies has the estimate left.
-
-        Raises:
-            BudgetExceededError: a budget has less left than the estimate.
-        """
-        admission = self.inner.admit(request)
-        estimate = admission.estimate.usd
+    def assess(self, request: ImageRequest) -> Admission | Refusal:
+        """Admit as the backend inside does, if every budget that applies has the estimate left
+        (`BudgetExceededError`: a budget has less left than the estimate)."""
+        verdict = self.inner.assess(request)
+        if isinstance(verdict, Refusal):
+            return verdict
+        estimate = verdict.estimate.usd
         short = self.budgets.short_of(self.name, request, estimate)
-        if short is not None:
-            budget, left = short
-            raise BudgetExceededError(
-                f"budget {budget.name!r} has ${left:.4f} left, estimate ${estimate:.4f}",
+        if short is None:
+            return verdict
+        budget, left = short
+        message = f"budget {budget.name!r} has ${left:.4f} left, estimate ${estimate:.4f}"
+        name = self.name
+        return Refusal(
+            message,
+            lambda: BudgetExceededError(
+                message,
                 budget=budget.name,
                 remaining_usd=left,
                 estimate_usd=estimate,
-                backend=self.name,
-            )
-        return admission
+                backend=name,
+            ),
+        )
 
     async def run(self, admission: Admission) -> ImageResult:
         """Reserve the estimate, run, then settle the cost (or release what was not spent)."""

@@ -13,7 +13,7 @@ from imagegate.errors import (
     RequestError,
     StateUnavailableError,
 )
-from imagegate.guards.admission import Admission, Guarded, Wrapper
+from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
 from imagegate.state.bookkeeping import bookkeep
@@ -44,17 +44,18 @@ class Measured(Wrapper):
         self.latency = latency
         self.circuits = circuits
         self._clock = clock
+        name = self.name
+        self._open = Refusal(
+            CIRCUIT_OPEN, lambda: CircuitOpenError(f"{name}: {CIRCUIT_OPEN}", backend=name)
+        )
 
-    def admit(self, request: ImageRequest) -> Admission:
-        """Admit as the backend inside does, unless its circuit is open.
-
-        Raises:
-            CircuitOpenError: the backend failed too often lately.
-        """
-        admission = self.inner.admit(request)
-        if self.circuits.state(self.name) == "open":
-            raise CircuitOpenError(f"{self.name}: {CIRCUIT_OPEN}", backend=self.name)
-        return admission
+    def assess(self, request: ImageRequest) -> Admission | Refusal:
+        """Admit as the backend inside does, unless its circuit is open (`CircuitOpenError`:
+        the backend failed too often lately)."""
+        verdict = self.inner.assess(request)
+        if isinstance(verdict, Refusal) or self.circuits.state(self.name) != "open":
+            return verdict
+        return self._open
 
     async def run(self, admission: Admission) -> ImageResult:
         """Run and record how long it took and whether it worked.
@@ -63,7 +64,7 @@ class Measured(Wrapper):
             CircuitOpenError: the circuit is open (or another call is its probe); nothing sent.
         """
         if not self.circuits.allow(self.name):
-            raise CircuitOpenError(f"{self.name}: {CIRCUIT_OPEN}", backend=self.name)
+            raise self._open.error()
         started = self._clock()
         try:
             result = await self.inner.run(admission)

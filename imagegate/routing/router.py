@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from imagegate.backend import Backend, Capabilities
@@ -32,19 +32,15 @@ from imagegate.errors import (
     ImagegateError,
     InvalidRequestError,
     NoRouteError,
-    PolicyError,
-    PrivacyError,
     ProviderError,
-    RequestError,
 )
 from imagegate.guards import Admission, Budgets, Guarded, guard
-from imagegate.guards.admission import Admitting, close_backend
-from imagegate.guards.measured import CIRCUIT_OPEN
-from imagegate.guards.privacy import NOT_PRIVATE
+from imagegate.guards.admission import Admitting, Refusal, assessor, close_backend
 from imagegate.images.sizes import SizeRule
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
 from imagegate.routing.allowed import NOT_ALLOWED, models_allowed
+from imagegate.routing.interned import Interned
 from imagegate.routing.policy import Policy
 from imagegate.routing.textneed import detect_text_need
 from imagegate.state.circuit import CircuitBreakers
@@ -109,6 +105,23 @@ class Router(Admitting):
             if routed.backend is not None
         }
         self._priors = {routed.name: _prior(routed.spec) for routed in backends}
+        self._grades = {name: chain.capabilities.text_grade for name, chain in self._chains.items()}
+        self._assess = {name: assessor(chain) for name, chain in self._chains.items()}
+        self._pool = tuple(self.backends.values())
+        self._longest_prompt = _longest_prompt(self._chains, self._pool)
+        # The explanation's parts, made once for each distinct content: most requests are
+        # excluded from, and scored on, each backend alike.
+        self._exclusion = Interned(lambda b, r: Exclusion(backend=b, reason=r))
+        self._score = Interned(
+            lambda b, usd, s, source, meets, grade: CandidateScore(
+                backend=b,
+                estimated_cost_usd=usd,
+                expected_latency_s=s,
+                latency_source=source,
+                meets_target=meets,
+                text_grade=grade,
+            )
+        )
 
     @property
     def name(self) -> str:
@@ -156,12 +169,8 @@ class Router(Admitting):
         named = request.model
         if named is None and self.policy.default_model != "auto":
             named = self.policy.default_model
-        pool = list(self.backends.values())
-        if named is not None:
-            pool = [self._named(named)] + (
-                [r for r in pool if r.name != named] if self.policy.fallbacks.named_models else []
-            )
-        self._check_prompt_length(request, pool)
+        pool = self._pool if named is None else self._named_pool(named)
+        self._check_prompt_length(request, named, pool)
         need = self.text_need(request)
         # What every candidate is measured against, worked out once for the request.
         wanted = self._wanted_grade(need)
@@ -169,28 +178,46 @@ class Router(Admitting):
         allowed: dict[str, Admission] = {}
         scores: list[CandidateScore] = []
         excluded: list[Exclusion] = []
-        refusals: list[ImagegateError] = []
+        refusals: list[Refusal] = []
         only = models_allowed()
         unusable = 0  # excluded by the installation, whatever the request
+        exclusion, score_of, estimate = self._exclusion, self._score, self.latency.estimate
         for routed in pool:
-            if only is not None and routed.name not in only:
-                excluded.append(Exclusion(backend=routed.name, reason=NOT_ALLOWED))
+            name = routed.name
+            if only is not None and name not in only:
+                excluded.append(exclusion(name, NOT_ALLOWED))
                 continue
-            verdict = self._assess(routed, request, wanted, target)
-            if isinstance(verdict, str):
-                excluded.append(Exclusion(backend=routed.name, reason=verdict))
-                if routed.unavailable is not None or routed.name not in self._chains:
-                    unusable += 1
+            assess = self._assess.get(name)
+            if routed.unavailable is not None or assess is None:
+                excluded.append(exclusion(name, routed.unavailable or "unavailable"))
+                unusable += 1
                 continue
-            if isinstance(verdict, ImagegateError):
-                excluded.append(Exclusion(backend=routed.name, reason=_reason(verdict)))
+            grade = self._grades[name]
+            if wanted is not None and grade < wanted[0]:  # first: it spares the others' checks
+                excluded.append(
+                    exclusion(name, f"text grade {grade} < {wanted[0]} needed ({wanted[1]})")
+                )
+                continue
+            verdict = assess(request)
+            if isinstance(verdict, Refusal):
+                excluded.append(exclusion(name, verdict.reason))
                 refusals.append(verdict)
                 continue
-            admission, score = verdict
-            allowed[routed.name] = admission
-            scores.append(score)
+            prior_p50, prior_p95 = self._priors[name]
+            latency = estimate(name, prior_p50, prior_p95)
+            allowed[name] = verdict
+            scores.append(
+                score_of(
+                    name,
+                    verdict.estimate.usd,
+                    latency.p50_s,
+                    latency.source,
+                    target is None or latency.p50_s <= target,
+                    grade,
+                )
+            )
         if not scores:
-            raise self._nothing_fits(excluded, refusals, unusable)
+            raise self._nothing_fits(excluded, [r.error() for r in refusals], unusable)
         ordered = self._order(scores, named, need)
         first = ordered[0]
         decision = RouteDecision(
@@ -284,15 +311,24 @@ class Router(Admitting):
             )
         return routed
 
-    def _check_prompt_length(self, request: ImageRequest, pool: Sequence[RoutedBackend]) -> None:
+    def _named_pool(self, named: str) -> tuple[RoutedBackend, ...]:
+        """The backends a request naming `named` may go to: it, then (if the policy falls
+        back from named models) every other one."""
+        first = self._named(named)
+        if not self.policy.fallbacks.named_models:
+            return (first,)
+        return (first, *(r for r in self._pool if r.name != named))
+
+    def _check_prompt_length(
+        self, request: ImageRequest, named: str | None, pool: Sequence[RoutedBackend]
+    ) -> None:
         """Refuse a prompt longer than any candidate takes, before anything reads it: text-need
         detection takes time in the prompt's length, and no backend would serve it anyway."""
-        chains = [self._chains[r.name] for r in pool if r.name in self._chains]
-        limits = [chain.capabilities.max_prompt_chars for chain in chains]
-        if limits and len(request.prompt) > max(limits):
+        longest = self._longest_prompt if named is None else _longest_prompt(self._chains, pool)
+        if longest is not None and len(request.prompt) > longest:
             raise InvalidRequestError(
                 f"prompt is {len(request.prompt):,} characters; no backend that may serve it "
-                f"takes more than {max(limits):,}: shorten it",
+                f"takes more than {longest:,}: shorten it",
                 field="prompt",
             )
 
@@ -340,37 +376,6 @@ class Router(Admitting):
         why = need.evidence[0] if need.evidence else "text needed"
         return max(need.grade, self.policy.text.min_grade), why
 
-    def _assess(
-        self,
-        routed: RoutedBackend,
-        request: ImageRequest,
-        wanted: tuple[int, str] | None,
-        target: float | None,
-    ) -> tuple[Admission, CandidateScore] | ImagegateError | str:
-        """The candidate's admission and score, or why it is excluded (the guard's refusal,
-        or a reason only the router knows): `wanted` is the text grade needed and why
-        (`_wanted_grade`), `target` the latency to meet."""
-        chain = self._chains.get(routed.name)
-        if routed.unavailable is not None or chain is None:
-            return routed.unavailable or "unavailable"
-        grade = chain.capabilities.text_grade
-        if wanted is not None and grade < wanted[0]:  # first: it spares the others' checks
-            return f"text grade {grade} < {wanted[0]} needed ({wanted[1]})"
-        try:
-            admission = chain.admit(request)
-        except (RequestError, PolicyError, CircuitOpenError) as refusal:
-            return refusal
-        prior_p50, prior_p95 = self._priors[routed.name]
-        latency = self.latency.estimate(routed.name, prior_p50, prior_p95)
-        return admission, CandidateScore(
-            backend=routed.name,
-            estimated_cost_usd=admission.estimate.usd,
-            expected_latency_s=latency.p50_s,
-            latency_source=latency.source,
-            meets_target=target is None or latency.p50_s <= target,
-            text_grade=grade,
-        )
-
     def _order(
         self, scores: list[CandidateScore], named: str | None, need: TextNeed | None
     ) -> list[CandidateScore]:
@@ -417,17 +422,10 @@ class Router(Admitting):
         return ", ".join(parts)
 
 
-def _reason(refusal: ImagegateError) -> str:
-    """A guard's refusal as the one-line reason `explain()` shows."""
-    if isinstance(refusal, PrivacyError):
-        return NOT_PRIVATE
-    if isinstance(refusal, CostCapExceededError):
-        return f"estimated ${refusal.estimate_usd:.4f} over the ${refusal.cap_usd:.4f} cap"
-    if isinstance(refusal, CircuitOpenError):
-        return CIRCUIT_OPEN
-    if isinstance(refusal, RequestError):
-        return f"cannot serve it: {refusal.message}"
-    return refusal.message
+def _longest_prompt(chains: Mapping[str, Guarded], pool: Sequence[RoutedBackend]) -> int | None:
+    """The longest prompt a backend of `pool` takes; None when none of them can serve."""
+    limits = [chains[r.name].capabilities.max_prompt_chars for r in pool if r.name in chains]
+    return max(limits) if limits else None
 
 
 def _prior(spec: ModelSpec | None) -> tuple[float, float]:
