@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 
 from imagegate.errors import BudgetExceededError, ProviderError
 from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
-from imagegate.state.bookkeeping import bookkeep
-from imagegate.state.ledger import Budget, Ledger
+from imagegate.state.bookkeeping import bookkeep, bookkept
+from imagegate.state.ledger import Budget, Ledger, Reservation
+from imagegate.state.writer import write
 
 __all__ = ["Budgeted", "Budgets"]
 
@@ -145,7 +147,9 @@ class Budgeted(Wrapper):
         request = admission.request
         ledger = self.budgets.ledger
         self.budgets.changed()
-        reservation = ledger.reserve(
+        # Made on the state writer thread, and awaited: it is made before the provider is called.
+        pending = write(
+            ledger.reserve,
             self.name,
             admission.estimate.usd,
             tags=request.tags,
@@ -154,25 +158,39 @@ class Budgeted(Wrapper):
             request_id=request.request_id,
         )
         try:
+            reservation = await asyncio.shield(asyncio.wrap_future(pending))
+        except asyncio.CancelledError:
+            # Cancelled before the provider was called, nothing spent: the reservation, made
+            # all the same, is released once made.
+            pending.add_done_callback(lambda made: _release(ledger, made))
+            raise
+        try:
             result = await self.inner.run(admission)
         except ProviderError as error:
             if error.may_be_billed:
-                bookkeep("the spend", ledger.settle, reservation.id, admission.estimate.usd)
+                await bookkept("the spend", ledger.settle, reservation.id, admission.estimate.usd)
             else:
-                bookkeep("the release", ledger.release, reservation.id)
+                await bookkept("the release", ledger.release, reservation.id)
             raise
         except asyncio.CancelledError:
             # Cancelled while the provider had the request: it may have done (and billed)
             # the work, so it counts as spent.
-            bookkeep("the spend", ledger.settle, reservation.id, admission.estimate.usd)
+            await bookkept("the spend", ledger.settle, reservation.id, admission.estimate.usd)
             raise
         except BaseException:
             # Unreleased, the reservation still lapses after its time-to-live.
-            bookkeep("the release", ledger.release, reservation.id)
+            await bookkept("the release", ledger.release, reservation.id)
             raise
         finally:
             self.budgets.changed()
-        unsettled = bookkeep("the spend", ledger.settle, reservation.id, result.cost.usd)
+        # Awaited: the spend is recorded before the result is handed back.
+        unsettled = await bookkept("the spend", ledger.settle, reservation.id, result.cost.usd)
         if unsettled is None:
             return result
         return result.model_copy(update={"warnings": (*result.warnings, unsettled)})
+
+
+def _release(ledger: Ledger, made: Future[Reservation]) -> None:
+    """Release the reservation `made` holds, once made (nothing, if it failed)."""
+    if not made.cancelled() and made.exception() is None:
+        write(bookkeep, "the release", ledger.release, made.result().id)

@@ -16,7 +16,7 @@ from imagegate.errors import (
 from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
-from imagegate.state.bookkeeping import bookkeep
+from imagegate.state.bookkeeping import bookkeep, bookkept
 from imagegate.state.circuit import CircuitBreakers
 from imagegate.state.latency import LatencyStats
 
@@ -72,11 +72,11 @@ class Measured(Wrapper):
             if not isinstance(error, _NOT_THE_BACKENDS_FAULT):
                 elapsed = self._clock() - started
                 bookkeep("the failure", self.circuits.record, self.name, ok=False)
-                bookkeep("the failure", self.latency.record, self.name, elapsed, ok=False)
+                await bookkept("the failure", self.latency.record, self.name, elapsed, ok=False)
             raise
         warnings = [
             bookkeep("the success", self.circuits.record, self.name, ok=True),
-            bookkeep("the latency", self.latency.record, self.name, result.timings.total_s),
+            await bookkept("the latency", self.latency.record, self.name, result.timings.total_s),
         ]
         kept = [warning for warning in warnings if warning is not None]
         if not kept:

@@ -8,8 +8,9 @@ from typing import Any
 
 from imagegate.errors import StateUnavailableError
 from imagegate.result import ImageWarning
+from imagegate.state.writer import written
 
-__all__ = ["bookkeep"]
+__all__ = ["bookkeep", "bookkept"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,3 +26,11 @@ def bookkeep(
         logger.warning("imagegate could not record %s: %s", what, error)
         return ImageWarning(kind="other", message=f"could not record {what}: {error.message}")
     return None
+
+
+async def bookkept(
+    what: str, step: Callable[..., object], *args: Any, **kwargs: Any
+) -> ImageWarning | None:
+    """`bookkeep`, with the step made on the state writer thread (`imagegate.state.writer`):
+    the event loop serves other requests meanwhile, and this returns once it is made."""
+    return await written(bookkeep, what, step, *args, **kwargs)
