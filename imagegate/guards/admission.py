@@ -185,10 +185,12 @@ class Wrapper(Guard):
 
     def __init__(self, inner: Guarded) -> None:
         super().__init__(inner)
+        # Looked up once: the router has every candidate of every request admit it.
+        self._inner_assess = assessor(inner)
 
     def assess(self, request: ImageRequest) -> Admission | Refusal:
         """Admit through the backend inside."""
-        return self.inner.assess(request)
+        return self._inner_assess(request)
 
     async def run(self, admission: Admission) -> ImageResult:
         """Run on the backend inside."""

@@ -50,33 +50,35 @@ class Budgets:
     ) -> tuple[Budget, float] | None:
         """The first budget that spend of `request` on `backend` counts against with less than
         `usd` left (as last read), and what it has left; None when every one can cover `usd`."""
-        applying = self._applies(backend, request.tags, request.user)
+        key = (backend, request.tags, request.user)
+        applying = self._applying.get(key)
+        if applying is None:
+            applying = self._applies(key)
         if not applying:
             return None
-        # One clock reading: the router asks this of every candidate of a request.
-        now = self._clock()
+        # One clock reading, and the figures as last read looked up here rather than in a call
+        # per budget: the router asks this of every candidate of every request.
+        now, last, refresh_s = self._clock(), self._left, self.refresh_s
         for budget in applying:
-            left = self._read(budget, now)
+            cached = last.get(budget.name)
+            if cached is not None and now - cached[0] < refresh_s:
+                left = cached[1]
+            else:
+                left = self._read(budget, now)
             if left + 1e-12 < usd:
                 return budget, left
         return None
 
-    def _applies(self, backend: str, tags: tuple[str, ...], user: str | None) -> tuple[Budget, ...]:
-        """The budgets spend on `backend` with these tags and user counts against, in order."""
-        key = (backend, tags, user)
-        applying = self._applying.get(key)
-        if applying is None:
-            applying = tuple(b for b in self.budgets if b.applies_to(backend, tags, user))
-            if len(self._applying) >= _APPLYING:
-                self._applying.clear()
-            self._applying[key] = applying
+    def _applies(self, key: tuple[str, tuple[str, ...], str | None]) -> tuple[Budget, ...]:
+        """The budgets spend on a (backend, tags, user) counts against, in order, kept."""
+        applying = tuple(b for b in self.budgets if b.applies_to(*key))
+        if len(self._applying) >= _APPLYING:
+            self._applying.clear()
+        self._applying[key] = applying
         return applying
 
     def _read(self, budget: Budget, now: float) -> float:
-        """What `budget` had left when last read (at most `refresh_s` before `now`)."""
-        cached = self._left.get(budget.name)
-        if cached is not None and now - cached[0] < self.refresh_s:
-            return cached[1]
+        """What `budget` has left, read from the ledger now and kept as read at `now`."""
         left = self.ledger.remaining(budget)
         self._left[budget.name] = (now, left)
         return left
@@ -117,15 +119,16 @@ class Budgeted(Wrapper):
     def __init__(self, inner: Guarded, budgets: Budgets) -> None:
         super().__init__(inner)
         self.budgets = budgets
+        self._short_of = budgets.short_of  # looked up once: asked on every decision
 
     def assess(self, request: ImageRequest) -> Admission | Refusal:
         """Admit as the backend inside does, if every budget that applies has the estimate left
         (`BudgetExceededError`: a budget has less left than the estimate)."""
-        verdict = self.inner.assess(request)
+        verdict = self._inner_assess(request)
         if isinstance(verdict, Refusal):
             return verdict
         estimate = verdict.estimate.usd
-        short = self.budgets.short_of(self.name, request, estimate)
+        short = self._short_of(self._name, request, estimate)
         if short is None:
             return verdict
         budget, left = short

@@ -44,6 +44,7 @@ class Measured(Wrapper):
         self.latency = latency
         self.circuits = circuits
         self._clock = clock
+        self._circuit_state = circuits.state  # looked up once: asked on every decision
         name = self.name
         self._open = Refusal(
             CIRCUIT_OPEN, lambda: CircuitOpenError(f"{name}: {CIRCUIT_OPEN}", backend=name)
@@ -52,8 +53,8 @@ class Measured(Wrapper):
     def assess(self, request: ImageRequest) -> Admission | Refusal:
         """Admit as the backend inside does, unless its circuit is open (`CircuitOpenError`:
         the backend failed too often lately)."""
-        verdict = self.inner.assess(request)
-        if isinstance(verdict, Refusal) or self.circuits.state(self.name) != "open":
+        verdict = self._inner_assess(request)
+        if isinstance(verdict, Refusal) or self._circuit_state(self._name) != "open":
             return verdict
         return self._open
 

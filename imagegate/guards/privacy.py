@@ -29,7 +29,7 @@ class PrivateOnly(Wrapper):
         backend is not), then admit as the backend inside does."""
         if request.private and not self.private:
             return self._refusal
-        return self.inner.assess(request)
+        return self._inner_assess(request)
 
     async def run(self, admission: Admission) -> ImageResult:
         """Run, refusing again: an admission made elsewhere must not carry a private request

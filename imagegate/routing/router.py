@@ -18,8 +18,9 @@ from __future__ import annotations
 import fnmatch
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from imagegate.backend import Backend, Capabilities
 from imagegate.catalog.models import ModelSpec
@@ -42,7 +43,7 @@ from imagegate.result import ImageResult
 from imagegate.routing.allowed import NOT_ALLOWED, models_allowed
 from imagegate.routing.interned import Interned
 from imagegate.routing.policy import Policy
-from imagegate.routing.textneed import detect_text_need
+from imagegate.routing.textneed import detect_text_need, text_need_of
 from imagegate.state.circuit import CircuitBreakers
 from imagegate.state.latency import LatencyStats
 from imagegate.state.ledger import Ledger
@@ -51,6 +52,11 @@ __all__ = ["ROUTER_NAME", "RoutedBackend", "Router"]
 
 ROUTER_NAME = "auto"
 """The model name a router serves: it chooses the model."""
+
+# The evidence of a text need the request stated.
+_STATED = "stated by the request (needs_text)"
+# Most whole decisions a router keeps.
+_DECISIONS = 4096
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,17 @@ class RoutedBackend:
     spec: ModelSpec | None
     private: bool
     unavailable: str | None = None
+
+
+class _Candidate(NamedTuple):
+    """What a decision reads of a backend: all of it fixed when the router is built."""
+
+    name: str
+    serving: tuple[Guarded, Callable[[ImageRequest], Admission | Refusal]] | None
+    unavailable: str  # why it cannot serve at all, when `serving` (its chain, assess) is None
+    text_grade: int
+    prior_p50_s: float
+    prior_p95_s: float
 
 
 class Router(Admitting):
@@ -104,11 +121,10 @@ class Router(Admitting):
             for routed in backends
             if routed.backend is not None
         }
-        self._priors = {routed.name: _prior(routed.spec) for routed in backends}
-        self._grades = {name: chain.capabilities.text_grade for name, chain in self._chains.items()}
-        self._assess = {name: assessor(chain) for name, chain in self._chains.items()}
-        self._pool = tuple(self.backends.values())
-        self._longest_prompt = _longest_prompt(self._chains, self._pool)
+        # What the decision reads of each backend, read once.
+        self._candidates = {routed.name: self._candidate(routed) for routed in backends}
+        self._pool = tuple(self._candidates.values())
+        self._longest_prompt = _longest_prompt(self._chains, self.backends)
         # The explanation's parts, made once for each distinct content: most requests are
         # excluded from, and scored on, each backend alike.
         self._exclusion = Interned(lambda b, r: Exclusion(backend=b, reason=r))
@@ -121,6 +137,24 @@ class Router(Admitting):
                 meets_target=meets,
                 text_grade=grade,
             )
+        )
+        # Whole decisions, by their parts' identities: the parts are interned, so the same
+        # ones come back for requests routed alike; the kept decision holds them, so no key's
+        # identities can be reused by other objects while it is kept.
+        self._decisions: dict[tuple[object, ...], RouteDecision] = {}
+        self._not_needed = text_need_of(False, (_STATED,), 0, 0, 0)
+
+    def _candidate(self, routed: RoutedBackend) -> _Candidate:
+        chain = self._chains.get(routed.name)
+        serving = None
+        if routed.unavailable is None and chain is not None:
+            serving = (chain, assessor(chain))
+        return _Candidate(
+            routed.name,
+            serving,
+            routed.unavailable or "unavailable",
+            0 if chain is None else chain.capabilities.text_grade,
+            *_prior(routed.spec),
         )
 
     @property
@@ -135,17 +169,14 @@ class Router(Admitting):
 
     def text_need(self, request: ImageRequest) -> TextNeed | None:
         """The request's text need: as stated, detected, or None when detection is off."""
-        if request.needs_text is not None:
-            stated = detect_text_need(request.prompt) if request.needs_text else None
-            grade = max(stated.grade, self.policy.text.min_grade) if stated else 0
-            return TextNeed(
-                needed=request.needs_text,
-                evidence=("stated by the request (needs_text)",),
-                chars=stated.chars if stated else 0,
-                lines=stated.lines if stated else 0,
-                grade=grade,
-            )
-        return detect_text_need(request.prompt) if self.policy.text.detect else None
+        if request.needs_text is None:
+            return detect_text_need(request.prompt) if self.policy.text.detect else None
+        if not request.needs_text:
+            return self._not_needed  # nothing detected: the request said so
+        # Detected all the same, for how much text there is and the grade it needs.
+        stated = detect_text_need(request.prompt)
+        grade = max(stated.grade, self.policy.text.min_grade)
+        return text_need_of(True, (_STATED,), stated.chars, stated.lines, grade)
 
     def decide(self, request: ImageRequest) -> RouteDecision:
         """Choose, without spending anything: candidates best first, and every exclusion.
@@ -175,24 +206,22 @@ class Router(Admitting):
         # What every candidate is measured against, worked out once for the request.
         wanted = self._wanted_grade(need)
         target = request.latency_target_s or self.policy.latency.default_target_s
-        allowed: dict[str, Admission] = {}
+        allowed: dict[str, tuple[Guarded, Admission]] = {}
         scores: list[CandidateScore] = []
         excluded: list[Exclusion] = []
         refusals: list[Refusal] = []
         only = models_allowed()
         unusable = 0  # excluded by the installation, whatever the request
         exclusion, score_of, estimate = self._exclusion, self._score, self.latency.estimate
-        for routed in pool:
-            name = routed.name
+        for name, serving, unavailable, grade, prior_p50, prior_p95 in pool:
             if only is not None and name not in only:
                 excluded.append(exclusion(name, NOT_ALLOWED))
                 continue
-            assess = self._assess.get(name)
-            if routed.unavailable is not None or assess is None:
-                excluded.append(exclusion(name, routed.unavailable or "unavailable"))
+            if serving is None:
+                excluded.append(exclusion(name, unavailable))
                 unusable += 1
                 continue
-            grade = self._grades[name]
+            chain, assess = serving
             if wanted is not None and grade < wanted[0]:  # first: it spares the others' checks
                 excluded.append(
                     exclusion(name, f"text grade {grade} < {wanted[0]} needed ({wanted[1]})")
@@ -203,16 +232,16 @@ class Router(Admitting):
                 excluded.append(exclusion(name, verdict.reason))
                 refusals.append(verdict)
                 continue
-            prior_p50, prior_p95 = self._priors[name]
             latency = estimate(name, prior_p50, prior_p95)
-            allowed[name] = verdict
+            p50 = latency.p50_s
+            allowed[name] = (chain, verdict)
             scores.append(
                 score_of(
                     name,
                     verdict.estimate.usd,
-                    latency.p50_s,
+                    p50,
                     latency.source,
-                    target is None or latency.p50_s <= target,
+                    target is None or p50 <= target,
                     grade,
                 )
             )
@@ -220,25 +249,44 @@ class Router(Admitting):
             raise self._nothing_fits(excluded, [r.error() for r in refusals], unusable)
         ordered = self._order(scores, named, need)
         first = ordered[0]
-        decision = RouteDecision(
-            chosen=first.backend,
-            reason=self._reason(first, named, need, request),
-            candidates=tuple(s.backend for s in ordered),
-            scores=tuple(ordered),
-            excluded=tuple(excluded),
-            text_need=need,
-            estimated_cost_usd=first.estimated_cost_usd,
-            expected_latency_s=first.expected_latency_s,
-        )
-        chosen = allowed[first.backend]
+        chosen = allowed[first.backend][1]
         return Admission(
             request,
             first.backend,
             chosen.estimate,
             chosen.warnings,
-            decision=decision,
-            candidates=tuple((self._chains[s.backend], allowed[s.backend]) for s in ordered),
+            decision=self._decision(
+                self._reason(first, named, need, request), ordered, excluded, need
+            ),
+            candidates=tuple(allowed[s.backend] for s in ordered),
         )
+
+    def _decision(
+        self,
+        reason: str,
+        ordered: list[CandidateScore],
+        excluded: list[Exclusion],
+        need: TextNeed | None,
+    ) -> RouteDecision:
+        """The decision of these parts: the one kept, or made now."""
+        key = (reason, id(need), *map(id, ordered), None, *map(id, excluded))
+        decision = self._decisions.get(key)
+        if decision is None:
+            first = ordered[0]
+            decision = RouteDecision(
+                chosen=first.backend,
+                reason=reason,
+                candidates=tuple(s.backend for s in ordered),
+                scores=tuple(ordered),
+                excluded=tuple(excluded),
+                text_need=need,
+                estimated_cost_usd=first.estimated_cost_usd,
+                expected_latency_s=first.expected_latency_s,
+            )
+            if len(self._decisions) >= _DECISIONS:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
 
     async def run(self, admission: Admission) -> ImageResult:
         """Serve an admitted request on its best candidate, falling back as the policy allows.
@@ -311,20 +359,24 @@ class Router(Admitting):
             )
         return routed
 
-    def _named_pool(self, named: str) -> tuple[RoutedBackend, ...]:
+    def _named_pool(self, named: str) -> tuple[_Candidate, ...]:
         """The backends a request naming `named` may go to: it, then (if the policy falls
         back from named models) every other one."""
-        first = self._named(named)
+        first = self._candidates[self._named(named).name]
         if not self.policy.fallbacks.named_models:
             return (first,)
-        return (first, *(r for r in self._pool if r.name != named))
+        return (first, *(c for c in self._pool if c.name != named))
 
     def _check_prompt_length(
-        self, request: ImageRequest, named: str | None, pool: Sequence[RoutedBackend]
+        self, request: ImageRequest, named: str | None, pool: Sequence[_Candidate]
     ) -> None:
         """Refuse a prompt longer than any candidate takes, before anything reads it: text-need
         detection takes time in the prompt's length, and no backend would serve it anyway."""
-        longest = self._longest_prompt if named is None else _longest_prompt(self._chains, pool)
+        longest = (
+            self._longest_prompt
+            if named is None
+            else _longest_prompt(self._chains, (c.name for c in pool))
+        )
         if longest is not None and len(request.prompt) > longest:
             raise InvalidRequestError(
                 f"prompt is {len(request.prompt):,} characters; no backend that may serve it "
@@ -422,9 +474,9 @@ class Router(Admitting):
         return ", ".join(parts)
 
 
-def _longest_prompt(chains: Mapping[str, Guarded], pool: Sequence[RoutedBackend]) -> int | None:
-    """The longest prompt a backend of `pool` takes; None when none of them can serve."""
-    limits = [chains[r.name].capabilities.max_prompt_chars for r in pool if r.name in chains]
+def _longest_prompt(chains: Mapping[str, Guarded], names: Iterable[str]) -> int | None:
+    """The longest prompt a backend of `names` takes; None when none of them can serve."""
+    limits = [chains[n].capabilities.max_prompt_chars for n in names if n in chains]
     return max(limits) if limits else None
 
 
