@@ -12,7 +12,7 @@ from imagegate.errors import BudgetExceededError, ProviderError
 from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
-from imagegate.state.bookkeeping import bookkeep, bookkept
+from imagegate.state.bookkeeping import bookkeep, bookkept, pending_after_call
 from imagegate.state.ledger import Budget, Ledger, Reservation
 from imagegate.state.writer import write
 
@@ -186,6 +186,12 @@ class Budgeted(Wrapper):
             raise
         finally:
             self.budgets.changed()
+        later = pending_after_call()
+        if later is not None:
+            # Made with the guard outside's own steps, in one job it awaits: the spend is
+            # recorded before the result is handed back all the same.
+            later.add("the spend", ledger.settle, reservation.id, result.cost.usd)
+            return result
         # Awaited: the spend is recorded before the result is handed back.
         unsettled = await bookkept("the spend", ledger.settle, reservation.id, result.cost.usd)
         if unsettled is None:

@@ -16,7 +16,7 @@ from imagegate.errors import (
 from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
-from imagegate.state.bookkeeping import bookkeep, bookkept
+from imagegate.state.bookkeeping import after_call, bookkeep, bookkept
 from imagegate.state.circuit import CircuitBreakers
 from imagegate.state.latency import LatencyStats
 
@@ -67,19 +67,20 @@ class Measured(Wrapper):
         if not self.circuits.allow(self.name):
             raise self._open.error()
         started = self._clock()
-        try:
-            result = await self.inner.run(admission)
-        except ImagegateError as error:
-            if not isinstance(error, _NOT_THE_BACKENDS_FAULT):
-                elapsed = self._clock() - started
-                bookkeep("the failure", self.circuits.record, self.name, ok=False)
-                await bookkept("the failure", self.latency.record, self.name, elapsed, ok=False)
-            raise
-        warnings = [
-            bookkeep("the success", self.circuits.record, self.name, ok=True),
-            await bookkept("the latency", self.latency.record, self.name, result.timings.total_s),
-        ]
-        kept = [warning for warning in warnings if warning is not None]
+        with after_call() as later:
+            try:
+                result = await self.inner.run(admission)
+            except ImagegateError as error:
+                if not isinstance(error, _NOT_THE_BACKENDS_FAULT):
+                    elapsed = self._clock() - started
+                    bookkeep("the failure", self.circuits.record, self.name, ok=False)
+                    await bookkept("the failure", self.latency.record, self.name, elapsed, ok=False)
+                raise
+            # With the steps the guards inside added (the spend), as one job on the state
+            # writer: one wait for all of them.
+            later.add("the success", self.circuits.record, self.name, ok=True)
+            later.add("the latency", self.latency.record, self.name, result.timings.total_s)
+            kept = await later.made()
         if not kept:
             return result
         return result.model_copy(update={"warnings": (*result.warnings, *kept)})
