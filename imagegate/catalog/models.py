@@ -30,6 +30,14 @@ PROVIDERS = ("openai", "replicate", "fal", "wavespeed", "local")
 
 _PRICING: TypeAdapter[Pricing] = TypeAdapter(Pricing)
 
+# Estimates already worked out, by model entry and what of a request its price depends on; the
+# router prices every candidate of every request, mostly the same few sizes. Keyed by the
+# entry's identity and holding the entry, so that a hit is always for this very entry: not
+# cached on the entry itself, since a copy made with `model_copy` would keep the cache of the
+# entry it was copied from, whatever price it was given.
+_ESTIMATES: dict[tuple[object, ...], tuple[ModelSpec, CostEstimate]] = {}
+_MAX_ESTIMATES = 4096
+
 
 class LatencyPrior(BaseModel):
     """Expected seconds for one call, until measurements replace it."""
@@ -59,6 +67,27 @@ class ModelSpec(BaseModel):
 
     def estimate_cost(self, request: ImageRequest) -> CostEstimate:
         """The expected cost of `request` on this model, from the catalog's price."""
+        if request.images:  # priced by the input images' sizes too: not kept
+            return self._estimate(request)
+        chars = len(request.prompt) + len(request.negative_prompt or "")
+        key = (
+            id(self),
+            request.n,
+            request.size,
+            request.aspect_ratio,
+            request.quality,
+            self.pricing.prompt_units(chars),
+        )
+        known = _ESTIMATES.get(key)
+        if known is not None and known[0] is self:
+            return known[1]
+        estimate = self._estimate(request)
+        if len(_ESTIMATES) >= _MAX_ESTIMATES:
+            _ESTIMATES.clear()
+        _ESTIMATES[key] = (self, estimate)
+        return estimate
+
+    def _estimate(self, request: ImageRequest) -> CostEstimate:
         job = job_for(request, self.capabilities.sizes, self.latency.p50_s)
         return self.pricing.estimate(job)
 

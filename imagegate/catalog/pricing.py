@@ -66,6 +66,10 @@ class _Price(BaseModel):
     as_of: str = Field(description="When it was read (YYYY-MM or YYYY-MM-DD).")
     verified: bool = Field(description="False when no primary source confirmed it.")
 
+    def prompt_units(self, chars: int) -> int:  # noqa: ARG002 (kinds priced by the prompt use it)
+        """What of a prompt of `chars` characters this price depends on: nothing."""
+        return 0
+
     def _estimate(self, usd: float, basis: str) -> CostEstimate:
         return CostEstimate(
             usd=usd,
@@ -148,6 +152,11 @@ class TokenPrice(_Price):
         }[level]
         return square if size.width == size.height else oblong
 
+    def prompt_units(self, chars: int) -> int:
+        """The text tokens a prompt of `chars` characters is priced as."""
+        # About four characters per token for English text.
+        return math.ceil(chars / 4)
+
     def cost_of(self, usage: TokenUsage) -> tuple[float, str]:
         """The actual cost of `usage`, and how it was computed."""
         return self._cost(
@@ -159,8 +168,7 @@ class TokenPrice(_Price):
         # The counts go to `_cost` directly: a `TokenUsage` would validate figures computed
         # here, for every candidate of every routed request.
         usd, basis = self._cost(
-            # About four characters per token for English text.
-            math.ceil(job.prompt_chars / 4),
+            self.prompt_units(job.prompt_chars),
             sum(_input_image_tokens(size) for size in job.input_sizes),
             0,
             job.n * self.output_tokens_per_image(job.size, job.quality),

@@ -13,7 +13,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 from imagegate.backend import Backend, Capabilities
-from imagegate.errors import InvalidRequestError
+from imagegate.errors import (
+    CircuitOpenError,
+    ImagegateError,
+    InvalidRequestError,
+    PolicyError,
+    RequestError,
+)
 from imagegate.request import ImageRequest
 from imagegate.result import CostEstimate, ImageResult, ImageWarning
 
@@ -27,8 +33,11 @@ __all__ = [
     "Guard",
     "Guarded",
     "Layer",
+    "Refusal",
     "Wrapper",
+    "assessor",
     "close_backend",
+    "estimator",
     "require_operation",
 ]
 
@@ -63,6 +72,24 @@ class Admission(NamedTuple):
         )
 
 
+class Refusal(NamedTuple):
+    """Why a backend will not admit a request, as a value: the router asks every candidate,
+    and raising and catching an exception for each one refused costs more than the admission.
+
+    Attributes:
+        reason: the one line `RouteDecision.explain()` shows for the excluded backend.
+        error: makes the error `admit` raises for it (only made when it is raised).
+    """
+
+    reason: str
+    error: Callable[[], ImagegateError]
+
+    @classmethod
+    def of(cls, reason: str, error: ImagegateError) -> Refusal:
+        """A refusal whose error is already made."""
+        return cls(reason, lambda: error)
+
+
 @runtime_checkable
 class Guarded(Backend, Protocol):
     """A backend that admits a request before running it."""
@@ -76,6 +103,10 @@ class Guarded(Backend, Protocol):
         """
         ...
 
+    def assess(self, request: ImageRequest) -> Admission | Refusal:
+        """`admit`, with a refusal returned rather than raised."""
+        ...
+
     async def run(self, admission: Admission) -> ImageResult:
         """Serve a request this backend admitted."""
         ...
@@ -83,11 +114,22 @@ class Guarded(Backend, Protocol):
 
 class Admitting(ABC):
     """A guarded backend whose `generate`, `edit` and `estimate_cost` are `admit` then `run`,
-    so no entry point can skip a rule it applies."""
+    so no entry point can skip a rule it applies. A subclass implements `assess` (the guards)
+    or `admit` (the router): each is made of the other."""
 
-    @abstractmethod
     def admit(self, request: ImageRequest) -> Admission:
         """Check and price `request`, spending nothing (see `Guarded.admit`)."""
+        verdict = self.assess(request)
+        if isinstance(verdict, Refusal):
+            raise verdict.error()
+        return verdict
+
+    def assess(self, request: ImageRequest) -> Admission | Refusal:
+        """`admit`, with a refusal returned rather than raised (see `Guarded.assess`)."""
+        try:
+            return self.admit(request)
+        except (RequestError, PolicyError, CircuitOpenError) as error:
+            return Refusal.of(error.message, error)
 
     @abstractmethod
     async def run(self, admission: Admission) -> ImageResult:
@@ -143,10 +185,12 @@ class Wrapper(Guard):
 
     def __init__(self, inner: Guarded) -> None:
         super().__init__(inner)
+        # Looked up once: the router has every candidate of every request admit it.
+        self._inner_assess = assessor(inner)
 
-    def admit(self, request: ImageRequest) -> Admission:
+    def assess(self, request: ImageRequest) -> Admission | Refusal:
         """Admit through the backend inside."""
-        return self.inner.admit(request)
+        return self._inner_assess(request)
 
     async def run(self, admission: Admission) -> ImageResult:
         """Run on the backend inside."""
@@ -176,6 +220,20 @@ class Layer(Around, ABC):
     def forward(self, request: ImageRequest) -> Awaitable[ImageResult]:
         """The backend inside's call for `request`."""
         return self.inner.edit(request) if request.is_edit else self.inner.generate(request)
+
+
+def assessor(guarded: Guarded) -> Callable[[ImageRequest], Admission | Refusal]:
+    """`guarded.assess`, looked up once past the wrappers that only pass it on."""
+    while isinstance(guarded, Wrapper) and type(guarded).assess is Wrapper.assess:
+        guarded = guarded.inner
+    return guarded.assess
+
+
+def estimator(backend: Backend) -> Callable[[ImageRequest], CostEstimate]:
+    """`backend.estimate_cost`, looked up once past the layers that only pass it on."""
+    while isinstance(backend, Layer) and type(backend).estimate_cost is Layer.estimate_cost:
+        backend = backend.inner
+    return backend.estimate_cost
 
 
 def require_operation(request: ImageRequest, *, edit: bool) -> None:

@@ -6,15 +6,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 
 from imagegate.errors import BudgetExceededError, ProviderError
-from imagegate.guards.admission import Admission, Guarded, Wrapper
+from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
-from imagegate.state.bookkeeping import bookkeep
-from imagegate.state.ledger import Budget, Ledger
+from imagegate.state.bookkeeping import bookkeep, bookkept, pending_after_call
+from imagegate.state.ledger import Budget, Ledger, Reservation
+from imagegate.state.writer import write
 
 __all__ = ["Budgeted", "Budgets"]
+
+# Most distinct (backend, tags, user) whose budgets are remembered.
+_APPLYING = 4096
 
 
 class Budgets:
@@ -38,27 +43,42 @@ class Budgets:
         self.refresh_s = refresh_s
         self._clock = clock
         self._left: dict[str, tuple[float, float]] = {}
+        self._applying: dict[tuple[str, tuple[str, ...], str | None], tuple[Budget, ...]] = {}
 
     def short_of(
         self, backend: str, request: ImageRequest, usd: float
     ) -> tuple[Budget, float] | None:
         """The first budget that spend of `request` on `backend` counts against with less than
         `usd` left (as last read), and what it has left; None when every one can cover `usd`."""
-        # One pass, one clock reading: the router asks this of every candidate of a request.
-        now = self._clock()
-        tags, user = request.tags, request.user
-        for budget in self.budgets:
-            if budget.applies_to(backend, tags, user):
+        key = (backend, request.tags, request.user)
+        applying = self._applying.get(key)
+        if applying is None:
+            applying = self._applies(key)
+        if not applying:
+            return None
+        # One clock reading, and the figures as last read looked up here rather than in a call
+        # per budget: the router asks this of every candidate of every request.
+        now, last, refresh_s = self._clock(), self._left, self.refresh_s
+        for budget in applying:
+            cached = last.get(budget.name)
+            if cached is not None and now - cached[0] < refresh_s:
+                left = cached[1]
+            else:
                 left = self._read(budget, now)
-                if left + 1e-12 < usd:
-                    return budget, left
+            if left + 1e-12 < usd:
+                return budget, left
         return None
 
+    def _applies(self, key: tuple[str, tuple[str, ...], str | None]) -> tuple[Budget, ...]:
+        """The budgets spend on a (backend, tags, user) counts against, in order, kept."""
+        applying = tuple(b for b in self.budgets if b.applies_to(*key))
+        if len(self._applying) >= _APPLYING:
+            self._applying.clear()
+        self._applying[key] = applying
+        return applying
+
     def _read(self, budget: Budget, now: float) -> float:
-        """What `budget` had left when last read (at most `refresh_s` before `now`)."""
-        cached = self._left.get(budget.name)
-        if cached is not None and now - cached[0] < self.refresh_s:
-            return cached[1]
+        """What `budget` has left, read from the ledger now and kept as read at `now`."""
         left = self.ledger.remaining(budget)
         self._left[budget.name] = (now, left)
         return left
@@ -79,6 +99,7 @@ class Budgets:
             elif same != budget:
                 raise ValueError(f"there is already a different budget named {budget.name!r}")
         self.budgets = (*self.budgets, *added)
+        self._applying = {}
         self.changed()
 
     def changed(self) -> None:
@@ -98,33 +119,40 @@ class Budgeted(Wrapper):
     def __init__(self, inner: Guarded, budgets: Budgets) -> None:
         super().__init__(inner)
         self.budgets = budgets
+        self._short_of = budgets.short_of  # looked up once: asked on every decision
 
-    def admit(self, request: ImageRequest) -> Admission:
-        """Admit as the backend inside does, if every budget that applies has the estimate left.
-
-        Raises:
-            BudgetExceededError: a budget has less left than the estimate.
-        """
-        admission = self.inner.admit(request)
-        estimate = admission.estimate.usd
-        short = self.budgets.short_of(self.name, request, estimate)
-        if short is not None:
-            budget, left = short
-            raise BudgetExceededError(
-                f"budget {budget.name!r} has ${left:.4f} left, estimate ${estimate:.4f}",
+    def assess(self, request: ImageRequest) -> Admission | Refusal:
+        """Admit as the backend inside does, if every budget that applies has the estimate left
+        (`BudgetExceededError`: a budget has less left than the estimate)."""
+        verdict = self._inner_assess(request)
+        if isinstance(verdict, Refusal):
+            return verdict
+        estimate = verdict.estimate.usd
+        short = self._short_of(self._name, request, estimate)
+        if short is None:
+            return verdict
+        budget, left = short
+        message = f"budget {budget.name!r} has ${left:.4f} left, estimate ${estimate:.4f}"
+        name = self.name
+        return Refusal(
+            message,
+            lambda: BudgetExceededError(
+                message,
                 budget=budget.name,
                 remaining_usd=left,
                 estimate_usd=estimate,
-                backend=self.name,
-            )
-        return admission
+                backend=name,
+            ),
+        )
 
     async def run(self, admission: Admission) -> ImageResult:
         """Reserve the estimate, run, then settle the cost (or release what was not spent)."""
         request = admission.request
         ledger = self.budgets.ledger
         self.budgets.changed()
-        reservation = ledger.reserve(
+        # Made on the state writer thread, and awaited: it is made before the provider is called.
+        pending = write(
+            ledger.reserve,
             self.name,
             admission.estimate.usd,
             tags=request.tags,
@@ -133,25 +161,45 @@ class Budgeted(Wrapper):
             request_id=request.request_id,
         )
         try:
+            reservation = await asyncio.shield(asyncio.wrap_future(pending))
+        except asyncio.CancelledError:
+            # Cancelled before the provider was called, nothing spent: the reservation, made
+            # all the same, is released once made.
+            pending.add_done_callback(lambda made: _release(ledger, made))
+            raise
+        try:
             result = await self.inner.run(admission)
         except ProviderError as error:
             if error.may_be_billed:
-                bookkeep("the spend", ledger.settle, reservation.id, admission.estimate.usd)
+                await bookkept("the spend", ledger.settle, reservation.id, admission.estimate.usd)
             else:
-                bookkeep("the release", ledger.release, reservation.id)
+                await bookkept("the release", ledger.release, reservation.id)
             raise
         except asyncio.CancelledError:
             # Cancelled while the provider had the request: it may have done (and billed)
             # the work, so it counts as spent.
-            bookkeep("the spend", ledger.settle, reservation.id, admission.estimate.usd)
+            await bookkept("the spend", ledger.settle, reservation.id, admission.estimate.usd)
             raise
         except BaseException:
             # Unreleased, the reservation still lapses after its time-to-live.
-            bookkeep("the release", ledger.release, reservation.id)
+            await bookkept("the release", ledger.release, reservation.id)
             raise
         finally:
             self.budgets.changed()
-        unsettled = bookkeep("the spend", ledger.settle, reservation.id, result.cost.usd)
+        later = pending_after_call()
+        if later is not None:
+            # Made with the guard outside's own steps, in one job it awaits: the spend is
+            # recorded before the result is handed back all the same.
+            later.add("the spend", ledger.settle, reservation.id, result.cost.usd)
+            return result
+        # Awaited: the spend is recorded before the result is handed back.
+        unsettled = await bookkept("the spend", ledger.settle, reservation.id, result.cost.usd)
         if unsettled is None:
             return result
         return result.model_copy(update={"warnings": (*result.warnings, unsettled)})
+
+
+def _release(ledger: Ledger, made: Future[Reservation]) -> None:
+    """Release the reservation `made` holds, once made (nothing, if it failed)."""
+    if not made.cancelled() and made.exception() is None:
+        write(bookkeep, "the release", ledger.release, made.result().id)

@@ -4,13 +4,16 @@ under the cost cap, once, before anything is spent."""
 from __future__ import annotations
 
 from imagegate.backend import Backend
-from imagegate.errors import CostCapExceededError
-from imagegate.guards.admission import Admission, Guard
+from imagegate.errors import CostCapExceededError, RequestError
+from imagegate.guards.admission import Admission, Guard, Refusal, estimator
 from imagegate.request import ImageRequest
-from imagegate.result import ImageResult
+from imagegate.result import ImageResult, ImageWarning
 from imagegate.validation import check_request
 
 __all__ = ["CheckedBackend"]
+
+# Most distinct (size, aspect ratio, exact_size) a backend remembers the check of.
+_GEOMETRIES = 256
 
 
 class CheckedBackend(Guard):
@@ -25,28 +28,86 @@ class CheckedBackend(Guard):
     def __init__(self, backend: Backend, *, cap_usd: float | None = None) -> None:
         super().__init__(backend)
         self.cap_usd = cap_usd
+        caps = self._capabilities
+        # What a plain request is checked against, read once: the router has every candidate
+        # of every request admit it.
+        self._max_prompt_chars = caps.max_prompt_chars
+        self._max_n = caps.max_n
+        self._generates = caps.generate
+        self._transparent = caps.transparent_background
+        self._seed = caps.seed
+        self._negative_prompt = caps.negative_prompt
+        self._lora = caps.lora
+        self._estimate = estimator(backend)
+        self._geometry_ok: dict[tuple[str | None, str | None, bool], bool] = {}
 
-    def admit(self, request: ImageRequest) -> Admission:
-        """Check `request` against the backend's capabilities and price it.
-
-        Raises:
-            InvalidRequestError, CapabilityError: the backend cannot serve it as written.
-            CostCapExceededError: the estimate is over the cap.
-        """
-        warnings = check_request(request, self.inner.capabilities, self.inner.name)
-        estimate = self.inner.estimate_cost(request)
+    def assess(self, request: ImageRequest) -> Admission | Refusal:
+        """Check `request` against the backend's capabilities and price it; refused when the
+        backend cannot serve it as written (`InvalidRequestError`, `CapabilityError`) or the
+        estimate is over the cap (`CostCapExceededError`)."""
+        warnings: tuple[ImageWarning, ...] = ()
+        if not self._plain(request):
+            try:
+                warnings = tuple(check_request(request, self._capabilities, self._name))
+            except RequestError as error:
+                return Refusal.of(f"cannot serve it: {error.message}", error)
+        estimate = self._estimate(request)
         cap, which = self.cap_usd, "the policy's max_per_request_usd"
         if request.max_cost_usd is not None and (cap is None or request.max_cost_usd <= cap):
             cap, which = request.max_cost_usd, "max_cost_usd"
         if cap is not None and estimate.usd > cap + 1e-12:
-            raise CostCapExceededError(
-                f"{self.inner.name} is estimated at ${estimate.usd:.4f} ({estimate.basis}), "
-                f"over {which}=${cap:.4f}",
-                estimate_usd=estimate.usd,
-                cap_usd=cap,
-                backend=self.inner.name,
+            name, usd, limit = self._name, estimate.usd, cap
+            return Refusal(
+                f"estimated ${usd:.4f} over the ${limit:.4f} cap",
+                lambda: CostCapExceededError(
+                    f"{name} is estimated at ${usd:.4f} ({estimate.basis}), "
+                    f"over {which}=${limit:.4f}",
+                    estimate_usd=usd,
+                    cap_usd=limit,
+                    backend=name,
+                ),
             )
-        return Admission(request, self.inner.name, estimate, tuple(warnings))
+        return Admission(request, self._name, estimate, warnings)
+
+    def _plain(self, request: ImageRequest) -> bool:
+        """Whether `request` passes `check_request` with no warning, told from what was read
+        once and the checks of sizes already made (False: `check_request` decides)."""
+        if (
+            len(request.prompt) > self._max_prompt_chars
+            or request.n > self._max_n
+            or request.images
+            or not self._generates
+            or request.provider_options
+            or (request.lora and not self._lora)
+            or (request.background == "transparent" and not self._transparent)
+            or (request.seed is not None and not self._seed)
+            or (request.negative_prompt and not self._negative_prompt)
+        ):
+            return False
+        if request.size is None and request.aspect_ratio is None:
+            return True
+        geometry = (request.size, request.aspect_ratio, request.exact_size)
+        ok = self._geometry_ok.get(geometry)
+        if ok is None:
+            ok = self._geometry_passes(request)
+            if len(self._geometry_ok) >= _GEOMETRIES:
+                self._geometry_ok.clear()
+            self._geometry_ok[geometry] = ok
+        return ok
+
+    def _geometry_passes(self, request: ImageRequest) -> bool:
+        """Whether the request's size and aspect ratio pass the backend's size rule."""
+        rule = self._capabilities.sizes
+        try:
+            size = request.parsed_size
+            if size is not None:
+                rule.check_size(size, model=self._name, exact=request.exact_size)
+            ratio = request.parsed_aspect_ratio
+            if ratio is not None:
+                rule.check_ratio(ratio.value, shown=f"aspect ratio {ratio}", model=self._name)
+        except RequestError:
+            return False
+        return True
 
     async def run(self, admission: Admission) -> ImageResult:
         """Serve the admitted request; its warnings and estimate travel to the result."""

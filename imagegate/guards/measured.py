@@ -13,10 +13,10 @@ from imagegate.errors import (
     RequestError,
     StateUnavailableError,
 )
-from imagegate.guards.admission import Admission, Guarded, Wrapper
+from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
-from imagegate.state.bookkeeping import bookkeep
+from imagegate.state.bookkeeping import after_call, bookkeep, bookkept
 from imagegate.state.circuit import CircuitBreakers
 from imagegate.state.latency import LatencyStats
 
@@ -44,17 +44,19 @@ class Measured(Wrapper):
         self.latency = latency
         self.circuits = circuits
         self._clock = clock
+        self._circuit_state = circuits.state  # looked up once: asked on every decision
+        name = self.name
+        self._open = Refusal(
+            CIRCUIT_OPEN, lambda: CircuitOpenError(f"{name}: {CIRCUIT_OPEN}", backend=name)
+        )
 
-    def admit(self, request: ImageRequest) -> Admission:
-        """Admit as the backend inside does, unless its circuit is open.
-
-        Raises:
-            CircuitOpenError: the backend failed too often lately.
-        """
-        admission = self.inner.admit(request)
-        if self.circuits.state(self.name) == "open":
-            raise CircuitOpenError(f"{self.name}: {CIRCUIT_OPEN}", backend=self.name)
-        return admission
+    def assess(self, request: ImageRequest) -> Admission | Refusal:
+        """Admit as the backend inside does, unless its circuit is open (`CircuitOpenError`:
+        the backend failed too often lately)."""
+        verdict = self._inner_assess(request)
+        if isinstance(verdict, Refusal) or self._circuit_state(self._name) != "open":
+            return verdict
+        return self._open
 
     async def run(self, admission: Admission) -> ImageResult:
         """Run and record how long it took and whether it worked.
@@ -63,21 +65,22 @@ class Measured(Wrapper):
             CircuitOpenError: the circuit is open (or another call is its probe); nothing sent.
         """
         if not self.circuits.allow(self.name):
-            raise CircuitOpenError(f"{self.name}: {CIRCUIT_OPEN}", backend=self.name)
+            raise self._open.error()
         started = self._clock()
-        try:
-            result = await self.inner.run(admission)
-        except ImagegateError as error:
-            if not isinstance(error, _NOT_THE_BACKENDS_FAULT):
-                elapsed = self._clock() - started
-                bookkeep("the failure", self.circuits.record, self.name, ok=False)
-                bookkeep("the failure", self.latency.record, self.name, elapsed, ok=False)
-            raise
-        warnings = [
-            bookkeep("the success", self.circuits.record, self.name, ok=True),
-            bookkeep("the latency", self.latency.record, self.name, result.timings.total_s),
-        ]
-        kept = [warning for warning in warnings if warning is not None]
+        with after_call() as later:
+            try:
+                result = await self.inner.run(admission)
+            except ImagegateError as error:
+                if not isinstance(error, _NOT_THE_BACKENDS_FAULT):
+                    elapsed = self._clock() - started
+                    bookkeep("the failure", self.circuits.record, self.name, ok=False)
+                    await bookkept("the failure", self.latency.record, self.name, elapsed, ok=False)
+                raise
+            # With the steps the guards inside added (the spend), as one job on the state
+            # writer: one wait for all of them.
+            later.add("the success", self.circuits.record, self.name, ok=True)
+            later.add("the latency", self.latency.record, self.name, result.timings.total_s)
+            kept = await later.made()
         if not kept:
             return result
         return result.model_copy(update={"warnings": (*result.warnings, *kept)})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from imagegate.errors import PrivacyError
-from imagegate.guards.admission import Admission, Guarded, Wrapper
+from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
 
@@ -19,15 +19,17 @@ class PrivateOnly(Wrapper):
     def __init__(self, inner: Guarded, *, private: bool) -> None:
         super().__init__(inner)
         self.private = private
+        name = self.name
+        self._refusal = Refusal(
+            NOT_PRIVATE, lambda: PrivacyError(f"{name} is {NOT_PRIVATE}", backend=name)
+        )
 
-    def admit(self, request: ImageRequest) -> Admission:
-        """Refuse a private request first, then admit as the backend inside does.
-
-        Raises:
-            PrivacyError: the request is private and this backend is not.
-        """
-        self._refuse(request)
-        return self.inner.admit(request)
+    def assess(self, request: ImageRequest) -> Admission | Refusal:
+        """Refuse a private request first (`PrivacyError`: the request is private and this
+        backend is not), then admit as the backend inside does."""
+        if request.private and not self.private:
+            return self._refusal
+        return self._inner_assess(request)
 
     async def run(self, admission: Admission) -> ImageResult:
         """Run, refusing again: an admission made elsewhere must not carry a private request
@@ -37,4 +39,4 @@ class PrivateOnly(Wrapper):
 
     def _refuse(self, request: ImageRequest) -> None:
         if request.private and not self.private:
-            raise PrivacyError(f"{self.name} is {NOT_PRIVATE}", backend=self.name)
+            raise self._refusal.error()

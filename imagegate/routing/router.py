@@ -18,8 +18,9 @@ from __future__ import annotations
 import fnmatch
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from imagegate.backend import Backend, Capabilities
 from imagegate.catalog.models import ModelSpec
@@ -32,21 +33,17 @@ from imagegate.errors import (
     ImagegateError,
     InvalidRequestError,
     NoRouteError,
-    PolicyError,
-    PrivacyError,
     ProviderError,
-    RequestError,
 )
 from imagegate.guards import Admission, Budgets, Guarded, guard
-from imagegate.guards.admission import Admitting, close_backend
-from imagegate.guards.measured import CIRCUIT_OPEN
-from imagegate.guards.privacy import NOT_PRIVATE
+from imagegate.guards.admission import Admitting, Refusal, assessor, close_backend
 from imagegate.images.sizes import SizeRule
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
 from imagegate.routing.allowed import NOT_ALLOWED, models_allowed
+from imagegate.routing.interned import Interned
 from imagegate.routing.policy import Policy
-from imagegate.routing.textneed import detect_text_need
+from imagegate.routing.textneed import detect_text_need, text_need_of
 from imagegate.state.circuit import CircuitBreakers
 from imagegate.state.latency import LatencyStats
 from imagegate.state.ledger import Ledger
@@ -55,6 +52,11 @@ __all__ = ["ROUTER_NAME", "RoutedBackend", "Router"]
 
 ROUTER_NAME = "auto"
 """The model name a router serves: it chooses the model."""
+
+# The evidence of a text need the request stated.
+_STATED = "stated by the request (needs_text)"
+# Most whole decisions a router keeps.
+_DECISIONS = 4096
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,17 @@ class RoutedBackend:
     spec: ModelSpec | None
     private: bool
     unavailable: str | None = None
+
+
+class _Candidate(NamedTuple):
+    """What a decision reads of a backend: all of it fixed when the router is built."""
+
+    name: str
+    serving: tuple[Guarded, Callable[[ImageRequest], Admission | Refusal]] | None
+    unavailable: str  # why it cannot serve at all, when `serving` (its chain, assess) is None
+    text_grade: int
+    prior_p50_s: float
+    prior_p95_s: float
 
 
 class Router(Admitting):
@@ -108,7 +121,41 @@ class Router(Admitting):
             for routed in backends
             if routed.backend is not None
         }
-        self._priors = {routed.name: _prior(routed.spec) for routed in backends}
+        # What the decision reads of each backend, read once.
+        self._candidates = {routed.name: self._candidate(routed) for routed in backends}
+        self._pool = tuple(self._candidates.values())
+        self._longest_prompt = _longest_prompt(self._chains, self.backends)
+        # The explanation's parts, made once for each distinct content: most requests are
+        # excluded from, and scored on, each backend alike.
+        self._exclusion = Interned(lambda b, r: Exclusion(backend=b, reason=r))
+        self._score = Interned(
+            lambda b, usd, s, source, meets, grade: CandidateScore(
+                backend=b,
+                estimated_cost_usd=usd,
+                expected_latency_s=s,
+                latency_source=source,
+                meets_target=meets,
+                text_grade=grade,
+            )
+        )
+        # Whole decisions, by their parts' identities: the parts are interned, so the same
+        # ones come back for requests routed alike; the kept decision holds them, so no key's
+        # identities can be reused by other objects while it is kept.
+        self._decisions: dict[tuple[object, ...], RouteDecision] = {}
+        self._not_needed = text_need_of(False, (_STATED,), 0, 0, 0)
+
+    def _candidate(self, routed: RoutedBackend) -> _Candidate:
+        chain = self._chains.get(routed.name)
+        serving = None
+        if routed.unavailable is None and chain is not None:
+            serving = (chain, assessor(chain))
+        return _Candidate(
+            routed.name,
+            serving,
+            routed.unavailable or "unavailable",
+            0 if chain is None else chain.capabilities.text_grade,
+            *_prior(routed.spec),
+        )
 
     @property
     def name(self) -> str:
@@ -122,17 +169,14 @@ class Router(Admitting):
 
     def text_need(self, request: ImageRequest) -> TextNeed | None:
         """The request's text need: as stated, detected, or None when detection is off."""
-        if request.needs_text is not None:
-            stated = detect_text_need(request.prompt) if request.needs_text else None
-            grade = max(stated.grade, self.policy.text.min_grade) if stated else 0
-            return TextNeed(
-                needed=request.needs_text,
-                evidence=("stated by the request (needs_text)",),
-                chars=stated.chars if stated else 0,
-                lines=stated.lines if stated else 0,
-                grade=grade,
-            )
-        return detect_text_need(request.prompt) if self.policy.text.detect else None
+        if request.needs_text is None:
+            return detect_text_need(request.prompt) if self.policy.text.detect else None
+        if not request.needs_text:
+            return self._not_needed  # nothing detected: the request said so
+        # Detected all the same, for how much text there is and the grade it needs.
+        stated = detect_text_need(request.prompt)
+        grade = max(stated.grade, self.policy.text.min_grade)
+        return text_need_of(True, (_STATED,), stated.chars, stated.lines, grade)
 
     def decide(self, request: ImageRequest) -> RouteDecision:
         """Choose, without spending anything: candidates best first, and every exclusion.
@@ -156,62 +200,93 @@ class Router(Admitting):
         named = request.model
         if named is None and self.policy.default_model != "auto":
             named = self.policy.default_model
-        pool = list(self.backends.values())
-        if named is not None:
-            pool = [self._named(named)] + (
-                [r for r in pool if r.name != named] if self.policy.fallbacks.named_models else []
-            )
-        self._check_prompt_length(request, pool)
+        pool = self._pool if named is None else self._named_pool(named)
+        self._check_prompt_length(request, named, pool)
         need = self.text_need(request)
         # What every candidate is measured against, worked out once for the request.
         wanted = self._wanted_grade(need)
         target = request.latency_target_s or self.policy.latency.default_target_s
-        allowed: dict[str, Admission] = {}
+        allowed: dict[str, tuple[Guarded, Admission]] = {}
         scores: list[CandidateScore] = []
         excluded: list[Exclusion] = []
-        refusals: list[ImagegateError] = []
+        refusals: list[Refusal] = []
         only = models_allowed()
         unusable = 0  # excluded by the installation, whatever the request
-        for routed in pool:
-            if only is not None and routed.name not in only:
-                excluded.append(Exclusion(backend=routed.name, reason=NOT_ALLOWED))
+        exclusion, score_of, estimate = self._exclusion, self._score, self.latency.estimate
+        for name, serving, unavailable, grade, prior_p50, prior_p95 in pool:
+            if only is not None and name not in only:
+                excluded.append(exclusion(name, NOT_ALLOWED))
                 continue
-            verdict = self._assess(routed, request, wanted, target)
-            if isinstance(verdict, str):
-                excluded.append(Exclusion(backend=routed.name, reason=verdict))
-                if routed.unavailable is not None or routed.name not in self._chains:
-                    unusable += 1
+            if serving is None:
+                excluded.append(exclusion(name, unavailable))
+                unusable += 1
                 continue
-            if isinstance(verdict, ImagegateError):
-                excluded.append(Exclusion(backend=routed.name, reason=_reason(verdict)))
+            chain, assess = serving
+            if wanted is not None and grade < wanted[0]:  # first: it spares the others' checks
+                excluded.append(
+                    exclusion(name, f"text grade {grade} < {wanted[0]} needed ({wanted[1]})")
+                )
+                continue
+            verdict = assess(request)
+            if isinstance(verdict, Refusal):
+                excluded.append(exclusion(name, verdict.reason))
                 refusals.append(verdict)
                 continue
-            admission, score = verdict
-            allowed[routed.name] = admission
-            scores.append(score)
+            latency = estimate(name, prior_p50, prior_p95)
+            p50 = latency.p50_s
+            allowed[name] = (chain, verdict)
+            scores.append(
+                score_of(
+                    name,
+                    verdict.estimate.usd,
+                    p50,
+                    latency.source,
+                    target is None or p50 <= target,
+                    grade,
+                )
+            )
         if not scores:
-            raise self._nothing_fits(excluded, refusals, unusable)
+            raise self._nothing_fits(excluded, [r.error() for r in refusals], unusable)
         ordered = self._order(scores, named, need)
         first = ordered[0]
-        decision = RouteDecision(
-            chosen=first.backend,
-            reason=self._reason(first, named, need, request),
-            candidates=tuple(s.backend for s in ordered),
-            scores=tuple(ordered),
-            excluded=tuple(excluded),
-            text_need=need,
-            estimated_cost_usd=first.estimated_cost_usd,
-            expected_latency_s=first.expected_latency_s,
-        )
-        chosen = allowed[first.backend]
+        chosen = allowed[first.backend][1]
         return Admission(
             request,
             first.backend,
             chosen.estimate,
             chosen.warnings,
-            decision=decision,
-            candidates=tuple((self._chains[s.backend], allowed[s.backend]) for s in ordered),
+            decision=self._decision(
+                self._reason(first, named, need, request), ordered, excluded, need
+            ),
+            candidates=tuple(allowed[s.backend] for s in ordered),
         )
+
+    def _decision(
+        self,
+        reason: str,
+        ordered: list[CandidateScore],
+        excluded: list[Exclusion],
+        need: TextNeed | None,
+    ) -> RouteDecision:
+        """The decision of these parts: the one kept, or made now."""
+        key = (reason, id(need), *map(id, ordered), None, *map(id, excluded))
+        decision = self._decisions.get(key)
+        if decision is None:
+            first = ordered[0]
+            decision = RouteDecision(
+                chosen=first.backend,
+                reason=reason,
+                candidates=tuple(s.backend for s in ordered),
+                scores=tuple(ordered),
+                excluded=tuple(excluded),
+                text_need=need,
+                estimated_cost_usd=first.estimated_cost_usd,
+                expected_latency_s=first.expected_latency_s,
+            )
+            if len(self._decisions) >= _DECISIONS:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
 
     async def run(self, admission: Admission) -> ImageResult:
         """Serve an admitted request on its best candidate, falling back as the policy allows.
@@ -284,15 +359,28 @@ class Router(Admitting):
             )
         return routed
 
-    def _check_prompt_length(self, request: ImageRequest, pool: Sequence[RoutedBackend]) -> None:
+    def _named_pool(self, named: str) -> tuple[_Candidate, ...]:
+        """The backends a request naming `named` may go to: it, then (if the policy falls
+        back from named models) every other one."""
+        first = self._candidates[self._named(named).name]
+        if not self.policy.fallbacks.named_models:
+            return (first,)
+        return (first, *(c for c in self._pool if c.name != named))
+
+    def _check_prompt_length(
+        self, request: ImageRequest, named: str | None, pool: Sequence[_Candidate]
+    ) -> None:
         """Refuse a prompt longer than any candidate takes, before anything reads it: text-need
         detection takes time in the prompt's length, and no backend would serve it anyway."""
-        chains = [self._chains[r.name] for r in pool if r.name in self._chains]
-        limits = [chain.capabilities.max_prompt_chars for chain in chains]
-        if limits and len(request.prompt) > max(limits):
+        longest = (
+            self._longest_prompt
+            if named is None
+            else _longest_prompt(self._chains, (c.name for c in pool))
+        )
+        if longest is not None and len(request.prompt) > longest:
             raise InvalidRequestError(
                 f"prompt is {len(request.prompt):,} characters; no backend that may serve it "
-                f"takes more than {max(limits):,}: shorten it",
+                f"takes more than {longest:,}: shorten it",
                 field="prompt",
             )
 
@@ -340,37 +428,6 @@ class Router(Admitting):
         why = need.evidence[0] if need.evidence else "text needed"
         return max(need.grade, self.policy.text.min_grade), why
 
-    def _assess(
-        self,
-        routed: RoutedBackend,
-        request: ImageRequest,
-        wanted: tuple[int, str] | None,
-        target: float | None,
-    ) -> tuple[Admission, CandidateScore] | ImagegateError | str:
-        """The candidate's admission and score, or why it is excluded (the guard's refusal,
-        or a reason only the router knows): `wanted` is the text grade needed and why
-        (`_wanted_grade`), `target` the latency to meet."""
-        chain = self._chains.get(routed.name)
-        if routed.unavailable is not None or chain is None:
-            return routed.unavailable or "unavailable"
-        grade = chain.capabilities.text_grade
-        if wanted is not None and grade < wanted[0]:  # first: it spares the others' checks
-            return f"text grade {grade} < {wanted[0]} needed ({wanted[1]})"
-        try:
-            admission = chain.admit(request)
-        except (RequestError, PolicyError, CircuitOpenError) as refusal:
-            return refusal
-        prior_p50, prior_p95 = self._priors[routed.name]
-        latency = self.latency.estimate(routed.name, prior_p50, prior_p95)
-        return admission, CandidateScore(
-            backend=routed.name,
-            estimated_cost_usd=admission.estimate.usd,
-            expected_latency_s=latency.p50_s,
-            latency_source=latency.source,
-            meets_target=target is None or latency.p50_s <= target,
-            text_grade=grade,
-        )
-
     def _order(
         self, scores: list[CandidateScore], named: str | None, need: TextNeed | None
     ) -> list[CandidateScore]:
@@ -417,17 +474,10 @@ class Router(Admitting):
         return ", ".join(parts)
 
 
-def _reason(refusal: ImagegateError) -> str:
-    """A guard's refusal as the one-line reason `explain()` shows."""
-    if isinstance(refusal, PrivacyError):
-        return NOT_PRIVATE
-    if isinstance(refusal, CostCapExceededError):
-        return f"estimated ${refusal.estimate_usd:.4f} over the ${refusal.cap_usd:.4f} cap"
-    if isinstance(refusal, CircuitOpenError):
-        return CIRCUIT_OPEN
-    if isinstance(refusal, RequestError):
-        return f"cannot serve it: {refusal.message}"
-    return refusal.message
+def _longest_prompt(chains: Mapping[str, Guarded], names: Iterable[str]) -> int | None:
+    """The longest prompt a backend of `names` takes; None when none of them can serve."""
+    limits = [chains[n].capabilities.max_prompt_chars for n in names if n in chains]
+    return max(limits) if limits else None
 
 
 def _prior(spec: ModelSpec | None) -> tuple[float, float]:

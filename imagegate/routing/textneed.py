@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from typing import Final
 
 from imagegate.decision import TextNeed
+from imagegate.routing.interned import Interned
 from imagegate.routing.textneed_rules import LATIN_RULES, NATIVE_RULES, Rule
 
-__all__ = ["detect_text_need"]
+__all__ = ["detect_text_need", "text_need_of"]
 
 
 def _alternatives(pattern: str) -> list[str]:
@@ -105,6 +106,15 @@ class _Finder:
             assert which.lastgroup is not None
             yield match, self._rules[which.lastgroup]
 
+
+# Most prompts need no text and give no evidence, and validating a model costs about as much as
+# detecting the need of a short prompt.
+text_need_of: Final = Interned(
+    lambda needed, evidence, chars, lines, grade: TextNeed(
+        needed=needed, evidence=evidence, chars=chars, lines=lines, grade=grade
+    )
+)
+"""`TextNeed(needed, evidence, chars, lines, grade)`, made once for each distinct content."""
 
 _LATIN: Final = _Finder(LATIN_RULES, r"\b")
 _NATIVE: Final = _Finder(NATIVE_RULES, "")
@@ -372,7 +382,7 @@ def detect_text_need(prompt: str) -> TextNeed:
 
     needed = explicit or (implicit and not negated) or (quote_follows_intro and not negated)
     if not needed:
-        return TextNeed(needed=False, evidence=tuple(dict.fromkeys(evidence)))
+        return text_need_of(False, tuple(dict.fromkeys(evidence)), 0, 0, 0)
     if emphasis and (implicit or quote_follows_intro):
         texts.extend(emphasis)
         evidence.extend(f'quoted text "{word}"' for word in emphasis)
@@ -386,6 +396,4 @@ def detect_text_need(prompt: str) -> TextNeed:
     chars = sum(len(t) for t in texts)
     lines = sum(1 + t.count("\n") for t in texts)
     grade = max(grade, _grade_for_text(chars, lines))
-    return TextNeed(
-        needed=True, evidence=tuple(dict.fromkeys(evidence)), chars=chars, lines=lines, grade=grade
-    )
+    return text_need_of(True, tuple(dict.fromkeys(evidence)), chars, lines, grade)

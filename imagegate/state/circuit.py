@@ -69,17 +69,17 @@ class MemoryCircuitBreakers:
 
     def state(self, backend: str) -> CircuitState:
         """Where the backend's circuit stands now."""
-        with self._lock:
-            # Looked up, not created: the router asks this of every candidate of every
-            # request, and a backend with no circuit yet has never failed.
-            circuit = self._circuits.get(backend)
-            return "closed" if circuit is None else self._state(circuit)
+        # Looked up, not created, and without the lock: the router asks this of every
+        # candidate of every request, a backend with no circuit yet has never failed, and
+        # the one field read is read once (any value it holds is a state the circuit was in).
+        circuit = self._circuits.get(backend)
+        return "closed" if circuit is None else self._state(circuit.opened_at)
 
     def allow(self, backend: str) -> bool:
         """Whether a call may go now; in half-open, only the first caller gets through."""
         with self._lock:
             circuit = self._circuits.setdefault(backend, _Circuit())
-            state = self._state(circuit)
+            state = self._state(circuit.opened_at)
             if state == "closed":
                 return True
             now = self.clock()
@@ -118,9 +118,9 @@ class MemoryCircuitBreakers:
             if circuit.consecutive_failures >= self.policy.failures or rate_tripped:
                 circuit.opened_at = now
 
-    def _state(self, circuit: _Circuit) -> CircuitState:
-        if circuit.opened_at is None:
+    def _state(self, opened_at: float | None) -> CircuitState:
+        if opened_at is None:
             return "closed"
-        if self.clock() - circuit.opened_at >= self.policy.cooldown_s:
+        if self.clock() - opened_at >= self.policy.cooldown_s:
             return "half-open"
         return "open"
