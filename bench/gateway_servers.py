@@ -58,6 +58,7 @@ from typing import Any
 import httpx
 import openai
 import psutil
+from gateway_overhead import policy as routed_policy
 from other_process import OtherProcess
 
 PROMPT = 'A poster with the headline "Grand Opening" over a city street at dusk'
@@ -166,22 +167,17 @@ def free_port() -> int:
 
 
 def policy(api_root: str, state: Path) -> dict[str, object]:
-    """The routing policy of `imagegate serve`, as in bench/gateway_overhead.py: only
+    """The routing policy of bench/gateway_overhead.py, its gpt-image-2 on the emulator: only
     gpt-image-2 is ever called (the prompt needs text); the others are routed over."""
-    return {
-        "version": 1,
-        "backends": [
-            {"model": "openai/gpt-image-2", "base_url": api_root, "api_key_env": "OPENAI_API_KEY"},
-            {"model": "fal/flux-schnell"},
-            {"model": "replicate/flux-dev"},
-            {"model": "wavespeed/z-image-turbo"},
-        ],
-        "cost": {
-            "max_per_request_usd": 0.5,
-            "budgets": [{"name": "daily", "limit_usd": 100_000, "period": "day"}],
-        },
-        "state": {"path": str(state)},
+    routing = routed_policy(state)
+    backends = routing["backends"]
+    assert isinstance(backends, list)
+    backends[0] = {
+        "model": "openai/gpt-image-2",
+        "base_url": api_root,
+        "api_key_env": "OPENAI_API_KEY",
     }
+    return routing
 
 
 def spawn(name: str, command: list[str], folder: Path, env: dict[str, str]) -> tuple[Any, Path]:
