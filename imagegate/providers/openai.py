@@ -140,18 +140,40 @@ class OpenAIBackend(HostedBackend):
         started = time.perf_counter()
         params, warnings = self.params(request, edit=edit)
         sdk = self._sdk()
-        call = sdk.images.edit if edit else sdk.images.generate
+        body = {k: v for k, v in params.items() if k != "extra_body"}
+        extra = params.get("extra_body")
 
-        async def attempt() -> Any:
+        async def attempt() -> tuple[dict[str, Any], str | None]:
             try:
-                return await call(**params)
+                if edit:
+                    raw = await sdk.images.with_raw_response.edit(**params)
+                    response: httpx.Response = raw.http_response
+                else:
+                    # The SDK's own POST, as images.generate sends it, less what only costs:
+                    # its walk of the arguments' TypedDict (they are plain JSON values under
+                    # their own names) and the models built from the answer (read here).
+                    response = await sdk.post(
+                        "/images/generations",
+                        body=body,
+                        cast_to=httpx.Response,
+                        options={"extra_json": extra} if extra else {},
+                    )
+                answer = response.json()
             except Exception as exc:
                 raise self._typed(exc) from exc
+            request_id = response.headers.get("x-request-id")
+            if not isinstance(answer, dict):
+                raise malformed_answer(
+                    "OpenAI",
+                    f"the answer is a JSON {type(answer).__name__}, not an object",
+                    submitting=True,
+                    backend=self.name,
+                    provider_request_id=request_id,
+                )
+            return answer, request_id
 
-        response = await call_with_retry(attempt, self.config.retry_policy())
-        found = getattr(response, "_request_id", None)  # the x-request-id header
-        request_id = found if isinstance(found, str) else None
-        items = response.data or []
+        answer, request_id = await call_with_retry(attempt, self.config.retry_policy())
+        items = [item for item in answer.get("data") or [] if isinstance(item, dict)]
         images = tuple(
             self._decoded(item, f"image {index} of {len(items)} in OpenAI's answer", request_id)
             for index, item in enumerate(items, 1)
@@ -164,7 +186,7 @@ class OpenAIBackend(HostedBackend):
                 may_be_billed=True,
             )
         elapsed = time.perf_counter() - started
-        usage = _tokens(response.usage)
+        usage = _tokens(answer.get("usage"))
         return self._result(
             request,
             images,
@@ -173,11 +195,11 @@ class OpenAIBackend(HostedBackend):
             job_ids=[request_id] if request_id is not None else [],
             warnings=warnings,
             usage=usage,
-            quality=_reported(response, "quality"),
-            background=_reported(response, "background"),
+            quality=_reported(answer, "quality"),
+            background=_reported(answer, "background"),
         )
 
-    def _decoded(self, item: Any, what: str, request_id: str | None) -> GeneratedImage:
+    def _decoded(self, item: dict[str, Any], what: str, request_id: str | None) -> GeneratedImage:
         """One answered image, checked as untrusted bytes: anything wrong with it is an
         `OutputDownloadError` saying it may be billed (OpenAI made, and charges for, it)."""
 
@@ -189,7 +211,7 @@ class OpenAIBackend(HostedBackend):
                 may_be_billed=True,
             )
 
-        text = item.b64_json or ""
+        text = item.get("b64_json") or ""
         try:
             data = b64.decoded(text)
         except (binascii.Error, ValueError) as exc:
@@ -207,7 +229,7 @@ class OpenAIBackend(HostedBackend):
             media_type=info.media_type,
             width=info.width,
             height=info.height,
-            revised_prompt=getattr(item, "revised_prompt", None),
+            revised_prompt=_text(item.get("revised_prompt")),
         )
 
     def _cost(self, request: ImageRequest, usage: TokenUsage | None) -> Cost:
@@ -236,22 +258,37 @@ class OpenAIBackend(HostedBackend):
 
 def _tokens(usage: Any) -> TokenUsage | None:
     """The answer's ``usage``, split into text and image tokens; None when it has none."""
-    if usage is None:
+    if not isinstance(usage, dict):
         return None
-    inputs, outputs = usage.input_tokens_details, usage.output_tokens_details
+    inputs = _object(usage.get("input_tokens_details"))
+    outputs = usage.get("output_tokens_details")
     return TokenUsage(
-        input_text=inputs.text_tokens,
-        input_image=inputs.image_tokens,
-        output_text=outputs.text_tokens if outputs is not None else 0,
+        input_text=_count(inputs.get("text_tokens")),
+        input_image=_count(inputs.get("image_tokens")),
+        output_text=_count(outputs.get("text_tokens")) if isinstance(outputs, dict) else 0,
         # Without the split, every output token is an image token.
-        output_image=outputs.image_tokens if outputs is not None else usage.output_tokens,
+        output_image=_count(
+            outputs.get("image_tokens") if isinstance(outputs, dict) else usage.get("output_tokens")
+        ),
     )
 
 
-def _reported(response: Any, name: str) -> str | None:
-    """A setting the answer reports (``quality``, ``background``), when it is a string."""
-    value = getattr(response, name, None)
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> int:
+    """A token count as answered (0 for one that is missing or not a whole number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _reported(answer: dict[str, Any], name: str) -> str | None:
+    """A setting the answer reports (``quality``, ``background``), when it is a string."""
+    return _text(answer.get(name))
 
 
 def _status_error(exc: Any, where: dict[str, Any]) -> ImagegateError:
