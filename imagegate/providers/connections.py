@@ -14,15 +14,76 @@ from __future__ import annotations
 import heapq
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import httpx
 
-__all__ = ["ConnectionPool", "proxied"]
+__all__ = ["ConnectionPool", "Sending", "proxied", "watching_send"]
 
 _LANE_SIZE = 8
+
+Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class Sending:
+    """What became of the requests made under `watching_send`: whether one reached a
+    `ConnectionPool`, and whether one began to be written to a connection."""
+
+    pooled: bool = False
+    sent: bool = False
+    outer: Sending | None = None
+
+    @property
+    def may_have_gone_out(self) -> bool:
+        """Whether a request may have reached the provider: one was written, or one went by
+        another transport, which says nothing of it."""
+        return self.sent or not self.pooled
+
+    def note(self, *, sent: bool) -> None:
+        """Mark this watch, and the watches it is nested in, pooled (and `sent`)."""
+        watch: Sending | None = self
+        while watch is not None:
+            watch.pooled = True
+            watch.sent = watch.sent or sent
+            watch = watch.outer
+
+
+_WATCH: ContextVar[Sending | None] = ContextVar("imagegate_sending", default=None)
+
+
+@contextmanager
+def watching_send() -> Iterator[Sending]:
+    """Note whether the requests a `ConnectionPool` sends in this block reached the wire.
+
+    A deadline set around an SDK call (which sends with no timeout of its own) also runs
+    while the call waits for a connection or connects; a request cancelled then was never
+    sent, so it cannot have been billed, and may be sent again. Tasks started in the block
+    carry the watch with them; a watch nested in another marks both.
+    """
+    watch = Sending(outer=_WATCH.get())
+    token = _WATCH.set(watch)
+    try:
+        yield watch
+    finally:
+        _WATCH.reset(token)
+
+
+def _noting_send(watch: Sending, prior: Trace | None) -> Trace:
+    """An httpcore trace hook that marks `watch` sent when a request's headers start out."""
+
+    async def trace(name: str, info: dict[str, Any]) -> None:
+        if "send_request_headers" in name:
+            watch.note(sent=True)
+        if prior is not None:
+            await prior(name, info)
+
+    return trace
 
 
 def proxied() -> bool:
@@ -85,6 +146,10 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         return sum(lane.in_flight for lane in self._lanes)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        watch = _WATCH.get()
+        if watch is not None:
+            watch.note(sent=False)
+            request.extensions["trace"] = _noting_send(watch, request.extensions.get("trace"))
         try:
             self._slots.acquire_nowait()
         except anyio.WouldBlock:

@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import anyio
 import httpx
 import pytest
 
 from imagegate import get_model
+from imagegate.errors import ProviderTimeoutError
 from imagegate.providers import build_backend
 from imagegate.providers.config import HostedConfig
-from imagegate.providers.connections import ConnectionPool
+from imagegate.providers.connections import ConnectionPool, watching_send
 from imagegate.providers.failures import transport_error
 from imagegate.providers.hosted import HostedBackend
+from imagegate.providers.queue.replicate import ReplicateBackend
 from imagegate.request import ImageRequest
 from imagegate.testing.emulators.fal import FalEmulator
+from imagegate.testing.emulators.replicate import ReplicateEmulator
 
 
 class HeldServer:
@@ -158,3 +162,64 @@ def test_behind_a_proxy_a_hosted_backend_sends_through_it_with_httpx_own_clients
     client = backend.http("https://queue.fal.run")
     proxies = [t for t in client._mounts.values() if t is not None]
     assert proxies  # httpx routes https through the proxy
+
+
+async def test_a_request_cut_off_while_waiting_for_a_connection_is_known_unsent(
+    server: HeldServer,
+) -> None:
+    async with httpx.AsyncClient(transport=ConnectionPool(1)) as client:
+        held = asyncio.create_task(client.get(server.url))
+        await until(lambda: server.holding == 1, what="the first request is held")
+        with watching_send() as sending, anyio.move_on_after(0.05):
+            await client.post(server.url, timeout=None)
+        server.release.set()
+        await held
+    assert (sending.pooled, sending.sent, sending.may_have_gone_out) == (True, False, False)
+
+
+async def test_a_request_cut_off_after_its_headers_went_out_is_known_sent(
+    server: HeldServer,
+) -> None:
+    async with httpx.AsyncClient(transport=ConnectionPool(1)) as client:
+        with watching_send() as sending, anyio.move_on_after(0.2):
+            await client.post(server.url, timeout=None)
+        server.release.set()
+    assert (sending.sent, sending.may_have_gone_out, server.connections) == (True, True, 1)
+
+
+async def test_a_request_sent_by_another_transport_may_have_gone_out(server: HeldServer) -> None:
+    async with httpx.AsyncClient() as client:
+        with watching_send() as sending, anyio.move_on_after(0.05):
+            await client.post(server.url, timeout=None)
+        server.release.set()
+    assert (sending.pooled, sending.may_have_gone_out) == (False, True)
+
+
+async def test_a_request_in_a_nested_watch_marks_the_outer_one(server: HeldServer) -> None:
+    server.release.set()
+    async with httpx.AsyncClient(transport=ConnectionPool(1)) as client:
+        with watching_send() as outer, watching_send():
+            await client.get(server.url)
+    assert (outer.sent, outer.may_have_gone_out) == (True, True)
+
+
+class OneConnection(ReplicateBackend):
+    max_connections = 1
+
+
+async def test_a_replicate_create_that_timed_out_waiting_for_a_connection_made_no_prediction(
+    server: HeldServer,
+) -> None:
+    with ReplicateEmulator() as emulator:
+        config = emulator.backend_config(request_timeout_s=0.1, max_attempts=1)
+        backend = OneConnection(get_model("replicate/flux-schnell"), config)
+        async with httpx.AsyncClient(transport=backend.transport) as other:
+            held = asyncio.create_task(other.get(server.url))  # the backend's one connection
+            await until(lambda: server.holding == 1, what="the connection is taken")
+            with pytest.raises(ProviderTimeoutError) as timed_out:
+                await backend.generate(ImageRequest(prompt="a lighthouse"))
+            server.release.set()
+            await held
+        await backend.aclose()
+        assert emulator.log.count("submit") == 0
+    assert (timed_out.value.retryable, timed_out.value.may_be_billed) == (True, False)

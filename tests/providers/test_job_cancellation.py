@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 
 from imagegate.errors import InvalidRequestError, ProviderUnavailableError
+from imagegate.providers.connections import ConnectionPool
 from imagegate.providers.download import Downloader, OutputPolicy
 from imagegate.providers.queue.jobs import JobRun, JobStatus, run_job
 from imagegate.providers.retry import RetryPolicy
@@ -117,3 +120,44 @@ async def test_the_wait_for_an_answer_after_cancelling_is_bounded() -> None:
     await provider.submit_received.wait()
     await cancelled(task)
     assert provider.canceled == []
+
+
+class NoteDoubts(MemoryJournal):
+    def __init__(self) -> None:
+        super().__init__()
+        self.doubted: list[str] = []
+
+    def in_doubt(self, request_id: str, backend: str, *, hold_s: float) -> None:
+        self.doubted.append(request_id)
+        super().in_doubt(request_id, backend, hold_s=hold_s)
+
+
+class QueuedBehindOthers(HeldProvider):
+    """A provider whose submit waits for a connection of a backend pool that is all in use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = ConnectionPool(1)
+        self.pool._slots = anyio.Semaphore(0)  # every connection taken, none given back
+
+    async def submit(self, payload: dict[str, Any]) -> str:  # noqa: ARG002
+        self.submit_received.set()
+        async with httpx.AsyncClient(transport=self.pool) as client:
+            await client.post("http://provider.invalid/jobs", timeout=None)
+        raise AssertionError("a submit with no connection was sent")
+
+
+async def test_a_submit_cut_off_while_waiting_for_a_connection_leaves_no_job_in_doubt() -> None:
+    provider, journal = QueuedBehindOthers(), NoteDoubts()
+    task = start(provider, job_run(journal, submit_timeout_s=0.01))
+    await provider.submit_received.wait()
+    await cancelled(task)
+    assert journal.doubted == []
+
+
+async def test_a_submit_cut_off_unanswered_after_it_went_out_leaves_its_job_in_doubt() -> None:
+    provider, journal = HeldProvider(), NoteDoubts()  # by no pool: it may have gone out
+    task = start(provider, job_run(journal, submit_timeout_s=0.01))
+    await provider.submit_received.wait()
+    await cancelled(task)
+    assert journal.doubted == ["req-1"]

@@ -38,6 +38,7 @@ from imagegate.errors import (
     ProviderTimeoutError,
     RequestIdConflictError,
 )
+from imagegate.providers.connections import Sending, watching_send
 from imagegate.providers.download import Downloader
 from imagegate.providers.queue.polling import poll_until
 from imagegate.providers.retry import RetryPolicy, call_with_retry
@@ -284,7 +285,8 @@ async def _submit(api: JobAPI, payload: dict[str, Any], run: JobRun) -> str:
     cut off, its job would run (and be paid) with no id to cancel it by. When its answer does
     not come, or is an error that says the job may have been taken, the claim is put in doubt.
     """
-    attempt = asyncio.ensure_future(api.submit(payload))
+    with watching_send() as sending:  # the task takes the watch with it
+        attempt = asyncio.ensure_future(api.submit(payload))
     try:
         return await asyncio.shield(attempt)
     except asyncio.CancelledError:
@@ -292,7 +294,7 @@ async def _submit(api: JobAPI, payload: dict[str, Any], run: JobRun) -> str:
             job_id = await _answer_of(attempt, run.submit_timeout_s)
             if job_id is not None:
                 await _cancel(api, job_id, run)
-            elif _may_have_made_a_job(attempt):
+            elif _may_have_made_a_job(attempt, sending):
                 _settle_claim(run, run.journal.in_doubt, hold_s=run.claim_ttl)
         raise
 
@@ -310,11 +312,13 @@ async def _answer_of(attempt: asyncio.Future[str], timeout_s: float) -> str | No
     return None
 
 
-def _may_have_made_a_job(attempt: asyncio.Future[str]) -> bool:
+def _may_have_made_a_job(attempt: asyncio.Future[str], sending: Sending) -> bool:
     """Whether a submit that gave no job id may have started a job all the same: it was cut
-    off unanswered, or failed with an error that says so."""
+    off unanswered after it went out, or failed with an error that says so."""
     if not attempt.done() or attempt.cancelled():
-        return True  # cut off at the timeout: perhaps sent, never answered
+        # Cut off at the timeout: perhaps sent, never answered; unless it was still waiting
+        # for a connection (a backend's own pool says; elsewhere it counts as sent).
+        return sending.may_have_gone_out
     error = attempt.exception()
     return isinstance(error, ProviderError) and error.may_be_billed
 

@@ -20,6 +20,7 @@ import httpx
 
 from imagegate.errors import ImagegateError, ProviderError
 from imagegate.extras import require
+from imagegate.providers.connections import watching_send
 from imagegate.providers.failures import malformed_answer, status_error, transport_error
 from imagegate.providers.queue.backend import QueueBackend
 from imagegate.providers.queue.jobs import JobAPI, JobStatus
@@ -112,14 +113,20 @@ class _Predictions:
 
     async def submit(self, payload: dict[str, Any]) -> str:
         create = self.client.models.predictions.async_create(model=self.model, input=payload)
-        try:
-            # Without Prefer: wait the SDK sends the create with no timeout at all.
-            with anyio.fail_after(self.timeout_s):
-                prediction = await self._call(create, submitting=True)
-        except TimeoutError as exc:
-            raise transport_error(
-                exc, provider="Replicate", submitting=True, backend=self.backend
-            ) from exc
+        with watching_send() as sending:
+            try:
+                # Without Prefer: wait the SDK sends the create with no timeout at all. The
+                # deadline also covers waiting for a connection: a create cancelled before it
+                # was written made no prediction, so it is not counted as maybe billed.
+                with anyio.fail_after(self.timeout_s):
+                    prediction = await self._call(create, submitting=True)
+            except TimeoutError as exc:
+                raise transport_error(
+                    exc,
+                    provider="Replicate",
+                    submitting=sending.may_have_gone_out,
+                    backend=self.backend,
+                ) from exc
         return str(prediction.id)
 
     async def status(self, job_id: str) -> JobStatus:
