@@ -107,6 +107,7 @@ def create_app(
     async def serve(request: Request, *, edit: bool) -> Response:
         who = caller(request)
         if who is None:
+            metrics.refused(None, 401, "invalid_api_key")
             return error_response(
                 401, "invalid_request_error", "invalid_api_key", "Invalid API key."
             )
@@ -135,6 +136,7 @@ def create_app(
                 who.name, key, digest, lambda: run(who, image_request, edit=edit)
             )
         except Refused as refusal:
+            metrics.refused(who.name, refusal.status, refusal.code)
             return refusal.response()
         except ImagegateError as error:
             metrics.failed(error)

@@ -84,6 +84,7 @@ class Metrics:
         self.requests: dict[tuple[str, str], int] = defaultdict(int)
         self.seconds: dict[str, float] = defaultdict(float)
         self.spend: dict[str, float] = defaultdict(float)
+        self.refusals: dict[tuple[str, int, str], int] = defaultdict(int)
         self.recent: deque[Served] = deque(maxlen=20)
 
     def served(self, request: ImageRequest, result: ImageResult) -> None:
@@ -124,6 +125,12 @@ class Metrics:
         with self._lock:
             self.requests[(error.backend or "none", type(error).__name__)] += 1
 
+    def refused(self, tenant: str | None, status: int, code: str) -> None:
+        """Count an image request the gateway refused before routing it (unknown key, rate
+        limit, a model or privacy the tenant may not use); `tenant` None for an unknown key."""
+        with self._lock:
+            self.refusals[(tenant or "", status, code)] += 1
+
     def render(self) -> str:
         with self._lock:
             lines = [
@@ -133,6 +140,15 @@ class Metrics:
             lines += [
                 f'imagegate_requests_total{{backend="{b}",outcome="{o}"}} {n}'
                 for (b, o), n in sorted(self.requests.items())
+            ]
+            lines += [
+                "# HELP imagegate_refusals_total Image requests refused before routing, by "
+                "tenant (empty for an unknown key), HTTP status and error code.",
+                "# TYPE imagegate_refusals_total counter",
+            ]
+            lines += [
+                f'imagegate_refusals_total{{tenant="{_label(t)}",status="{s}",code="{c}"}} {n}'
+                for (t, s, c), n in sorted(self.refusals.items())
             ]
             lines += [
                 "# HELP imagegate_request_seconds_total Time spent serving, by backend.",
@@ -151,6 +167,11 @@ class Metrics:
                 for b, s in sorted(self.spend.items())
             ]
             return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    """`value` as a Prometheus label value (backslash, quote and newline escaped)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def thumbnail(data: bytes) -> str:

@@ -319,3 +319,28 @@ def test_a_tenant_budget_named_like_a_different_policy_budget_is_refused(start: 
             [marketing(budgets=[{"name": "daily", "limit_usd": 2, "period": "day"}])],
             cost={"budgets": [taken]},
         )
+
+
+def metrics_of(gateway: str) -> str:
+    return httpx.get(f"{gateway}/metrics", headers={"authorization": f"Bearer {OPS_KEY}"}).text
+
+
+def test_refusals_are_counted_in_metrics_by_tenant_status_and_code(start: Start) -> None:
+    design = Tenant(name="design", key="ig-design-key", models=["fal/flux-schnell"])
+    gateway = start([marketing(rate_limits={"requests_per_minute": 1}), design, OPS])
+    sdk(gateway).images.generate(**FOX)  # type: ignore[arg-type]
+    for _ in range(2):
+        with pytest.raises(openai.RateLimitError):
+            sdk(gateway).images.generate(**FOX)  # type: ignore[arg-type]
+    with pytest.raises(openai.AuthenticationError):
+        sdk(gateway, key="ig-unknown").images.generate(**FOX)  # type: ignore[arg-type]
+    with pytest.raises(openai.PermissionDeniedError):
+        sdk(gateway, key="ig-design-key").images.generate(
+            model="openai/gpt-image-2", prompt="a fox"
+        )
+    refusals = [line for line in metrics_of(gateway).splitlines() if "refusals_total{" in line]
+    assert refusals == [
+        'imagegate_refusals_total{tenant="",status="401",code="invalid_api_key"} 1',
+        'imagegate_refusals_total{tenant="design",status="403",code="model_not_allowed"} 1',
+        'imagegate_refusals_total{tenant="marketing",status="429",code="rate_limit_exceeded"} 2',
+    ]
