@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -202,3 +203,43 @@ async def test_discovery_is_cached_until_the_time_to_live_passes() -> None:
         async with _client(fal, schemas=cache, schema_ttl_s=600) as client:
             await client.discover("fal/fal-ai/qwen-image")
         assert schema_reads() == 2
+
+
+def _policy(emu: ReplicateEmulator, tmp_path: Path, **entry: object) -> dict[str, object]:
+    key = emu.api_key
+    backend = {
+        "model": "replicate/black-forest-labs/flux-2-pro",
+        "base_url": emu.base_url,
+        "api_key": key,
+        "allow_loopback_outputs": True,
+        "allowed_output_hosts": ["127.0.0.1"],
+        **entry,
+    }
+    return {
+        "backends": [backend],
+        "cost": {"max_per_request_usd": 0.5},
+        "state": {"path": str(tmp_path / "state.db")},
+    }
+
+
+def test_a_routed_unpriced_model_is_refused_under_the_cap_with_how_to_price_it(
+    replicate: ReplicateEmulator, tmp_path: Path
+) -> None:
+    client = Client.from_policy(_policy(replicate, tmp_path))
+    with pytest.raises(UnpricedModelError, match="price:"):
+        client.route("a fox")
+
+
+def test_a_routed_native_model_takes_its_price_from_routing_yaml(
+    replicate: ReplicateEmulator, tmp_path: Path
+) -> None:
+    price = {
+        "kind": "per_image",
+        "usd": 0.05,
+        "source": "replicate.com",
+        "as_of": "2026-05",
+        "verified": False,
+    }
+    decision = Client.from_policy(_policy(replicate, tmp_path, price=price)).route("a fox")
+    assert decision.chosen == "replicate/black-forest-labs/flux-2-pro"
+    assert decision.estimated_cost_usd == pytest.approx(0.05)
