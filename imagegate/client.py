@@ -22,13 +22,15 @@ from imagegate.backend import Backend
 from imagegate.batch import BatchLimits, BatchPreview, BatchReport
 from imagegate.batch.items import BatchItems, as_batch_input
 from imagegate.batch.runner import OnProgress, preview_batch, run_batch
-from imagegate.catalog.models import Catalog
+from imagegate.catalog.models import Catalog, ModelSpec
+from imagegate.catalog.native import parse_native_name
 from imagegate.decision import RouteDecision
-from imagegate.errors import InvalidRequestError, NoRouteError
+from imagegate.errors import InvalidRequestError, NoRouteError, UnknownModelError
 from imagegate.guards import Admission, Gate, Guarded, gated, guard
 from imagegate.guards.admission import close_backend, require_operation
 from imagegate.providers import HOSTED_PROVIDERS, ProviderConfig, build_backend
 from imagegate.providers.config import HostedConfig
+from imagegate.providers.discovery import ModelResolver
 from imagegate.providers.hosted import HostedBackend
 from imagegate.providers.local.config import LocalConfig
 from imagegate.request import ImageRequest, RequestOptions
@@ -39,6 +41,7 @@ from imagegate.routing.router import Router
 from imagegate.state.circuit import CircuitBreakers
 from imagegate.state.latency import LatencyStats
 from imagegate.state.ledger import Ledger
+from imagegate.state.schemas import DEFAULT_SCHEMA_TTL_S, SchemaCache
 
 __all__ = ["Client", "SyncClient", "agenerate", "generate"]
 
@@ -62,6 +65,8 @@ class Client:
         router: chooses a backend for every request under a routing policy (see
             `Client.from_policy`); given one, every request goes to it, and `backends` and
             `providers` are not used.
+        schemas: where provider-native models' schemas are cached (default: this process's
+            memory); `schema_ttl_s`: how long one is trusted before the provider is asked again.
 
     Example:
         >>> from imagegate.testing import FakeBackend
@@ -77,6 +82,8 @@ class Client:
         catalog: Catalog | None = None,
         default_model: str | None = None,
         router: Router | None = None,
+        schemas: SchemaCache | None = None,
+        schema_ttl_s: float = DEFAULT_SCHEMA_TTL_S,
     ) -> None:
         self._given = {backend.name: backend for backend in backends}
         self._guarded: dict[str, Guarded] = {}
@@ -86,6 +93,9 @@ class Client:
         self._providers = defaults if providers is None else dict(providers)
         self._catalog = catalog or Catalog.default()
         self._default_model = default_model
+        hosted = {k: v for k, v in self._providers.items() if isinstance(v, HostedConfig)}
+        self._resolver = ModelResolver(hosted, cache=schemas, ttl_s=schema_ttl_s)
+        self._native: dict[str, ModelSpec] = {}
 
     @classmethod
     def from_policy(
@@ -151,7 +161,7 @@ class Client:
                 exclusions={},
             )
         if name not in self._given and name not in self._guarded:
-            name = self._catalog.resolve(name).name
+            name = self._spec(name).name
         chain = self._guarded.get(name)
         if chain is None:
             backend = self._given.get(name) or self._build(name)
@@ -160,6 +170,22 @@ class Client:
             )
             chain = self._guarded[name] = guard(backend, private=private)
         return chain
+
+    async def discover(self, name: str, *, refresh: bool = False) -> ModelSpec:
+        """The spec of a provider-native model (``fal/<endpoint id>``,
+        ``replicate/<owner>/<name>[:<version>]``, ``wavespeed/<model path>``), read from its
+        provider's schema, or from the schema cache while fresh (`refresh`: ask anyway).
+
+        `generate` and `edit` discover the model they name themselves; `route` and `estimate`,
+        which never touch the network, need it discovered first.
+
+        Raises:
+            UnknownModelError: not such a name, or the provider does not serve it.
+            ProviderError: the provider could not be asked.
+        """
+        spec = await self._resolver.resolve(name, refresh=refresh)
+        self._native[spec.name] = spec
+        return spec
 
     def route(
         self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]
@@ -283,8 +309,27 @@ class Client:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def _spec(self, name: str) -> ModelSpec:
+        """The catalog entry for `name`, or a provider-native model already discovered.
+
+        Raises:
+            UnknownModelError: neither, with how to discover a native one.
+        """
+        native = parse_native_name(name)
+        if native is None or name in self._catalog:
+            return self._catalog.resolve(name)
+        spec = self._native.get(native.name) or self._resolver.cached(native.name)
+        if spec is None:
+            raise UnknownModelError(
+                f"{name!r} is not in the catalog and not discovered yet: generate() and edit() "
+                f"discover it; before route() or estimate(), await client.discover({name!r})",
+                name=name,
+            )
+        self._native[spec.name] = spec
+        return spec
+
     def _build(self, name: str) -> Backend:
-        spec = self._catalog.resolve(name)
+        spec = self._spec(name)
         config = self._providers.get(spec.provider)
         if config is None:
             raise NoRouteError(
@@ -314,6 +359,17 @@ class Client:
 
     async def _run(self, request: ImageRequest, gate: Gate | None = None) -> ImageResult:
         """Admit and run `request`; `gate` is entered around each attempt on a backend."""
+        name = request.model or self._default_model
+        if (
+            self._router is None
+            and name is not None
+            and name not in self._given
+            and name not in self._catalog
+            and parse_native_name(name) is not None
+            and self._resolver.cached(name) is None
+            and name not in self._native
+        ):
+            await self.discover(name)
         backend = self.backend_for(request)
         admission = self._admit(request, backend)
         with gated(gate):
@@ -369,6 +425,10 @@ class SyncClient(AbstractContextManager["SyncClient"]):
     def backend_for(self, request: ImageRequest) -> Guarded:
         """`Client.backend_for`."""
         return self.client.backend_for(request)
+
+    def discover(self, name: str, *, refresh: bool = False) -> ModelSpec:
+        """Blocking `Client.discover`."""
+        return self._portal.call(functools.partial(self.client.discover, name, refresh=refresh))
 
     def route(
         self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]

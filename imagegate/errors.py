@@ -67,6 +67,7 @@ __all__ = [
     "RequestTooLargeError",
     "StateUnavailableError",
     "UnknownModelError",
+    "UnpricedModelError",
     "UnsafeOutputURLError",
 ]
 
@@ -226,6 +227,12 @@ class CostCapExceededError(PolicyError):
         super().__init__(message, **kwargs)
         self.estimate_usd = estimate_usd
         self.cap_usd = cap_usd
+
+
+class UnpricedModelError(PolicyError):
+    """The model has no price (a model outside the catalog), and a cost cap or a budget
+    applies: what it would cost is unknown, so it cannot be held under either. The message
+    says how to give it a price."""
 
 
 class BudgetExceededError(PolicyError):

@@ -96,6 +96,11 @@ class CostEstimate(BaseModel):
     price_verified: bool = Field(
         True, description="False when the price could not be confirmed at its source."
     )
+    priced: bool = Field(
+        True,
+        description="False when the model has no price (a model outside the catalog): `usd` "
+        "is then not a cost, and no cap or budget can admit it.",
+    )
 
 
 class Cost(BaseModel):

@@ -18,12 +18,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from imagegate.backend import Capabilities
+from imagegate.catalog.inputs import InputSchema
 from imagegate.catalog.pricing import Pricing, job_for
 from imagegate.errors import ConfigError, UnknownModelError
 from imagegate.request import ImageRequest
 from imagegate.result import CostEstimate
 
-__all__ = ["Catalog", "LatencyPrior", "ModelSpec", "get_model", "models"]
+__all__ = [
+    "UNPRICED_HINT",
+    "Catalog",
+    "LatencyPrior",
+    "ModelSpec",
+    "get_model",
+    "models",
+    "unpriced_estimate",
+]
 
 PROVIDERS = ("openai", "replicate", "fal", "wavespeed", "local")
 """The providers imagegate has a place for, in the order the catalog lists them."""
@@ -60,16 +69,26 @@ class ModelSpec(BaseModel):
     description: str
     aliases: tuple[str, ...] = ()
     capabilities: Capabilities
-    pricing: Pricing
+    pricing: Pricing | None = Field(
+        description="None: unpriced (a model outside the catalog with no price found)."
+    )
     latency: LatencyPrior
     deprecated: bool = False
     notes: str = Field("", description="Caveats, e.g. limits not confirmed at the source.")
+    inputs: InputSchema | None = Field(
+        None, description="A discovered model's input fields, from the provider's schema."
+    )
+    version: str | None = Field(None, description="Replicate: the pinned version, if any.")
 
     def estimate_cost(self, request: ImageRequest) -> CostEstimate:
-        """The expected cost of `request` on this model, from the catalog's price."""
+        """The expected cost of `request` on this model, from the catalog's price (an
+        unpriced model's estimate says so: `CostEstimate.priced` is False)."""
+        if self.pricing is None:
+            return unpriced_estimate(self.name)
         if request.images:  # priced by the input images' sizes too: not kept
             return self._estimate(request)
         chars = len(request.prompt) + len(request.negative_prompt or "")
+        assert self.pricing is not None
         key = (
             id(self),
             request.n,
@@ -88,8 +107,27 @@ class ModelSpec(BaseModel):
         return estimate
 
     def _estimate(self, request: ImageRequest) -> CostEstimate:
+        assert self.pricing is not None
         job = job_for(request, self.capabilities.sizes, self.latency.p50_s)
         return self.pricing.estimate(job)
+
+
+def unpriced_estimate(name: str) -> CostEstimate:
+    """The estimate of a model with no price: not $0, but unknown (`priced` False)."""
+    return CostEstimate(
+        usd=0.0,
+        basis=f"{name} is unpriced: {UNPRICED_HINT}",
+        price_source="none",
+        price_verified=False,
+        priced=False,
+    )
+
+
+UNPRICED_HINT = (
+    "give it a price (a 'price:' on its entry in routing.yaml, e.g. "
+    "{kind: per_image, usd: 0.03, source: ..., as_of: ..., verified: false})"
+)
+"""How to give a model outside the catalog a price, quoted by every refusal of one."""
 
 
 class Catalog:

@@ -38,6 +38,8 @@ app = typer.Typer(
 
 def _price(spec: ModelSpec) -> str:
     price = spec.pricing
+    if price is None:
+        return "unpriced"
     if isinstance(price, PerImagePrice):
         text = f"${price.usd:g}/image"
     elif isinstance(price, PerMegapixelPrice):

@@ -4,11 +4,13 @@ with what it cost after, counting money that may have been spent as spent."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
-from imagegate.errors import BudgetExceededError, ProviderError
+from imagegate.catalog.models import UNPRICED_HINT
+from imagegate.errors import BudgetExceededError, ProviderError, UnpricedModelError
 from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
@@ -128,6 +130,9 @@ class Budgeted(Wrapper):
         if isinstance(verdict, Refusal):
             return verdict
         estimate = verdict.estimate.usd
+        if not verdict.estimate.priced:
+            # No sum is known to hold against a budget: refused wherever one applies.
+            return self._unpriced(request, verdict)
         short = self._short_of(self._name, request, estimate)
         if short is None:
             return verdict
@@ -141,6 +146,20 @@ class Budgeted(Wrapper):
                 budget=budget.name,
                 remaining_usd=left,
                 estimate_usd=estimate,
+                backend=name,
+            ),
+        )
+
+    def _unpriced(self, request: ImageRequest, verdict: Admission) -> Admission | Refusal:
+        short = self._short_of(self._name, request, math.inf)
+        if short is None:
+            return verdict
+        budget, name = short[0].name, self.name
+        message = f"unpriced, under budget {budget!r}: {UNPRICED_HINT}"
+        return Refusal(
+            message,
+            lambda: UnpricedModelError(
+                f"{name} has no price, so budget {budget!r} cannot hold it: {UNPRICED_HINT}",
                 backend=name,
             ),
         )

@@ -4,7 +4,8 @@ under the cost cap, once, before anything is spent."""
 from __future__ import annotations
 
 from imagegate.backend import Backend
-from imagegate.errors import CostCapExceededError, RequestError
+from imagegate.catalog.models import UNPRICED_HINT
+from imagegate.errors import CostCapExceededError, RequestError, UnpricedModelError
 from imagegate.guards.admission import Admission, Guard, Refusal, estimator
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult, ImageWarning
@@ -55,6 +56,16 @@ class CheckedBackend(Guard):
         cap, which = self.cap_usd, "the policy's max_per_request_usd"
         if request.max_cost_usd is not None and (cap is None or request.max_cost_usd <= cap):
             cap, which = request.max_cost_usd, "max_cost_usd"
+        if cap is not None and not estimate.priced:
+            name, shown = self._name, which
+            return Refusal(
+                f"unpriced, under the ${cap:.4f} cap: {UNPRICED_HINT}",
+                lambda: UnpricedModelError(
+                    f"{name} has no price, so it cannot be held under {shown}=${cap:.4f}: "
+                    f"{UNPRICED_HINT}",
+                    backend=name,
+                ),
+            )
         if cap is not None and estimate.usd > cap + 1e-12:
             name, usd, limit = self._name, estimate.usd, cap
             return Refusal(

@@ -4,15 +4,19 @@ stores the policy names (`StateStores`: ledger, latency measurements, circuits, 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from imagegate.catalog.models import Catalog
+from imagegate.catalog.models import Catalog, ModelSpec
+from imagegate.catalog.native import parse_native_name
 from imagegate.catalog.pricing import GpuTimePrice
 from imagegate.errors import ConfigError, NoRouteError, UnknownModelError
 from imagegate.providers import ProviderConfig, build_backend
 from imagegate.providers.config import HostedConfig
+from imagegate.providers.discovery import ModelResolver
 from imagegate.providers.local.config import LocalConfig
 from imagegate.routing.policy import BackendEntry, Policy
 from imagegate.routing.router import RoutedBackend, Router, is_private
@@ -47,8 +51,25 @@ def router_from_policy(
     catalog = catalog or Catalog.default()
     state = StateStores(policy)
     journal = state.journal()
+    resolver = ModelResolver(
+        {
+            e.model.partition("/")[0]: e.hosted_config()
+            for e in policy.backends
+            if parse_native_name(e.model) is not None
+        }
+        | {k: v for k, v in (providers or {}).items() if isinstance(v, HostedConfig)},
+        cache=state.schemas(),
+        prices={e.model: e.price for e in policy.backends if e.price is not None},
+    )
     routed = [
-        _routed_backend(entry, policy, catalog, (providers or {}).get(_provider_of(entry)), journal)
+        _routed_backend(
+            entry,
+            policy,
+            catalog,
+            (providers or {}).get(_provider_of(entry)),
+            journal,
+            resolver,
+        )
         for entry in policy.backends
         if entry.enabled
     ]
@@ -59,6 +80,19 @@ def router_from_policy(
         latency=latency or state.latency(),
         circuits=circuits or state.circuits(),
     )
+
+
+def _spec_of(name: str, catalog: Catalog, resolver: ModelResolver) -> ModelSpec:
+    """The catalog entry, or a provider-native model from the schema cache or (on a miss)
+    discovered now: the router is built once, before it serves, so the wait is paid there."""
+    if name in catalog or parse_native_name(name) is None:
+        return catalog.resolve(name)
+    cached = resolver.cached(name)
+    if cached is not None:
+        return cached
+    # Built from synchronous code that may itself run inside an event loop: on a thread.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, resolver.resolve(name)).result()
 
 
 def _provider_of(entry: BackendEntry) -> str:
@@ -72,9 +106,10 @@ def _routed_backend(
     catalog: Catalog,
     override: ProviderConfig | None,
     journal: JobJournal,
+    resolver: ModelResolver,
 ) -> RoutedBackend:
     try:
-        spec = catalog.resolve(entry.model)
+        spec = _spec_of(entry.model, catalog, resolver)
     except UnknownModelError as error:
         raise ConfigError(f"routing policy: backends: {error.message}") from None
     if entry.price is not None:

@@ -21,11 +21,14 @@ from imagegate.state.redis import (
     RedisJournal,
     RedisLatencyStats,
     RedisLedger,
+    RedisSchemaCache,
     connect,
 )
+from imagegate.state.schemas import SchemaCache
 from imagegate.state.sqlite.journal import SQLiteJournal
 from imagegate.state.sqlite.latency import SQLiteLatencyStats
 from imagegate.state.sqlite.ledger import SQLiteLedger
+from imagegate.state.sqlite.schemas import SQLiteSchemaCache
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -77,6 +80,12 @@ class StateStores:
         if self._on_redis:
             return RedisJournal(self._redis, prefix=self._policy.state.prefix)
         return SQLiteJournal(self._sqlite_path)
+
+    def schemas(self) -> SchemaCache:
+        """The cache of provider-native models' schemas."""
+        if self._on_redis:
+            return RedisSchemaCache(self._redis, prefix=self._policy.state.prefix)
+        return SQLiteSchemaCache(self._sqlite_path)
 
     @cached_property
     def _sqlite_path(self) -> str:

@@ -26,11 +26,14 @@ from imagegate.state.redis import (
     RedisJournal,
     RedisLatencyStats,
     RedisLedger,
+    RedisSchemaCache,
     connect,
 )
+from imagegate.state.schemas import MemorySchemaCache, SchemaCache
 from imagegate.state.sqlite.journal import SQLiteJournal
 from imagegate.state.sqlite.latency import SQLiteLatencyStats
 from imagegate.state.sqlite.ledger import MemoryLedger, SQLiteLedger
+from imagegate.state.sqlite.schemas import SQLiteSchemaCache
 from imagegate.testing.redis_server import RedisServer
 
 T = TypeVar("T")
@@ -92,6 +95,14 @@ class StateLocation:
         if self.kind == "sqlite":
             return self._keep(SQLiteJournal(self.path, **options))
         return RedisJournal(self._connect(), prefix=self.prefix, **options)
+
+    def schemas(self, **options: Any) -> SchemaCache:
+        """A schema cache here."""
+        if self.kind == "memory":
+            return self._in_memory("schemas", lambda: MemorySchemaCache(**options))
+        if self.kind == "sqlite":
+            return self._keep(SQLiteSchemaCache(self.path, **options))
+        return RedisSchemaCache(self._connect(), prefix=self.prefix, **options)
 
     def close(self) -> None:
         """Close every connection this location opened, and forget what is in memory."""

@@ -131,7 +131,10 @@ class QueueBackend(HostedBackend):
         )
 
     def _delivered_cost(self, request: ImageRequest, finished: FinishedJob) -> Cost:
-        """The catalog price of what was delivered: each image at its real size."""
+        """The catalog price of what was delivered: each image at its real size (an unpriced
+        model's stays unknown: none of these providers reports what a job cost)."""
+        if self.spec.pricing is None:
+            return Cost(estimate=self.estimate_cost(request))
         usd = 0.0
         bases = []
         for image in finished.images:

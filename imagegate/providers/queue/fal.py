@@ -23,6 +23,7 @@ from imagegate.providers.failures import (
     status_error,
     transport_error,
 )
+from imagegate.providers.native import native_payload
 from imagegate.providers.queue.backend import QueueBackend
 from imagegate.providers.queue.jobs import JobAPI, JobStatus
 from imagegate.providers.sizing import fit_size
@@ -70,6 +71,8 @@ class FalBackend(QueueBackend):
         self, request: ImageRequest, *, edit: bool
     ) -> tuple[dict[str, Any], list[ImageWarning]]:
         """The model input for `request`."""
+        if self.spec.inputs is not None:  # a provider-native model: its schema's fields
+            return native_payload(request, self.spec.inputs, self.capabilities, self.name, "fal")
         del edit  # the catalog gives these models no edit capability
         fitted = fit_size(request, self.capabilities.sizes, self.name)
         size = (fitted.size.width, fitted.size.height)

@@ -22,6 +22,7 @@ from imagegate.errors import ImagegateError, ProviderError
 from imagegate.extras import require
 from imagegate.providers.connections import watching_send
 from imagegate.providers.failures import malformed_answer, status_error, transport_error
+from imagegate.providers.native import native_payload
 from imagegate.providers.queue.backend import QueueBackend
 from imagegate.providers.queue.jobs import JobAPI, JobStatus
 from imagegate.providers.sizing import fit_size
@@ -60,6 +61,10 @@ class ReplicateBackend(QueueBackend):
         self, request: ImageRequest, *, edit: bool
     ) -> tuple[dict[str, Any], list[ImageWarning]]:
         """The prediction ``input`` for `request`."""
+        if self.spec.inputs is not None:  # a provider-native model: its schema's fields
+            return native_payload(
+                request, self.spec.inputs, self.capabilities, self.name, "replicate"
+            )
         del edit  # validation refuses edits: the catalog gives these models none
         fitted = fit_size(request, self.capabilities.sizes, self.name)
         warnings = [fitted.warning] if fitted.warning else []
@@ -93,7 +98,11 @@ class ReplicateBackend(QueueBackend):
                 transport=self.transport,  # wrapped in the SDK's retrying transport, as its own
             )
         return _Predictions(
-            self._client, self.spec.provider_model, self.name, self.config.request_timeout_s
+            self._client,
+            self.spec.provider_model,
+            self.name,
+            self.config.request_timeout_s,
+            version=self.spec.version,
         )
 
     async def aclose(self) -> None:
@@ -107,12 +116,17 @@ class ReplicateBackend(QueueBackend):
 class _Predictions:
     """Create, read and cancel predictions, errors made typed."""
 
-    def __init__(self, client: Any, model: str, backend: str, timeout_s: float) -> None:
+    def __init__(
+        self, client: Any, model: str, backend: str, timeout_s: float, *, version: str | None
+    ) -> None:
         self.client, self.model, self.backend = client, model, backend
-        self.timeout_s = timeout_s
+        self.timeout_s, self.version = timeout_s, version
 
     async def submit(self, payload: dict[str, Any]) -> str:
-        create = self.client.models.predictions.async_create(model=self.model, input=payload)
+        if self.version is not None:  # a pinned version: POST /v1/predictions with it
+            create = self.client.predictions.async_create(version=self.version, input=payload)
+        else:
+            create = self.client.models.predictions.async_create(model=self.model, input=payload)
         with watching_send() as sending:
             try:
                 # Without Prefer: wait the SDK sends the create with no timeout at all. The

@@ -21,6 +21,7 @@ from imagegate.providers.failures import (
     status_error,
     transport_error,
 )
+from imagegate.providers.native import native_payload
 from imagegate.providers.queue.backend import QueueBackend
 from imagegate.providers.queue.jobs import JobAPI, JobStatus
 from imagegate.providers.sizing import fit_size
@@ -56,6 +57,10 @@ class WaveSpeedBackend(QueueBackend):
         self, request: ImageRequest, *, edit: bool
     ) -> tuple[dict[str, Any], list[ImageWarning]]:
         """The task input for `request`."""
+        if self.spec.inputs is not None:  # a provider-native model: its schema's fields
+            return native_payload(
+                request, self.spec.inputs, self.capabilities, self.name, "wavespeed"
+            )
         del edit  # the catalog gives these models no edit capability
         fitted = fit_size(request, self.capabilities.sizes, self.name)
         payload: dict[str, Any] = {

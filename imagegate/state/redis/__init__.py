@@ -1,5 +1,5 @@
 """imagegate's shared state on Redis, for many gateway instances: ledger, latency measurements,
-circuit breakers and job journal, behind the same interfaces as the SQLite stores.
+circuit breakers, job journal and schema cache, behind the same interfaces as the SQLite stores.
 
 ``state: {backend: redis, url: redis://host:6379/0}`` in ``routing.yaml`` selects them. They
 need the ``redis`` extra (``pip install 'imagegate[redis]'``); `connect` says so when it is
@@ -13,11 +13,13 @@ from imagegate.state.redis.connection import connect
 from imagegate.state.redis.journal import RedisJournal
 from imagegate.state.redis.latency import RedisLatencyStats
 from imagegate.state.redis.ledger import RedisLedger
+from imagegate.state.redis.schemas import RedisSchemaCache
 
 __all__ = [
     "RedisCircuitBreakers",
     "RedisJournal",
     "RedisLatencyStats",
     "RedisLedger",
+    "RedisSchemaCache",
     "connect",
 ]

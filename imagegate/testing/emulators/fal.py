@@ -74,6 +74,7 @@ class _Model:
     guidance: tuple[float, float, float] | None = None
     pro: bool = False
     ultra: bool = False
+    negative_prompt: bool = False
 
 
 _SCHNELL = _Model(steps=(4, 1, 12))
@@ -83,7 +84,20 @@ MODELS = {
     "fal-ai/flux/dev": _Model(steps=(28, 1, 50), guidance=(3.5, 1.0, 20.0)),
     "fal-ai/flux-pro/v1.1": _Model(pro=True),
     "fal-ai/flux-pro/v1.1-ultra": _Model(pro=True, ultra=True),
+    "fal-ai/flux-2/klein": _Model(steps=(4, 1, 8)),
+    "fal-ai/qwen-image": _Model(
+        steps=(30, 2, 250), guidance=(2.5, 0.0, 20.0), negative_prompt=True
+    ),
 }
+PRICES: dict[str, tuple[float, str]] = {
+    "fal-ai/flux/schnell": (0.003, "megapixels"),
+    "fal-ai/flux/dev": (0.025, "megapixels"),
+    "fal-ai/flux-2/klein": (0.012, "megapixels"),
+    "fal-ai/qwen-image": (0.02, "megapixels"),
+    "fal-ai/flux-pro/v1.1-ultra": (0.06, "images"),
+}
+"""What the pricing API answers per endpoint: (USD, unit). The emulator's own figures, in
+fal's answer shape; the real prices are whatever fal's API says."""
 
 
 class _Invalid(Exception):
@@ -141,8 +155,13 @@ class FalEmulator(Emulator):
     Both listeners serve the same paths; a model POST is a queue submit on the queue host and
     a synchronous run on the run host (in-process, without listeners, every POST is a submit).
 
-    Routes for faults: ``"submit"``, ``"status"``, ``"result"``, ``"cancel"``, ``"run"`` and
-    ``"output"``. Fault details:
+    It also serves, on the same host, what fal serves elsewhere: the per-endpoint OpenAPI
+    document (``GET /api/openapi/queue/openapi.json?endpoint_id=...``, on fal.ai) whose
+    request body schema is what the emulator's validation accepts, and the pricing API
+    (``GET /v1/models/pricing?endpoint_id=...``, on api.fal.ai) with `PRICES`.
+
+    Routes for faults: ``"submit"``, ``"status"``, ``"result"``, ``"cancel"``, ``"run"``,
+    ``"schema"``, ``"pricing"`` and ``"output"``. Fault details:
 
     - ``bad_gateway``/``unavailable``/``gateway_timeout`` with ``detail="ingress"``: nginx's
       page without ``x-fal-request-id``, which fal-client retries. On ``"submit"`` and
@@ -183,6 +202,8 @@ class FalEmulator(Emulator):
             return response
 
         return [
+            self.route("/api/openapi/queue/openapi.json", "schema", self._schema),
+            self.route("/v1/models/pricing", "pricing", self._pricing),
             self.route(f"{requests}/status", "status", self._status),
             self.route(f"{requests}/cancel", "cancel", self._cancel, ["PUT"]),
             self.route(requests, "result", self._result),
@@ -289,6 +310,29 @@ class FalEmulator(Emulator):
         if job.state(self.jobs.clock()) == "queued" and self.jobs.cancel(job):
             return JSONResponse({"status": "CANCELLATION_REQUESTED"}, 202, headers=headers)
         return JSONResponse({"status": "ALREADY_COMPLETED"}, status_code=400, headers=headers)
+
+    async def _schema(self, request: Request, _fault: Fault | None) -> Response:
+        endpoint = request.query_params.get("endpoint_id", "")
+        if endpoint not in MODELS:
+            return JSONResponse({"detail": f"Endpoint {endpoint!r} not found"}, status_code=404)
+        return JSONResponse(_openapi(endpoint, MODELS[endpoint]))
+
+    async def _pricing(self, request: Request, _fault: Fault | None) -> Response:
+        wanted = [
+            part
+            for value in request.query_params.getlist("endpoint_id")
+            for part in value.split(",")
+            if part
+        ]
+        if not 1 <= len(wanted) <= 50:
+            detail = "endpoint_id: give from 1 to 50 endpoint ids"
+            return JSONResponse({"detail": detail}, status_code=422)
+        prices = [
+            {"endpoint_id": e, "unit_price": PRICES[e][0], "unit": PRICES[e][1], "currency": "USD"}
+            for e in wanted
+            if e in PRICES
+        ]
+        return JSONResponse({"prices": prices, "next_cursor": None, "has_more": False})
 
     # ------------------------------------------------------------------ requests
 
@@ -555,6 +599,9 @@ def _validate(model: _Model, body: Any) -> dict[str, Any]:
         fields.number(
             ("guidance_scale",), body.get("guidance_scale", default_g), low_g, high_g, integer=False
         )
+    if model.negative_prompt and not isinstance(body.get("negative_prompt", ""), str):
+        msg = "Input should be a valid string"
+        fields.fail(("negative_prompt",), msg, "string_type", body["negative_prompt"])
     if model.pro:
         fields.choice("safety_tolerance", "2", ("1", "2", "3", "4", "5", "6"))
         fields.boolean("enhance_prompt", False)
@@ -577,6 +624,89 @@ def _validate(model: _Model, body: Any) -> dict[str, Any]:
     if fields.problems:
         raise _Invalid(fields.problems)
     return params
+
+
+def _openapi(endpoint: str, model: _Model) -> dict[str, Any]:
+    """fal's per-endpoint queue OpenAPI document for `endpoint`: its input is what `_validate`
+    accepts (the status and result paths fal also lists are left out)."""
+    title = "".join(part.title() for part in endpoint.replace("-", "/").split("/")[1:])
+    number = {"type": "integer"}
+    properties: dict[str, Any] = {"prompt": {"type": "string", "title": "Prompt"}}
+    if model.ultra:
+        ratios = list(ULTRA_SIZES)
+        properties["aspect_ratio"] = {"type": "string", "enum": ratios, "default": "16:9"}
+    else:
+        properties["image_size"] = {
+            "anyOf": [
+                {"$ref": "#/components/schemas/ImageSize"},
+                {"type": "string", "enum": list(IMAGE_SIZES)},
+            ],
+            "default": "landscape_4_3",
+        }
+    if model.steps is not None:
+        default, low, high = model.steps
+        properties["num_inference_steps"] = number | {
+            "default": default,
+            "minimum": low,
+            "maximum": high,
+        }
+    if model.guidance is not None:
+        default_g, low_g, high_g = model.guidance
+        properties["guidance_scale"] = {
+            "type": "number",
+            "default": default_g,
+            "minimum": low_g,
+            "maximum": high_g,
+        }
+    if model.negative_prompt:
+        properties["negative_prompt"] = {"type": "string", "default": ""}
+    properties |= {
+        "seed": number | {"minimum": 0},
+        "num_images": number | {"default": 1, "minimum": 1, "maximum": 4},
+        "output_format": {"type": "string", "enum": ["jpeg", "png"], "default": "jpeg"},
+        "sync_mode": {"type": "boolean", "default": False},
+        "enable_safety_checker": {"type": "boolean", "default": True},
+    }
+    side = number | {"minimum": 1, "maximum": MAX_SIDE, "default": 512}
+    return {
+        "openapi": "3.0.4",
+        "info": {
+            "title": f"Queue OpenAPI for {endpoint}",
+            "version": "1.0.0",
+            "x-fal-metadata": {"endpointId": endpoint},
+        },
+        "servers": [{"url": "https://queue.fal.run"}],
+        "paths": {
+            f"/{endpoint}": {
+                "post": {
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": f"#/components/schemas/{title}Input"}
+                            }
+                        },
+                    },
+                    "responses": {"200": {"description": "The request status."}},
+                }
+            }
+        },
+        "components": {
+            "schemas": {
+                f"{title}Input": {
+                    "type": "object",
+                    "title": f"{title}Input",
+                    "required": ["prompt"],
+                    "properties": properties,
+                },
+                "ImageSize": {
+                    "type": "object",
+                    "title": "ImageSize",
+                    "properties": {"width": side, "height": side},
+                },
+            }
+        },
+    }
 
 
 def _image_size(fields: _Fields, value: Any) -> tuple[int, int]:

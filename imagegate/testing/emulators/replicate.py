@@ -158,6 +158,59 @@ MODELS: dict[str, ModelSpec] = {
             single_output=True,
             nsfw_error=NSFW_DEV,
         ),
+        # The two below follow their replicate.com API pages as recalled (unverified).
+        ModelSpec(
+            _BFL + "flux-2-pro",
+            {
+                **_COMMON,
+                "aspect_ratio": InputField(
+                    "string", "1:1", choices=("match_input_image", *PRO_RATIOS)
+                ),
+                "resolution": InputField(
+                    "string",
+                    "1 MP",
+                    choices=("match_input_image", "0.5 MP", "1 MP", "2 MP", "4 MP"),
+                ),
+                "width": InputField("integer", None, 256, 2048),
+                "height": InputField("integer", None, 256, 2048),
+                "input_images": InputField("array", max_items=8),
+                "safety_tolerance": InputField("integer", 2, 1, 5),
+            },
+            single_output=True,
+            nsfw_error=NSFW_PRO,
+        ),
+        ModelSpec(
+            "bytedance/seedream-4",
+            {
+                "prompt": InputField("string"),
+                "size": InputField("string", "2K", choices=("1K", "2K", "4K", "custom")),
+                "aspect_ratio": InputField(
+                    "string",
+                    "match_input_image",
+                    choices=(
+                        "match_input_image",
+                        "1:1",
+                        "4:3",
+                        "3:4",
+                        "16:9",
+                        "9:16",
+                        "3:2",
+                        "2:3",
+                        "21:9",
+                    ),
+                ),
+                "width": InputField("integer", 2048, 1024, 4096),
+                "height": InputField("integer", 2048, 1024, 4096),
+                "image_input": InputField("array", max_items=10),
+                "max_images": InputField("integer", 1, 1, 15),
+                "sequential_image_generation": InputField(
+                    "string", "disabled", choices=("disabled", "auto")
+                ),
+                "enhance_prompt": InputField("boolean", True),
+            },
+            single_output=False,
+            nsfw_error=NSFW_PRO,
+        ),
     )
 }
 """The models served, by ``owner/name``."""
@@ -481,16 +534,18 @@ def _resolve(model: ModelSpec, given: Any) -> _Render | list[dict[str, str]]:
         return problems
     params = {key: spec.default for key, spec in model.fields.items()} | given
     ratio = params["aspect_ratio"]
-    if ratio == "custom":
+    if "custom" in (ratio, params.get("size")):
         width, height = (_multiple_of_32(params[side] or 1024) for side in ("width", "height"))
     else:
         width, height = ASPECT_RATIOS.get(ratio, ASPECT_RATIOS["1:1"])
     if params.get("megapixels") == "0.25":
         width, height = width // 2, height // 2
-    seed = params["seed"] if params["seed"] is not None else secrets.randbelow(2**31)
-    count = 1 if model.single_output else params["num_outputs"]
+    given_seed = params.get("seed")
+    seed = given_seed if given_seed is not None else secrets.randbelow(2**31)
+    count = 1 if model.single_output else params.get("num_outputs", 1)
     steps = params.get("num_inference_steps") or 28
-    return _Render(model, width, height, params["output_format"], count, seed, steps)
+    output_format = params.get("output_format", "jpg")
+    return _Render(model, width, height, output_format, count, seed, steps)
 
 
 def _check(key: str, value: Any, spec: InputField) -> list[dict[str, str]]:

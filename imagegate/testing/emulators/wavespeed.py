@@ -61,6 +61,7 @@ MODELS: dict[str, ModelLimits] = {
     "wavespeed-ai/flux-dev-ultra-fast": ModelLimits(512, 1536, max_images=4),
     "wavespeed-ai/flux-schnell": ModelLimits(512, 1536, max_images=4),
     "wavespeed-ai/flux-2-turbo/text-to-image": ModelLimits(512, 2048),
+    "openai/gpt-image-2/text-to-image": ModelLimits(1024, 3840),
 }
 """The models served, by the id that follows ``/api/v3/``."""
 
@@ -111,7 +112,12 @@ class WaveSpeedEmulator(Emulator):
             beyond it in any 60 s window get 429. None: no limit.
         api_key, timing, output_ttl_s, tls, clock: as for `Emulator`.
 
-    Routes for faults: ``"submit"``, ``"poll"`` (both result paths), ``"output"``. Job fates
+    ``GET /api/v3/models`` answers the model information of every model served, each with the
+    JSON schema of its input (``api_schema.api_schemas[type=model_run].request_schema``, the
+    shape third-party clients read; unverified against WaveSpeed's own documentation).
+
+    Routes for faults: ``"submit"``, ``"poll"`` (both result paths), ``"models"``,
+    ``"output"``. Job fates
     go on ``"submit"``: ``job_failed`` ends the task ``failed`` with the fault's message as
     ``error`` (``detail="timeout"``: status ``timeout``); ``job_canceled`` ends it
     ``cancelled``; ``content_policy`` completes it with ``has_nsfw_contents: [true]`` and, while
@@ -143,6 +149,7 @@ class WaveSpeedEmulator(Emulator):
     def routes(self) -> Sequence[Route]:
         # The prediction GETs come first: ``{model:path}`` would match their paths too.
         return [
+            self.route("/api/v3/models", "models", self._models),
             self.route("/api/v3/predictions/{id}/result", "poll", self._poll),
             self.route("/api/v3/predictions/{id}", "poll", self._poll),
             self.route("/api/v3/{model:path}", "submit", self._submit, ["POST"]),
@@ -198,6 +205,9 @@ class WaveSpeedEmulator(Emulator):
             return await self._hold(request, job)
         # The submit answer describes the task as it was created, however fast it runs.
         return _success(self._prediction(request, job, "queued"))
+
+    async def _models(self, _request: Request, _fault: Fault | None) -> Response:
+        return _success([_model_information(model, limits) for model, limits in MODELS.items()])
 
     async def _poll(self, request: Request, _fault: Fault | None) -> Response:
         # Every fault a poll can carry (HTTP errors, slow, malformed, dropped) is the base's.
@@ -273,7 +283,7 @@ class WaveSpeedEmulator(Emulator):
         return True
 
 
-def _success(data: dict[str, Any]) -> Response:
+def _success(data: dict[str, Any] | list[dict[str, Any]]) -> Response:
     return JSONResponse({"code": 200, "message": "success", "data": data})
 
 
@@ -287,6 +297,52 @@ def _apply_fate(job: Job, task: _Task, fault: Fault | None) -> None:
         job.fate, job.error = "canceled", fault.message or "The task was cancelled"
     elif fault.kind == "content_policy":
         task.nsfw = True
+
+
+def _model_information(model: str, limits: ModelLimits) -> dict[str, Any]:
+    """One entry of ``GET /api/v3/models``: what `_validate` accepts, as a JSON schema."""
+    properties: dict[str, Any] = {
+        "prompt": {"type": "string", "description": "The prompt."},
+        "size": {
+            "type": "string",
+            "default": "1024*1024",
+            "minimum": limits.min_side,
+            "maximum": limits.max_side,
+            "description": f"WIDTH*HEIGHT, each from {limits.min_side} to {limits.max_side}",
+        },
+        "seed": {"type": "integer", "default": -1, "minimum": -1, "maximum": _MAX_SEED},
+        "output_format": {"type": "string", "enum": list(OUTPUT_FORMATS), "default": "jpeg"},
+        "enable_safety_checker": {"type": "boolean", "default": True},
+        "enable_sync_mode": {"type": "boolean", "default": False},
+        "enable_base64_output": {"type": "boolean", "default": False},
+    }
+    if limits.max_images > 1:
+        properties["num_images"] = {
+            "type": "integer",
+            "default": 1,
+            "minimum": 1,
+            "maximum": limits.max_images,
+        }
+    return {
+        "model_id": model,
+        "name": model.rsplit("/", 1)[-1],
+        "type": "text-to-image",
+        "description": f"{model}, emulated by imagegate",
+        "api_schema": {
+            "api_schemas": [
+                {
+                    "type": "model_run",
+                    "method": "POST",
+                    "api_path": f"/api/v3/{model}",
+                    "request_schema": {
+                        "type": "object",
+                        "required": ["prompt"],
+                        "properties": properties,
+                    },
+                }
+            ]
+        },
+    }
 
 
 def _validate(limits: ModelLimits, params: Mapping[str, Any]) -> _Task:
