@@ -23,7 +23,15 @@ from imagegate.errors import ConfigError, UnknownModelError
 from imagegate.request import ImageRequest
 from imagegate.result import CostEstimate
 
-__all__ = ["Catalog", "LatencyPrior", "ModelSpec", "get_model", "models"]
+__all__ = [
+    "Catalog",
+    "CatalogPriced",
+    "LatencyPrior",
+    "ModelSpec",
+    "get_model",
+    "models",
+    "priced_by_catalog",
+]
 
 PROVIDERS = ("openai", "replicate", "fal", "wavespeed", "local")
 """The providers imagegate has a place for, in the order the catalog lists them."""
@@ -90,6 +98,29 @@ class ModelSpec(BaseModel):
     def _estimate(self, request: ImageRequest) -> CostEstimate:
         job = job_for(request, self.capabilities.sizes, self.latency.p50_s)
         return self.pricing.estimate(job)
+
+
+class CatalogPriced:
+    """A backend priced from its catalog entry, `spec`, fixed for the backend's life: its
+    estimate depends on nothing but the request's fields the catalog prices on (see
+    `ModelSpec.estimate_cost`), so one worked out for a request holds for every request alike
+    in those fields."""
+
+    spec: ModelSpec
+
+    def estimate_cost(self, request: ImageRequest) -> CostEstimate:
+        """The expected cost from the catalog's price."""
+        return self.spec.estimate_cost(request)
+
+
+def priced_by_catalog(backend: object) -> bool:
+    """Whether `backend` is a `CatalogPriced` whose estimate is its entry's, neither
+    overridden."""
+    return (
+        isinstance(backend, CatalogPriced)
+        and type(backend).estimate_cost is CatalogPriced.estimate_cost
+        and type(backend.spec).estimate_cost is ModelSpec.estimate_cost
+    )
 
 
 class Catalog:
