@@ -12,8 +12,10 @@ import pytest
 
 from imagegate import ImageRequest, Policy, get_model
 from imagegate.errors import ImagegateError
+from imagegate.guards import guard
+from imagegate.guards.admission import Refusal
 from imagegate.result import CostEstimate
-from imagegate.routing.allowed import allowed_models
+from imagegate.routing.allowed import NOT_ALLOWED, allowed_models
 from imagegate.routing.router import RoutedBackend, Router
 from imagegate.state.circuit import MemoryCircuitBreakers
 from imagegate.state.ledger import Budget
@@ -211,3 +213,62 @@ def test_a_backend_priced_by_its_own_code_is_asked_for_every_request(
     for _ in range(3):
         router.decide(ImageRequest(prompt=FOX))
     assert backend.estimates == 3
+
+
+class CountingCatalogPriced(CatalogPricedFake):
+    """A catalog-priced fake whose estimate is its own code's after all."""
+
+    estimates = 0
+
+    def estimate_cost(self, request: ImageRequest) -> CostEstimate:
+        self.estimates += 1
+        return super().estimate_cost(request)
+
+
+def test_a_backend_that_overrides_its_catalog_price_is_asked_for_every_request(
+    make_router: MakeRouter,
+) -> None:
+    spec = get_model("fal/flux-schnell")
+    backend = CountingCatalogPriced(spec)
+    router = make_router([RoutedBackend(spec.name, backend, spec, private=False)])
+    for _ in range(3):
+        router.decide(ImageRequest(prompt=FOX))
+    assert backend.estimates == 3
+
+
+async def test_each_exclusion_is_what_the_backends_whole_chain_of_guards_says(
+    make_router: MakeRouter,
+) -> None:
+    budget = {"name": "mkt", "limit_usd": 0.01, "period": "day", "scope": "tag:mkt"}
+    router = make_router(
+        [routed(name) for name in BACKENDS],
+        cost={"max_per_request_usd": 0.1, "budgets": [budget]},
+        circuit_breaker={"failures": 1, "cooldown_s": 60},
+    )
+    router.circuits.record("replicate/flux-dev", ok=False)
+    chains = {
+        name: guard(
+            routed.backend,
+            private=routed.private,
+            cap_usd=router.policy.cost.max_per_request_usd,
+            budgets=router.budgets,
+            latency=router.latency,
+            circuits=router.circuits,
+        )
+        for name, routed in router.backends.items()
+        if routed.backend is not None
+    }
+    for fields in REQUESTS:
+        request = ImageRequest(**{"prompt": FOX, **fields})
+        try:
+            decision = router.decide(request)
+        except ImagegateError:
+            continue
+        for name in decision.candidates:
+            assert not isinstance(chains[name].assess(request), Refusal), (fields, name)
+        for exclusion in decision.excluded:
+            if exclusion.reason == NOT_ALLOWED or "text grade" in exclusion.reason:
+                continue  # the router's own rules
+            verdict = chains[exclusion.backend].assess(request)
+            assert isinstance(verdict, Refusal), (fields, exclusion)
+            assert verdict.reason == exclusion.reason, fields
