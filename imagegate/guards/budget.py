@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
+from typing import NamedTuple
 
 from imagegate.errors import BudgetExceededError, ProviderError
 from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
@@ -46,6 +47,7 @@ class Budgets:
         self._clock = clock
         self._left: dict[str, tuple[float, float]] = {}
         self._applying: dict[tuple[str, tuple[str, ...], str | None], tuple[Budget, ...]] = {}
+        self._scoped = _Scopes.of(self.budgets)
 
     def short_of(
         self, backend: str, request: ImageRequest, usd: float
@@ -65,6 +67,15 @@ class Budgets:
                 self._applying.clear()
             self._applying[key] = applying
         return applying
+
+    def counted(self, request: ImageRequest) -> tuple[tuple[str, ...], str | None]:
+        """The request's tags and user that a budget is scoped to: of its tags and user, all
+        that decides which budgets its spend counts against."""
+        scoped = self._scoped
+        if scoped.budgets is not self.budgets:
+            scoped = self._scoped = _Scopes.of(self.budgets)
+        tags = tuple([t for t in request.tags if t in scoped.tags]) if scoped.tags else ()
+        return tags, request.user if request.user in scoped.users else None
 
     def left(self, budgets: Iterable[Budget]) -> dict[str, float]:
         """What each of `budgets` has left, by name: as last read when that is under
@@ -109,6 +120,20 @@ class Budgets:
     def changed(self) -> None:
         """This process reserved or settled: read the budgets again next time."""
         self._left.clear()
+
+
+class _Scopes(NamedTuple):
+    """The tags and users budgets are scoped to."""
+
+    budgets: tuple[Budget, ...]
+    tags: frozenset[str]
+    users: frozenset[str | None]
+
+    @classmethod
+    def of(cls, budgets: tuple[Budget, ...]) -> _Scopes:
+        scopes = [b.scope.partition(":") for b in budgets]
+        tags = frozenset(target for kind, _, target in scopes if kind == "tag")
+        return cls(budgets, tags, frozenset(target for kind, _, target in scopes if kind == "user"))
 
 
 class Budgeted(Wrapper):

@@ -48,8 +48,9 @@ _admission = functools.partial(tuple.__new__, Admission)
 
 def shape_of(request: ImageRequest) -> Hashable | None:
     """What the rules on content read of `request` (the prompts' lengths, not their text),
-    beside the text need; None for a request they read more of (input images, LoRA, provider
-    options), which is planned on its own."""
+    beside the text need and what decides which budgets apply (`Budgets.counted`); None for a
+    request they read more of (input images, LoRA, provider options), which is planned on its
+    own."""
     if request.images or request.lora or request.provider_options:
         return None
     negative = request.negative_prompt
@@ -67,8 +68,6 @@ def shape_of(request: ImageRequest) -> Hashable | None:
         request.private,
         request.max_cost_usd,
         request.latency_target_s,
-        request.tags,
-        request.user,
     )
 
 

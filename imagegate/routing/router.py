@@ -210,7 +210,8 @@ class Router(Admitting):
         key = None
         if shape is not None:
             # The plan holds the text need and the budgets, so their identities stay theirs.
-            key = (shape, id(need), only, id(self.budgets.budgets), named)
+            budgets = self.budgets
+            key = (shape, id(need), only, id(budgets.budgets), budgets.counted(request), named)
             plan = self._plans.get(key)
             if plan is not None:
                 return plan
@@ -223,7 +224,7 @@ class Router(Admitting):
             budgets=self.budgets,
             need=need,
         )
-        if key is not None:
+        if key is not None and id(plan.budget_set) == key[3]:  # no budget added meanwhile
             if len(self._plans) >= _PLANS:
                 self._plans.clear()
             self._plans[key] = plan
