@@ -27,10 +27,12 @@ from imagegate.result import CostEstimate
 __all__ = [
     "UNPRICED_HINT",
     "Catalog",
+    "CatalogPriced",
     "LatencyPrior",
     "ModelSpec",
     "get_model",
     "models",
+    "priced_by_catalog",
     "unpriced_estimate",
 ]
 
@@ -128,6 +130,29 @@ UNPRICED_HINT = (
     "{kind: per_image, usd: 0.03, source: ..., as_of: ..., verified: false})"
 )
 """How to give a model outside the catalog a price, quoted by every refusal of one."""
+
+
+class CatalogPriced:
+    """A backend priced from its catalog entry, `spec`, fixed for the backend's life: its
+    estimate depends on nothing but the request's fields the catalog prices on (see
+    `ModelSpec.estimate_cost`), so one worked out for a request holds for every request alike
+    in those fields."""
+
+    spec: ModelSpec
+
+    def estimate_cost(self, request: ImageRequest) -> CostEstimate:
+        """The expected cost from the catalog's price."""
+        return self.spec.estimate_cost(request)
+
+
+def priced_by_catalog(backend: object) -> bool:
+    """Whether `backend` is a `CatalogPriced` whose estimate is its entry's, neither
+    overridden."""
+    return (
+        isinstance(backend, CatalogPriced)
+        and type(backend).estimate_cost is CatalogPriced.estimate_cost
+        and type(backend.spec).estimate_cost is ModelSpec.estimate_cost
+    )
 
 
 class Catalog:

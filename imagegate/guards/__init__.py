@@ -13,13 +13,18 @@ gateway, the CLI), runs through the same chain around the backend that serves it
     <your backend>
 
 `guard()` builds it; the router builds one per candidate. Each guard first *admits* a request
-(spending nothing; the router asks every candidate this way) and then *runs* it.
+(spending nothing; the router asks every candidate this way) and then *runs* it. `stages()`
+splits a chain's admission in the rules on the request's content and those on state, which
+the router reads once for all its candidates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 from imagegate.backend import Backend
-from imagegate.guards.admission import Admission, Guard, Guarded, Layer, Wrapper
+from imagegate.guards.admission import Admission, Guard, Guarded, Layer, Refusal, Wrapper, assessor
 from imagegate.guards.budget import Budgeted, Budgets
 from imagegate.guards.checked import CheckedBackend
 from imagegate.guards.converted import Converted
@@ -27,6 +32,7 @@ from imagegate.guards.fanout import FanOut
 from imagegate.guards.gate import Gate, Gated, gated
 from imagegate.guards.measured import Measured
 from imagegate.guards.privacy import PrivateOnly
+from imagegate.request import ImageRequest
 from imagegate.state.circuit import CircuitBreakers
 from imagegate.state.latency import LatencyStats
 
@@ -44,9 +50,11 @@ __all__ = [
     "Layer",
     "Measured",
     "PrivateOnly",
+    "Stages",
     "Wrapper",
     "gated",
     "guard",
+    "stages",
 ]
 
 
@@ -77,3 +85,39 @@ def guard(
     if latency is not None and circuits is not None:
         chain = Measured(chain, latency=latency, circuits=circuits)
     return Gated(chain)
+
+
+class Stages(NamedTuple):
+    """A chain's admission in steps: `assess` (the rules on the request and the backend's
+    fixed facts), then the budgets (`budgeted`), then the circuit (`measured`); either None
+    when the chain has no such guard outside `assess`.
+
+    Attributes:
+        content_only: whether `assess` depends on nothing but the request's content (what
+            the backend can do, privacy, its catalog price and the cost cap), so that its
+            verdict holds for every request alike.
+    """
+
+    assess: Callable[[ImageRequest], Admission | Refusal]
+    budgeted: Budgeted | None
+    measured: Measured | None
+    content_only: bool
+
+
+def stages(chain: Guarded) -> Stages:
+    """`chain`'s admission in steps: the guards on state found outside the first guard with
+    a rule of its own are split off it."""
+    node, budgeted, measured = chain, None, None
+    while isinstance(node, Wrapper):
+        if isinstance(node, Budgeted) and budgeted is None:
+            budgeted = node
+        elif isinstance(node, Measured) and measured is None and budgeted is None:
+            measured = node
+        elif type(node).assess is not Wrapper.assess:
+            break  # a rule of its own: it, and everything inside, is assessed as one
+        node = node.inner
+    inner: Guarded = node
+    while isinstance(inner, PrivateOnly):
+        inner = inner.inner
+    content_only = isinstance(inner, CheckedBackend) and inner.catalog_priced
+    return Stages(assessor(node), budgeted, measured, content_only)

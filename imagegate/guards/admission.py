@@ -38,6 +38,7 @@ __all__ = [
     "assessor",
     "close_backend",
     "estimator",
+    "priced_by",
     "require_operation",
 ]
 
@@ -231,9 +232,15 @@ def assessor(guarded: Guarded) -> Callable[[ImageRequest], Admission | Refusal]:
 
 def estimator(backend: Backend) -> Callable[[ImageRequest], CostEstimate]:
     """`backend.estimate_cost`, looked up once past the layers that only pass it on."""
+    return priced_by(backend).estimate_cost
+
+
+def priced_by(backend: Backend) -> Backend:
+    """The backend whose own `estimate_cost` prices `backend`'s requests: it, or the one
+    inside the layers that only pass the estimate on."""
     while isinstance(backend, Layer) and type(backend).estimate_cost is Layer.estimate_cost:
         backend = backend.inner
-    return backend.estimate_cost
+    return backend
 
 
 def require_operation(request: ImageRequest, *, edit: bool) -> None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
+from typing import NamedTuple
 
 from imagegate.catalog.models import UNPRICED_HINT
 from imagegate.errors import BudgetExceededError, ProviderError, UnpricedModelError
@@ -18,10 +19,12 @@ from imagegate.state.bookkeeping import bookkeep, bookkept, pending_after_call
 from imagegate.state.ledger import Budget, Ledger, Reservation
 from imagegate.state.writer import write
 
-__all__ = ["Budgeted", "Budgets"]
+__all__ = ["Budgeted", "Budgets", "all_cover", "short_among"]
 
 # Most distinct (backend, tags, user) whose budgets are remembered.
 _APPLYING = 4096
+# What a budget may be short of an estimate and still cover it: float rounding.
+_SLACK = 1e-12
 
 
 class Budgets:
@@ -46,38 +49,50 @@ class Budgets:
         self._clock = clock
         self._left: dict[str, tuple[float, float]] = {}
         self._applying: dict[tuple[str, tuple[str, ...], str | None], tuple[Budget, ...]] = {}
+        self._scoped = _Scopes.of(self.budgets)
 
     def short_of(
         self, backend: str, request: ImageRequest, usd: float
     ) -> tuple[Budget, float] | None:
         """The first budget that spend of `request` on `backend` counts against with less than
         `usd` left (as last read), and what it has left; None when every one can cover `usd`."""
+        applying = self.applying(backend, request)
+        return short_among(applying, self.left(applying), usd) if applying else None
+
+    def applying(self, backend: str, request: ImageRequest) -> tuple[Budget, ...]:
+        """The budgets spend of `request` on `backend` counts against, in order."""
         key = (backend, request.tags, request.user)
         applying = self._applying.get(key)
         if applying is None:
-            applying = self._applies(key)
-        if not applying:
-            return None
+            applying = tuple(b for b in self.budgets if b.applies_to(*key))
+            if len(self._applying) >= _APPLYING:
+                self._applying.clear()
+            self._applying[key] = applying
+        return applying
+
+    def counted(self, request: ImageRequest) -> tuple[tuple[str, ...], str | None]:
+        """The request's tags and user that a budget is scoped to: of its tags and user, all
+        that decides which budgets its spend counts against."""
+        scoped = self._scoped
+        if scoped.budgets is not self.budgets:
+            scoped = self._scoped = _Scopes.of(self.budgets)
+        tags = tuple([t for t in request.tags if t in scoped.tags]) if scoped.tags else ()
+        return tags, request.user if request.user in scoped.users else None
+
+    def left(self, budgets: Iterable[Budget]) -> dict[str, float]:
+        """What each of `budgets` has left, by name: as last read when that is under
+        `refresh_s` old, else read from the ledger now."""
         # One clock reading, and the figures as last read looked up here rather than in a call
-        # per budget: the router asks this of every candidate of every request.
+        # per budget: the router asks this for every request.
         now, last, refresh_s = self._clock(), self._left, self.refresh_s
-        for budget in applying:
+        left = {}
+        for budget in budgets:
             cached = last.get(budget.name)
             if cached is not None and now - cached[0] < refresh_s:
-                left = cached[1]
+                left[budget.name] = cached[1]
             else:
-                left = self._read(budget, now)
-            if left + 1e-12 < usd:
-                return budget, left
-        return None
-
-    def _applies(self, key: tuple[str, tuple[str, ...], str | None]) -> tuple[Budget, ...]:
-        """The budgets spend on a (backend, tags, user) counts against, in order, kept."""
-        applying = tuple(b for b in self.budgets if b.applies_to(*key))
-        if len(self._applying) >= _APPLYING:
-            self._applying.clear()
-        self._applying[key] = applying
-        return applying
+                left[budget.name] = self._read(budget, now)
+        return left
 
     def _read(self, budget: Budget, now: float) -> float:
         """What `budget` has left, read from the ledger now and kept as read at `now`."""
@@ -109,6 +124,20 @@ class Budgets:
         self._left.clear()
 
 
+class _Scopes(NamedTuple):
+    """The tags and users budgets are scoped to."""
+
+    budgets: tuple[Budget, ...]
+    tags: frozenset[str]
+    users: frozenset[str | None]
+
+    @classmethod
+    def of(cls, budgets: tuple[Budget, ...]) -> _Scopes:
+        scopes = [b.scope.partition(":") for b in budgets]
+        tags = frozenset(target for kind, _, target in scopes if kind == "tag")
+        return cls(budgets, tags, frozenset(target for kind, _, target in scopes if kind == "user"))
+
+
 class Budgeted(Wrapper):
     """Admits a request only while its budgets can cover the estimate, and holds the estimate
     against them (atomically) for as long as the call runs.
@@ -136,9 +165,12 @@ class Budgeted(Wrapper):
         short = self._short_of(self._name, request, estimate)
         if short is None:
             return verdict
-        budget, left = short
+        return self.refusal(*short, estimate)
+
+    def refusal(self, budget: Budget, left: float, estimate: float) -> Refusal:
+        """The refusal of a request estimated at `estimate` when `budget` has `left`."""
         message = f"budget {budget.name!r} has ${left:.4f} left, estimate ${estimate:.4f}"
-        name = self.name
+        name = self._name
         return Refusal(
             message,
             lambda: BudgetExceededError(
@@ -216,6 +248,23 @@ class Budgeted(Wrapper):
         if unsettled is None:
             return result
         return result.model_copy(update={"warnings": (*result.warnings, unsettled)})
+
+
+def short_among(
+    budgets: Iterable[Budget], left: Mapping[str, float], usd: float
+) -> tuple[Budget, float] | None:
+    """The first of `budgets` with less than `usd` `left`, and what it has left; None when
+    every one covers `usd`."""
+    for budget in budgets:
+        remaining = left[budget.name]
+        if remaining + _SLACK < usd:
+            return budget, remaining
+    return None
+
+
+def all_cover(left: Mapping[str, float], usd: float) -> bool:
+    """Whether every budget `left` names covers `usd` (then `short_among` finds none)."""
+    return not left or min(left.values()) + _SLACK >= usd
 
 
 def _release(ledger: Ledger, made: Future[Reservation]) -> None:

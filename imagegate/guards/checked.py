@@ -4,9 +4,9 @@ under the cost cap, once, before anything is spent."""
 from __future__ import annotations
 
 from imagegate.backend import Backend
-from imagegate.catalog.models import UNPRICED_HINT
+from imagegate.catalog.models import UNPRICED_HINT, priced_by_catalog
 from imagegate.errors import CostCapExceededError, RequestError, UnpricedModelError
-from imagegate.guards.admission import Admission, Guard, Refusal, estimator
+from imagegate.guards.admission import Admission, Guard, Refusal, priced_by
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult, ImageWarning
 from imagegate.validation import check_request
@@ -39,7 +39,11 @@ class CheckedBackend(Guard):
         self._seed = caps.seed
         self._negative_prompt = caps.negative_prompt
         self._lora = caps.lora
-        self._estimate = estimator(backend)
+        pricer = priced_by(backend)
+        self._estimate = pricer.estimate_cost
+        # Priced from the catalog, `assess` depends on nothing but the request's content: a
+        # router may keep its verdict for requests alike (`imagegate.routing.plan`).
+        self.catalog_priced = priced_by_catalog(pricer)
         self._geometry_ok: dict[tuple[str | None, str | None, bool], bool] = {}
 
     def assess(self, request: ImageRequest) -> Admission | Refusal:

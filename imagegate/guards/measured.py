@@ -54,9 +54,14 @@ class Measured(Wrapper):
         """Admit as the backend inside does, unless its circuit is open (`CircuitOpenError`:
         the backend failed too often lately)."""
         verdict = self._inner_assess(request)
-        if isinstance(verdict, Refusal) or self._circuit_state(self._name) != "open":
+        if isinstance(verdict, Refusal):
             return verdict
-        return self._open
+        return self.open_circuit() or verdict
+
+    def open_circuit(self) -> Refusal | None:
+        """The refusal of every request while the backend's circuit is open; None while it is
+        closed or half-open (a probe may go)."""
+        return self._open if self._circuit_state(self._name) == "open" else None
 
     async def run(self, admission: Admission) -> ImageResult:
         """Run and record how long it took and whether it worked.

@@ -17,7 +17,7 @@ from typing import ClassVar
 import httpx
 
 from imagegate.backend import Capabilities
-from imagegate.catalog.models import ModelSpec
+from imagegate.catalog.models import CatalogPriced, ModelSpec
 from imagegate.errors import InvalidRequestError, MissingCredentialsError, PrivacyError
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.connections import ConnectionPool, proxied
@@ -25,7 +25,6 @@ from imagegate.providers.download import DOWNLOAD_TIMEOUT, Downloader
 from imagegate.request import ImageRequest
 from imagegate.result import (
     Cost,
-    CostEstimate,
     GeneratedImage,
     ImageResult,
     ImageWarning,
@@ -36,7 +35,7 @@ from imagegate.result import (
 __all__ = ["HostedBackend"]
 
 
-class HostedBackend(ABC):
+class HostedBackend(CatalogPriced, ABC):
     """A model served by a hosted provider.
 
     Args:
@@ -139,10 +138,6 @@ class HostedBackend(ABC):
         except MissingCredentialsError as error:
             return error.message
         return None
-
-    def estimate_cost(self, request: ImageRequest) -> CostEstimate:
-        """The expected cost from the catalog's price."""
-        return self.spec.estimate_cost(request)
 
     async def generate(self, request: ImageRequest) -> ImageResult:
         """Make images from the prompt.

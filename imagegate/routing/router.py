@@ -1,16 +1,19 @@
 """The router: which backend serves each request, and why; itself a `Backend`.
 
 Each enabled backend sits inside the chain of guards (`imagegate.guards`) under the policy's
-rules. To decide, the router asks every candidate to *admit* the request, so each exclusion
+rules. To decide, the router has every candidate's chain admit the request, so each exclusion
 comes from the guard that would enforce it: what the backend can do, privacy (a private
 request only ever sees private backends), the estimated cost against the request's and the
 policy's cap, the budget left, an open circuit; it adds what only it knows (missing
 credentials, the text-rendering grade a request that needs text requires, the models the
-caller may use: `imagegate.routing.allowed`). The allowed
-candidates are ordered by the policy's objective using measured latency, and run in order,
-falling back on the errors the policy names. It never leaves the candidate list, so no
-failure can carry a request past a privacy or cost constraint; a failure that may have been
-billed is not moved to another paid backend unless the policy says so.
+caller may use: `imagegate.routing.allowed`). The rules on the request's content are applied
+once for each shape of request when every backend is priced from the catalog, and the guards
+on state are read once a request for all candidates (`imagegate.routing.plan`). The allowed
+candidates are ordered by the policy's objective using measured latency
+(`imagegate.routing.choice`), and run in order, falling back on the errors the policy names.
+It never leaves the candidate list, so no failure can carry a request past a privacy or cost
+constraint; a failure that may have been billed is not moved to another paid backend unless
+the policy says so.
 """
 
 from __future__ import annotations
@@ -20,32 +23,30 @@ import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from imagegate.backend import Backend, Capabilities
 from imagegate.catalog.models import ModelSpec
-from imagegate.decision import CandidateScore, Exclusion, FallbackAttempt, RouteDecision, TextNeed
+from imagegate.decision import FallbackAttempt, RouteDecision, TextNeed
 from imagegate.errors import (
-    BudgetExceededError,
     CircuitOpenError,
     ContentPolicyError,
-    CostCapExceededError,
     ImagegateError,
     InvalidRequestError,
     NoRouteError,
     ProviderError,
 )
-from imagegate.guards import Admission, Budgets, Guarded, guard
-from imagegate.guards.admission import Admitting, Refusal, assessor, close_backend
+from imagegate.guards import Admission, Budgets, Guarded, guard, stages
+from imagegate.guards.admission import Admitting, close_backend
 from imagegate.images.sizes import SizeRule
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
-from imagegate.routing.allowed import NOT_ALLOWED, models_allowed
-from imagegate.routing.interned import Interned
+from imagegate.routing.allowed import models_allowed
+from imagegate.routing.choice import Chooser
+from imagegate.routing.plan import Candidate, Estimates, Plan, Serving, shape_of
 from imagegate.routing.policy import Policy
 from imagegate.routing.textneed import detect_text_need, text_need_of
 from imagegate.state.circuit import CircuitBreakers
-from imagegate.state.latency import LatencyStats
+from imagegate.state.latency import CachedLatencyStats, LatencyEstimate, LatencyStats
 from imagegate.state.ledger import Ledger
 
 __all__ = ["ROUTER_NAME", "RoutedBackend", "Router"]
@@ -55,8 +56,8 @@ ROUTER_NAME = "auto"
 
 # The evidence of a text need the request stated.
 _STATED = "stated by the request (needs_text)"
-# Most whole decisions a router keeps.
-_DECISIONS = 4096
+# Most plans a router keeps, by request shape.
+_PLANS = 4096
 
 
 @dataclass(frozen=True)
@@ -75,17 +76,6 @@ class RoutedBackend:
     spec: ModelSpec | None
     private: bool
     unavailable: str | None = None
-
-
-class _Candidate(NamedTuple):
-    """What a decision reads of a backend: all of it fixed when the router is built."""
-
-    name: str
-    serving: tuple[Guarded, Callable[[ImageRequest], Admission | Refusal]] | None
-    unavailable: str  # why it cannot serve at all, when `serving` (its chain, assess) is None
-    text_grade: int
-    prior_p50_s: float
-    prior_p95_s: float
 
 
 class Router(Admitting):
@@ -125,31 +115,24 @@ class Router(Admitting):
         self._candidates = {routed.name: self._candidate(routed) for routed in backends}
         self._pool = tuple(self._candidates.values())
         self._longest_prompt = _longest_prompt(self._chains, self.backends)
-        # The explanation's parts, made once for each distinct content: most requests are
-        # excluded from, and scored on, each backend alike.
-        self._exclusion = Interned(lambda b, r: Exclusion(backend=b, reason=r))
-        self._score = Interned(
-            lambda b, usd, s, source, meets, grade: CandidateScore(
-                backend=b,
-                estimated_cost_usd=usd,
-                expected_latency_s=s,
-                latency_source=source,
-                meets_target=meets,
-                text_grade=grade,
-            )
-        )
-        # Whole decisions, by their parts' identities: the parts are interned, so the same
-        # ones come back for requests routed alike; the kept decision holds them, so no key's
-        # identities can be reused by other objects while it is kept.
-        self._decisions: dict[tuple[object, ...], RouteDecision] = {}
+        self._chooser = Chooser(policy)
         self._not_needed = text_need_of(False, (_STATED,), 0, 0, 0)
+        self._estimates: Estimates = (
+            latency.estimates
+            if isinstance(latency, CachedLatencyStats)
+            else functools.partial(_each_estimate, latency)
+        )
+        # Plans by request shape, when every chain's rules on content read nothing else.
+        self._plans: dict[tuple[object, ...], Plan] = {}
+        self._plans_kept = all(c.serving.content_only for c in self._pool if c.serving)
 
-    def _candidate(self, routed: RoutedBackend) -> _Candidate:
+    def _candidate(self, routed: RoutedBackend) -> Candidate:
         chain = self._chains.get(routed.name)
         serving = None
         if routed.unavailable is None and chain is not None:
-            serving = (chain, assessor(chain))
-        return _Candidate(
+            steps = stages(chain)
+            serving = Serving(chain, *steps)
+        return Candidate(
             routed.name,
             serving,
             routed.unavailable or "unavailable",
@@ -200,93 +183,52 @@ class Router(Admitting):
         named = request.model
         if named is None and self.policy.default_model != "auto":
             named = self.policy.default_model
+        if named is not None:
+            named = self._named(named).name
         pool = self._pool if named is None else self._named_pool(named)
         self._check_prompt_length(request, named, pool)
         need = self.text_need(request)
-        # What every candidate is measured against, worked out once for the request.
-        wanted = self._wanted_grade(need)
-        target = request.latency_target_s or self.policy.latency.default_target_s
-        allowed: dict[str, tuple[Guarded, Admission]] = {}
-        scores: list[CandidateScore] = []
-        excluded: list[Exclusion] = []
-        refusals: list[Refusal] = []
-        only = models_allowed()
-        unusable = 0  # excluded by the installation, whatever the request
-        exclusion, score_of, estimate = self._exclusion, self._score, self.latency.estimate
-        for name, serving, unavailable, grade, prior_p50, prior_p95 in pool:
-            if only is not None and name not in only:
-                excluded.append(exclusion(name, NOT_ALLOWED))
-                continue
-            if serving is None:
-                excluded.append(exclusion(name, unavailable))
-                unusable += 1
-                continue
-            chain, assess = serving
-            if wanted is not None and grade < wanted[0]:  # first: it spares the others' checks
-                excluded.append(
-                    exclusion(name, f"text grade {grade} < {wanted[0]} needed ({wanted[1]})")
-                )
-                continue
-            verdict = assess(request)
-            if isinstance(verdict, Refusal):
-                excluded.append(exclusion(name, verdict.reason))
-                refusals.append(verdict)
-                continue
-            latency = estimate(name, prior_p50, prior_p95)
-            p50 = latency.p50_s
-            allowed[name] = (chain, verdict)
-            scores.append(
-                score_of(
-                    name,
-                    verdict.estimate.usd,
-                    p50,
-                    latency.source,
-                    target is None or p50 <= target,
-                    grade,
-                )
-            )
-        if not scores:
-            raise self._nothing_fits(excluded, [r.error() for r in refusals], unusable)
-        ordered = self._order(scores, named, need)
-        first = ordered[0]
-        chosen = allowed[first.backend][1]
-        return Admission(
-            request,
-            first.backend,
-            chosen.estimate,
-            chosen.warnings,
-            decision=self._decision(
-                self._reason(first, named, need, request), ordered, excluded, need
-            ),
-            candidates=tuple(allowed[s.backend] for s in ordered),
-        )
+        plan = self._plan(request, named, pool, need)
+        facts = plan.facts(self._estimates)
+        made = plan.made(facts)
+        if made is None:
+            made = self._chooser.made(request, named, need, plan, facts)
+            plan.keep(facts, made)
+        return made.admission(request)
 
-    def _decision(
+    def _plan(
         self,
-        reason: str,
-        ordered: list[CandidateScore],
-        excluded: list[Exclusion],
+        request: ImageRequest,
+        named: str | None,
+        pool: tuple[Candidate, ...],
         need: TextNeed | None,
-    ) -> RouteDecision:
-        """The decision of these parts: the one kept, or made now."""
-        key = (reason, id(need), *map(id, ordered), None, *map(id, excluded))
-        decision = self._decisions.get(key)
-        if decision is None:
-            first = ordered[0]
-            decision = RouteDecision(
-                chosen=first.backend,
-                reason=reason,
-                candidates=tuple(s.backend for s in ordered),
-                scores=tuple(ordered),
-                excluded=tuple(excluded),
-                text_need=need,
-                estimated_cost_usd=first.estimated_cost_usd,
-                expected_latency_s=first.expected_latency_s,
-            )
-            if len(self._decisions) >= _DECISIONS:
-                self._decisions.clear()
-            self._decisions[key] = decision
-        return decision
+    ) -> Plan:
+        """The rules on content applied to `pool` for `request`: the plan kept for its shape,
+        or made now."""
+        only = models_allowed()
+        shape = shape_of(request) if self._plans_kept else None
+        key = None
+        if shape is not None:
+            # The plan holds the text need and the budgets, so their identities stay theirs.
+            budgets = self.budgets
+            key = (shape, id(need), only, id(budgets.budgets), budgets.counted(request), named)
+            plan = self._plans.get(key)
+            if plan is not None:
+                return plan
+        plan = Plan(
+            request,
+            pool,
+            wanted=self._chooser.wanted_grade(need),
+            only=only,
+            exclusion=self._chooser.exclusion,
+            budgets=self.budgets,
+            need=need,
+        )
+        if key is not None and id(plan.budget_set) == key[3]:  # no budget added meanwhile
+            if len(self._plans) >= _PLANS:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
 
     async def run(self, admission: Admission) -> ImageResult:
         """Serve an admitted request on its best candidate, falling back as the policy allows.
@@ -359,16 +301,16 @@ class Router(Admitting):
             )
         return routed
 
-    def _named_pool(self, named: str) -> tuple[_Candidate, ...]:
-        """The backends a request naming `named` may go to: it, then (if the policy falls
-        back from named models) every other one."""
-        first = self._candidates[self._named(named).name]
+    def _named_pool(self, named: str) -> tuple[Candidate, ...]:
+        """The backends a request naming enabled backend `named` may go to: it, then (if the
+        policy falls back from named models) every other one."""
+        first = self._candidates[named]
         if not self.policy.fallbacks.named_models:
             return (first,)
         return (first, *(c for c in self._pool if c.name != named))
 
     def _check_prompt_length(
-        self, request: ImageRequest, named: str | None, pool: Sequence[_Candidate]
+        self, request: ImageRequest, named: str | None, pool: Sequence[Candidate]
     ) -> None:
         """Refuse a prompt longer than any candidate takes, before anything reads it: text-need
         detection takes time in the prompt's length, and no backend would serve it anyway."""
@@ -384,100 +326,18 @@ class Router(Admitting):
                 field="prompt",
             )
 
-    @staticmethod
-    def _nothing_fits(
-        excluded: list[Exclusion],
-        refusals: list[ImagegateError],
-        unusable: int,
-    ) -> ImagegateError:
-        """The error when every backend is excluded: the one backend's own refusal when only
-        one was considered (a named model), else the cost or budget one when that is what
-        stood in the way, so the caller sees the figure to change; `unusable` of them were
-        excluded by the installation (credentials, dependencies), whatever the request."""
-        if len(excluded) == 1 and len(refusals) == 1:
-            return refusals[0]
-        lines = "\n".join(f"  {e.backend}: {e.reason}" for e in excluded)
-        over_cap = [e for e in refusals if isinstance(e, CostCapExceededError)]
-        if over_cap:
-            cheapest = min(over_cap, key=lambda e: e.estimate_usd)
-            return CostCapExceededError(
-                f"every backend is over the ${cheapest.cap_usd:.4f} cost cap or excluded; the "
-                f"cheapest allowed one is estimated at ${cheapest.estimate_usd:.4f}:\n{lines}",
-                estimate_usd=cheapest.estimate_usd,
-                cap_usd=cheapest.cap_usd,
-            )
-        over_budget = [e for e in refusals if isinstance(e, BudgetExceededError)]
-        if over_budget:
-            cheapest_estimate = min(e.estimate_usd for e in over_budget)
-            return BudgetExceededError(
-                f"no budget left for this request (cheapest estimate "
-                f"${cheapest_estimate:.4f}):\n{lines}",
-                estimate_usd=cheapest_estimate,
-            )
-        return NoRouteError(
-            f"no backend may serve this request:\n{lines}",
-            exclusions={e.backend: e.reason for e in excluded},
-            server_side=unusable == len(excluded),
-        )
-
-    def _wanted_grade(self, need: TextNeed | None) -> tuple[int, str] | None:
-        """The text grade a candidate needs for a request with this text need, and why; None
-        when the request needs no text."""
-        if need is None or not need.needed:
-            return None
-        why = need.evidence[0] if need.evidence else "text needed"
-        return max(need.grade, self.policy.text.min_grade), why
-
-    def _order(
-        self, scores: list[CandidateScore], named: str | None, need: TextNeed | None
-    ) -> list[CandidateScore]:
-        if self.policy.objective == "fastest":
-            ordered = sorted(scores, key=lambda s: (s.expected_latency_s, s.estimated_cost_usd))
-        else:
-            ordered = sorted(
-                scores,
-                key=lambda s: (not s.meets_target, s.estimated_cost_usd, s.expected_latency_s),
-            )
-        preferred = self.policy.text.prefer if need is not None and need.needed else ()
-        if preferred:
-            rank = {name: i for i, name in enumerate(preferred)}
-            ordered.sort(key=lambda s: rank.get(s.backend, len(rank)))
-        if named is not None:
-            chosen = self._named(named).name
-            ordered.sort(key=lambda s: s.backend != chosen)
-        return ordered
-
-    def _reason(
-        self,
-        first: CandidateScore,
-        named: str | None,
-        need: TextNeed | None,
-        request: ImageRequest,
-    ) -> str:
-        if named is not None:
-            return "named by the request" if request.model else "the policy's default model"
-        parts = []
-        if need is not None and need.needed:
-            parts.append(f"text needed (grade {need.grade})")
-        if request.private:
-            parts.append("private")
-        if self.policy.objective == "fastest":
-            parts.append("fastest allowed")
-        else:
-            target = request.latency_target_s or self.policy.latency.default_target_s
-            if target is None:
-                parts.append("cheapest")
-            elif first.meets_target:
-                parts.append(f"cheapest expected within {target:g} s")
-            else:
-                parts.append(f"none expected within {target:g} s; cheapest")
-        return ", ".join(parts)
-
 
 def _longest_prompt(chains: Mapping[str, Guarded], names: Iterable[str]) -> int | None:
     """The longest prompt a backend of `names` takes; None when none of them can serve."""
     limits = [chains[n].capabilities.max_prompt_chars for n in names if n in chains]
     return max(limits) if limits else None
+
+
+def _each_estimate(
+    latency: LatencyStats, asked: Sequence[tuple[str, float, float]]
+) -> tuple[LatencyEstimate, ...]:
+    """`latency.estimate` of each (backend, prior p50, prior p95) asked."""
+    return tuple(latency.estimate(*each) for each in asked)
 
 
 def _prior(spec: ModelSpec | None) -> tuple[float, float]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple, Protocol
 
@@ -127,6 +127,21 @@ class CachedLatencyStats(ABC):
         window = self._cache.get(backend)
         if window is None or self._monotonic() - window.read_at >= self._refresh_s:
             window = self._read(backend)
+        return self._estimate(window, prior_p50_s, prior_p95_s)
+
+    def estimates(self, asked: Iterable[tuple[str, float, float]]) -> tuple[LatencyEstimate, ...]:
+        """`estimate` of each (backend, prior p50, prior p95) of `asked`, in order, on one
+        reading of the clock: the router asks for every candidate of every request."""
+        now, cache, refresh_s, made = self._monotonic(), self._cache, self._refresh_s, []
+        for backend, prior_p50_s, prior_p95_s in asked:
+            window = cache.get(backend)
+            if window is None or now - window.read_at >= refresh_s:
+                window = self._read(backend)
+            made.append(self._estimate(window, prior_p50_s, prior_p95_s))
+        return tuple(made)
+
+    def _estimate(self, window: _Window, prior_p50_s: float, prior_p95_s: float) -> LatencyEstimate:
+        """The estimate from `window`'s measurements and the prior."""
         samples = window.samples
         if samples >= self._min_samples:
             return LatencyEstimate(window.p50_s, window.p95_s, samples, "measured")

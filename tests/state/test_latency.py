@@ -159,3 +159,26 @@ def test_a_warm_estimate_is_answered_from_memory(
 
     monkeypatch.setattr(stats, "_read", no_database)
     assert stats.estimate(FLUX, *PRIOR) == first
+
+
+def test_many_estimates_at_once_are_each_backends_estimate(stats: CachedLatencyStats) -> None:
+    for seconds in (1.0, 1.0, 3.0):
+        stats.record(FLUX, seconds)
+    for _ in range(5):
+        stats.record("openai/gpt-image-2", 9.0)
+    asked = [(FLUX, *PRIOR), ("openai/gpt-image-2", 20.0, 40.0), ("local/flux-schnell", *PRIOR)]
+    assert stats.estimates(asked) == tuple(stats.estimate(*each) for each in asked)
+
+
+def test_many_estimates_at_once_read_another_instances_records_after_the_refresh_interval(
+    state: StateLocation, clocks: Clocks
+) -> None:
+    writer = open_stats(state, clocks)
+    reader = open_stats(state, clocks, refresh_s=1.0)
+    assert reader.estimates([(FLUX, *PRIOR)])[0].source == "prior"
+    for _ in range(5):
+        writer.record(FLUX, 3.0)
+    clocks.advance(0.5)
+    assert reader.estimates([(FLUX, *PRIOR)])[0].source == "prior"
+    clocks.advance(0.5)
+    assert reader.estimates([(FLUX, *PRIOR)])[0].source == "measured"

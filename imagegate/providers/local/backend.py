@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from imagegate.backend import Capabilities
-from imagegate.catalog.models import ModelSpec
+from imagegate.catalog.models import CatalogPriced, ModelSpec
 from imagegate.catalog.pricing import GpuTimePrice
 from imagegate.errors import CapabilityError, ConfigError, InvalidRequestError
 from imagegate.extras import require
@@ -46,7 +46,7 @@ from imagegate.providers.local.pipelines import (
 )
 from imagegate.providers.sizing import fit_size
 from imagegate.request import ImageRequest
-from imagegate.result import Cost, CostEstimate, GeneratedImage, ImageResult, ImageWarning, Timings
+from imagegate.result import Cost, GeneratedImage, ImageResult, ImageWarning, Timings
 
 __all__ = ["LocalBackend"]
 
@@ -88,7 +88,7 @@ class _Share:
     batch_id: int
 
 
-class LocalBackend:
+class LocalBackend(CatalogPriced):
     """One catalog model (``local/flux-schnell``…) run by Diffusers on this machine.
 
     Nothing leaves the machine, so it is the backend a ``private=True`` request may use.
@@ -145,10 +145,6 @@ class LocalBackend:
     def capabilities(self) -> Capabilities:
         """What the model can do (from the catalog); always private."""
         return self.spec.capabilities
-
-    def estimate_cost(self, request: ImageRequest) -> CostEstimate:
-        """The catalog's expected seconds per image times the configured hourly rate."""
-        return self.spec.estimate_cost(request)
 
     def unavailable_reason(self) -> str | None:
         """Why this backend cannot run here (missing packages, device or weights), or None.
