@@ -184,14 +184,15 @@ class Budgeted(Wrapper):
 
     def _unpriced(self, request: ImageRequest, verdict: Admission) -> Admission | Refusal:
         short = self._short_of(self._name, request, math.inf)
-        if short is None:
-            return verdict
-        budget, name = short[0].name, self.name
-        message = f"unpriced, under budget {budget!r}: {UNPRICED_HINT}"
+        return verdict if short is None else self.unpriced_refusal(short[0])
+
+    def unpriced_refusal(self, budget: Budget) -> Refusal:
+        """The refusal of a request to an unpriced model when `budget` applies to it."""
+        name, budget_name = self.name, budget.name
         return Refusal(
-            message,
+            f"unpriced, under budget {budget_name!r}: {UNPRICED_HINT}",
             lambda: UnpricedModelError(
-                f"{name} has no price, so budget {budget!r} cannot hold it: {UNPRICED_HINT}",
+                f"{name} has no price, so budget {budget_name!r} cannot hold it: {UNPRICED_HINT}",
                 backend=name,
             ),
         )

@@ -107,7 +107,8 @@ class Chooser:
         if not scores:
             refusals = [e[2].error() for e in excluded if e[2] is not None]
             raise nothing_fits(exclusions, refusals, plan.unusable)
-        ordered = self._order(scores, named, need)
+        unpriced = {name for name, step in admitted.items() if not step.estimate.priced}
+        ordered = self._order(scores, named, need, unpriced)
         reason = self._reason(ordered[0], named, need, request)
         decision = self._decision(reason, ordered, exclusions, need)
         return Made(decision, tuple(admitted[s.backend] for s in ordered))
@@ -140,14 +141,31 @@ class Chooser:
         return decision
 
     def _order(
-        self, scores: list[CandidateScore], named: str | None, need: TextNeed | None
+        self,
+        scores: list[CandidateScore],
+        named: str | None,
+        need: TextNeed | None,
+        unpriced: set[str],
     ) -> list[CandidateScore]:
+        # An unpriced backend's cost is unknown, not $0: it ranks after every priced one.
         if self.policy.objective == "fastest":
-            ordered = sorted(scores, key=lambda s: (s.expected_latency_s, s.estimated_cost_usd))
+            ordered = sorted(
+                scores,
+                key=lambda s: (
+                    s.expected_latency_s,
+                    s.backend in unpriced,
+                    s.estimated_cost_usd,
+                ),
+            )
         else:
             ordered = sorted(
                 scores,
-                key=lambda s: (not s.meets_target, s.estimated_cost_usd, s.expected_latency_s),
+                key=lambda s: (
+                    not s.meets_target,
+                    s.backend in unpriced,
+                    s.estimated_cost_usd,
+                    s.expected_latency_s,
+                ),
             )
         preferred = self.policy.text.prefer if need is not None and need.needed else ()
         if preferred:

@@ -197,6 +197,12 @@ class Plan:
                 continue
             applying = budgets.applying(name, request) if serving.budgeted is not None else ()
             estimate = verdict.estimate
+            if applying and not estimate.priced:
+                # An unknown cost cannot be held under a budget, whatever it has left.
+                assert serving.budgeted is not None
+                refusal = serving.budgeted.unpriced_refusal(applying[0])
+                ruled.append(Ruled(position, exclusion(name, refusal.reason), refusal, False))
+                continue
             steps.append(
                 Step(
                     position,

@@ -243,3 +243,24 @@ def test_a_routed_native_model_takes_its_price_from_routing_yaml(
     decision = Client.from_policy(_policy(replicate, tmp_path, price=price)).route("a fox")
     assert decision.chosen == "replicate/black-forest-labs/flux-2-pro"
     assert decision.estimated_cost_usd == pytest.approx(0.05)
+
+
+def test_a_routed_unpriced_model_ranks_after_every_priced_one(
+    replicate: ReplicateEmulator, tmp_path: Path
+) -> None:
+    policy = _policy(replicate, tmp_path)
+    policy["cost"] = {}
+    policy["backends"] = [*policy["backends"], {"model": "fal/flux-schnell", "api_key": "k"}]  # type: ignore[misc]
+    decision = Client.from_policy(policy).route("a fox")
+    assert decision.candidates == ("fal/flux-schnell", "replicate/black-forest-labs/flux-2-pro")
+
+
+def test_a_routed_unpriced_model_is_refused_under_a_budget_every_time(
+    replicate: ReplicateEmulator, tmp_path: Path
+) -> None:
+    policy = _policy(replicate, tmp_path)
+    policy["cost"] = {"budgets": [{"name": "daily", "limit_usd": 20.0, "period": "day"}]}
+    client = Client.from_policy(policy)
+    for _ in range(2):  # the second is decided from the plan the first made
+        with pytest.raises(UnpricedModelError, match="budget 'daily'"):
+            client.route("a fox")
