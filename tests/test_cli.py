@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -27,6 +29,51 @@ def test_models_prints_the_catalog() -> None:
     assert result.exit_code == 0
     for spec in imagegate.models():
         assert spec.name in result.output
+
+
+def test_piped_models_are_plain_text_with_every_name_whole_at_any_width() -> None:
+    result = runner.invoke(app, ["models"], env={"COLUMNS": "40"})
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["model", "price", "text", "max/call", "p50", "s", "can"]
+    assert "\u2503" not in result.output
+    assert "\u2026" not in result.output
+    assert [line.split()[0] for line in lines[1:]] == [spec.name for spec in imagegate.models()]
+
+
+def test_models_on_a_narrow_terminal_wrap_other_columns_never_the_names() -> None:
+    result = runner.invoke(app, ["models"], env={"COLUMNS": "60", "FORCE_COLOR": "1"})
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", result.output)
+    assert "\u2503" in plain  # a rich table, since the console is a terminal
+    for spec in imagegate.models():
+        assert re.search(rf"\u2502 {re.escape(spec.name)} ", plain), spec.name
+
+
+def test_models_json_gives_every_entry_with_its_price_source() -> None:
+    result = runner.invoke(app, ["models", "--json"])
+    entries = json.loads(result.output)
+    assert [entry["name"] for entry in entries] == [spec.name for spec in imagegate.models()]
+    flux = next(entry for entry in entries if entry["name"] == "fal/flux-2-pro")
+    assert flux["provider_model"] == "fal-ai/flux-2-pro"
+    assert flux["pricing"]["source"]
+    assert flux["pricing"]["as_of"]
+    assert flux["pricing"]["verified"] is False
+
+
+def test_models_search_matches_names_provider_ids_and_descriptions_in_any_case() -> None:
+    result = runner.invoke(app, ["models", "--json", "--search", "NANO BANANA"])
+    names = {entry["name"] for entry in json.loads(result.output)}
+    assert names == {spec.name for spec in imagegate.models() if "nano-banana" in spec.name}
+    by_id = runner.invoke(app, ["models", "--json", "--search", "fal-ai/flux-2/klein"])
+    assert {e["name"] for e in json.loads(by_id.output)} == {
+        "fal/flux-2-klein-4b",
+        "fal/flux-2-klein-9b",
+    }
+
+
+def test_models_search_and_provider_combine() -> None:
+    result = runner.invoke(app, ["models", "--provider", "wavespeed", "--search", "gpt-image"])
+    assert [line.split()[0] for line in result.output.splitlines()[1:]] == ["wavespeed/gpt-image-2"]
 
 
 def test_models_marks_unverified_prices() -> None:

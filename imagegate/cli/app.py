@@ -18,8 +18,8 @@ from rich.table import Table
 
 from imagegate.batch import BatchLimits, BatchPreview
 from imagegate.batch.items import read_batch_file
-from imagegate.catalog.models import ModelSpec, models
-from imagegate.catalog.pricing import GpuTimePrice, PerImagePrice, PerMegapixelPrice, TokenPrice
+from imagegate.catalog.models import models
+from imagegate.cli.listing import matching, render_models
 from imagegate.client import Client
 from imagegate.errors import ConfigError, ImagegateError, InvalidRequestError
 from imagegate.extras import require
@@ -36,52 +36,16 @@ app = typer.Typer(
 )
 
 
-def _price(spec: ModelSpec) -> str:
-    price = spec.pricing
-    if price is None:
-        return "unpriced"
-    if isinstance(price, PerImagePrice):
-        text = f"${price.usd:g}/image"
-    elif isinstance(price, PerMegapixelPrice):
-        text = f"${price.usd_per_mp:g}/MP"
-    elif isinstance(price, TokenPrice):
-        text = f"tokens: ${price.image_output_per_m:g}/M image out"
-    elif isinstance(price, GpuTimePrice):
-        text = f"GPU time (${price.usd_per_hour:g}/h)"
-    return text if price.verified else f"{text} (unverified)"
-
-
-def _abilities(spec: ModelSpec) -> str:
-    caps = spec.capabilities
-    flags = {
-        "edit": caps.edit,
-        "mask": caps.mask,
-        "transparent": caps.transparent_background,
-        "seed": caps.seed,
-        "lora": caps.lora,
-        "local": caps.runs_locally,
-    }
-    return ", ".join(name for name, on in flags.items() if on)
-
-
 @app.command("models")
 def list_models(
     provider: str | None = typer.Option(None, help="Only this provider's models."),
+    search: str | None = typer.Option(
+        None, help="Only models whose name, alias, provider id or description contains this."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the entries as JSON."),
 ) -> None:
-    """List the model catalog: prices, text grade, capabilities."""
-    table = Table(title="imagegate models")
-    for column in ("model", "price", "text", "max/call", "p50 s", "can"):
-        table.add_column(column)
-    for spec in models(provider):
-        table.add_row(
-            spec.name,
-            _price(spec),
-            str(spec.capabilities.text_grade),
-            str(spec.capabilities.max_images_per_call),
-            f"{spec.latency.p50_s:g}",
-            _abilities(spec),
-        )
-    Console().print(table)
+    """List the model catalog: prices, text grade, capabilities (names are never cut)."""
+    render_models(matching(models(provider), search), Console(), as_json=as_json)
 
 
 @app.command()

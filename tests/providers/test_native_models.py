@@ -68,16 +68,22 @@ def _size_of(result: ImageResult) -> Size:
     return Size(*image.size)
 
 
-@pytest.mark.parametrize("endpoint", ["fal-ai/flux-2/klein", "fal-ai/qwen-image"])
-async def test_a_fal_endpoint_generates_at_the_size_its_schema_takes(
-    fal: FalEmulator, endpoint: str
-) -> None:
+async def test_a_fal_endpoint_generates_at_the_size_its_schema_takes(fal: FalEmulator) -> None:
+    endpoint = "fal-ai/flux-2/klein"  # in no catalog entry: its schema is discovered
     async with _client(fal) as client:
         result = await client.generate("a fox", model=f"fal/{endpoint}", size="1536x640")
     assert result.backend == f"fal/{endpoint}"
     submit = fal.log.for_route("submit")[-1].json
     assert submit["image_size"] == {"width": 1536, "height": 640}
     assert _size_of(result) == Size(1536, 640)
+
+
+async def test_a_provider_id_the_catalog_has_is_its_catalog_entry(fal: FalEmulator) -> None:
+    schema_reads = fal.log.count("schema")
+    async with _client(fal) as client:
+        result = await client.generate("a fox", model="fal/fal-ai/qwen-image", size="1024x1024")
+    assert result.backend == "fal/qwen-image"
+    assert fal.log.count("schema") == schema_reads
 
 
 async def test_a_fal_preset_size_is_sent_by_its_name(fal: FalEmulator) -> None:
@@ -99,8 +105,8 @@ async def test_a_fal_endpoint_is_priced_by_fals_pricing_api(fal: FalEmulator) ->
 @pytest.mark.parametrize(
     ("model", "sent"),
     [
-        ("black-forest-labs/flux-2-pro", {"aspect_ratio": "custom"}),
-        ("bytedance/seedream-4", {"size": "custom"}),
+        ("black-forest-labs/flux-2-max", {"aspect_ratio": "custom"}),
+        ("bytedance/seedream-3", {"size": "custom"}),
     ],
 )
 async def test_a_replicate_model_generates_with_the_pixels_switch_its_schema_names(
@@ -119,9 +125,9 @@ async def test_a_pinned_replicate_version_is_created_by_its_version(
 ) -> None:
     from imagegate.testing.emulators.replicate import MODELS
 
-    version = MODELS["bytedance/seedream-4"].version
+    version = MODELS["bytedance/seedream-3"].version
     async with _client(replicate) as client:
-        await client.generate("a fox", model=f"replicate/bytedance/seedream-4:{version}")
+        await client.generate("a fox", model=f"replicate/bytedance/seedream-3:{version}")
     create = replicate.log.for_route("submit")[-1]
     assert create.path == "/v1/predictions"
     assert create.json["version"] == version
@@ -130,7 +136,7 @@ async def test_a_pinned_replicate_version_is_created_by_its_version(
 async def test_a_wavespeed_model_generates_at_its_size_string(wavespeed: WaveSpeedEmulator) -> None:
     async with _client(wavespeed) as client:
         result = await client.generate(
-            "a fox", model="wavespeed/openai/gpt-image-2/text-to-image", size="1536x1024"
+            "a fox", model="wavespeed/wavespeed-ai/flux-2-turbo/text-to-image", size="1536x1024"
         )
     submit = wavespeed.log.for_route("submit")[-1].json
     assert submit["size"] == "1536*1024"
@@ -142,17 +148,17 @@ async def test_a_size_outside_the_schemas_bounds_is_mapped_with_a_warning(
 ) -> None:
     async with _client(wavespeed) as client:
         result = await client.generate(
-            "a fox", model="wavespeed/openai/gpt-image-2/text-to-image", size="512x512"
+            "a fox", model="wavespeed/wavespeed-ai/flux-2-turbo/text-to-image", size="256x256"
         )
     assert [w.feature for w in result.warnings] == ["size"]
-    assert _size_of(result) == Size(1024, 1024)
+    assert _size_of(result) == Size(512, 512)
 
 
 async def test_a_seed_the_schema_lacks_is_a_warning_not_a_silent_drop(
     replicate: ReplicateEmulator,
 ) -> None:
     async with _client(replicate) as client:
-        result = await client.generate("a fox", model="replicate/bytedance/seedream-4", seed=7)
+        result = await client.generate("a fox", model="replicate/bytedance/seedream-3", seed=7)
     assert "seed" in [w.feature for w in result.warnings]
 
 
@@ -160,7 +166,7 @@ async def test_an_unpriced_model_is_callable_when_no_cap_applies(
     replicate: ReplicateEmulator,
 ) -> None:
     async with _client(replicate) as client:
-        result = await client.generate("a fox", model="replicate/black-forest-labs/flux-2-pro")
+        result = await client.generate("a fox", model="replicate/black-forest-labs/flux-2-max")
     assert not result.cost.estimate.priced
     assert result.cost.actual_usd is None
 
@@ -172,7 +178,7 @@ async def test_an_unpriced_model_is_refused_under_a_cap_saying_how_to_price_it(
     async with _client(replicate) as client:
         with pytest.raises(UnpricedModelError, match="price:") as refused:
             await client.generate(
-                "a fox", model="replicate/black-forest-labs/flux-2-pro", max_cost_usd=1.0
+                "a fox", model="replicate/black-forest-labs/flux-2-max", max_cost_usd=1.0
             )
     assert "routing.yaml" in refused.value.message
     assert replicate.log.count("submit") == before
@@ -208,7 +214,7 @@ async def test_discovery_is_cached_until_the_time_to_live_passes() -> None:
 def _policy(emu: ReplicateEmulator, tmp_path: Path, **entry: object) -> dict[str, object]:
     key = emu.api_key
     backend = {
-        "model": "replicate/black-forest-labs/flux-2-pro",
+        "model": "replicate/black-forest-labs/flux-2-max",
         "base_url": emu.base_url,
         "api_key": key,
         "allow_loopback_outputs": True,
@@ -241,7 +247,7 @@ def test_a_routed_native_model_takes_its_price_from_routing_yaml(
         "verified": False,
     }
     decision = Client.from_policy(_policy(replicate, tmp_path, price=price)).route("a fox")
-    assert decision.chosen == "replicate/black-forest-labs/flux-2-pro"
+    assert decision.chosen == "replicate/black-forest-labs/flux-2-max"
     assert decision.estimated_cost_usd == pytest.approx(0.05)
 
 
@@ -252,7 +258,7 @@ def test_a_routed_unpriced_model_ranks_after_every_priced_one(
     policy["cost"] = {}
     policy["backends"] = [*policy["backends"], {"model": "fal/flux-schnell", "api_key": "k"}]  # type: ignore[misc]
     decision = Client.from_policy(policy).route("a fox")
-    assert decision.candidates == ("fal/flux-schnell", "replicate/black-forest-labs/flux-2-pro")
+    assert decision.candidates == ("fal/flux-schnell", "replicate/black-forest-labs/flux-2-max")
 
 
 def test_a_routed_unpriced_model_is_refused_under_a_budget_every_time(

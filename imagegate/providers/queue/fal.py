@@ -1,4 +1,4 @@
-"""fal backends (FLUX schnell, dev, 1.1 pro) on fal's queue API.
+"""fal backends (FLUX.1 and FLUX.2, Qwen-Image, Seedream, Nano Banana, Z-Image) on fal's queue API.
 
 Status, result and cancel go through the official `fal-client` request handle. The submit
 does not: fal-client 1.0.3 retries a POST up to ten times on any transport error, so a
@@ -54,7 +54,7 @@ class _JobError(Exception):
 
 
 class FalBackend(QueueBackend):
-    """One FLUX model on fal (``fal/flux-schnell`` and the like)."""
+    """One model on fal (``fal/flux-schnell``, ``fal/flux-2-pro`` and the like)."""
 
     key_env = "FAL_KEY"
     auth_scheme = "Key"
@@ -78,10 +78,15 @@ class FalBackend(QueueBackend):
         size = (fitted.size.width, fitted.size.height)
         payload: dict[str, Any] = {
             "prompt": request.prompt,
-            "image_size": _PRESETS.get(size) or {"width": size[0], "height": size[1]},
-            "num_images": request.n,
             "output_format": request.output_format if request.output_format != "webp" else "png",
         }
+        if self.capabilities.sizes.takes_pixels:
+            payload["image_size"] = _PRESETS.get(size) or {"width": size[0], "height": size[1]}
+        else:  # e.g. Nano Banana: a named ratio, the model picks the pixels
+            payload["aspect_ratio"] = fitted.aspect_ratio
+        # Endpoints that make one image a call (FLUX.2 [pro]) have no num_images field.
+        if self.capabilities.max_images_per_call > 1:
+            payload["num_images"] = request.n
         if request.seed is not None:
             payload["seed"] = request.seed
         payload.update(request.provider_options.get("fal", {}))

@@ -1,4 +1,4 @@
-"""Replicate backends: the official FLUX model endpoints (schnell, dev, 1.1 pro).
+"""Replicate backends: official model endpoints (FLUX.1, FLUX.2, Seedream, Nano Banana, ...).
 
 Built on the official `replicate` SDK: create a prediction on the model's endpoint, poll it,
 cancel it when the caller gives up or the deadline passes, download its outputs. Replicate
@@ -37,7 +37,7 @@ _NSFW = re.compile(r"nsfw|safety|sensitive", re.IGNORECASE)
 
 
 class ReplicateBackend(QueueBackend):
-    """One FLUX model on Replicate (``replicate/flux-schnell`` and the like)."""
+    """One official model on Replicate (``replicate/flux-schnell``, ``replicate/flux-2-pro``...)."""
 
     key_env = "REPLICATE_API_TOKEN"
 
@@ -47,6 +47,7 @@ class ReplicateBackend(QueueBackend):
         "width": "size",
         "height": "size",
         "megapixels": "size",
+        "resolution": "size",
         "output_quality": "output_compression",
         "image": "images",
         "input_image": "images",
@@ -72,7 +73,10 @@ class ReplicateBackend(QueueBackend):
             "prompt": request.prompt,
             "output_format": _FORMATS[request.output_format],
         }
-        if self.capabilities.sizes.takes_pixels and request.size is not None:
+        rule = self.capabilities.sizes
+        if rule.takes_pixels and not rule.aspect_ratios:  # width and height only (Z-Image)
+            payload.update(width=fitted.size.width, height=fitted.size.height)
+        elif rule.takes_pixels and request.size is not None:
             payload.update(
                 aspect_ratio="custom", width=fitted.size.width, height=fitted.size.height
             )

@@ -1,4 +1,5 @@
-"""WaveSpeed backends (Z-Image Turbo, FLUX.1 dev): the v3 task API over httpx.
+"""WaveSpeed backends (Z-Image, FLUX.1 and FLUX.2, Seedream, Nano Banana, gpt-image-2): the v3
+task API over httpx.
 
 WaveSpeed's official Python SDK is synchronous (built on `requests`), so this adapter speaks
 the documented HTTP API with httpx: submit a task, poll its result, download its outputs.
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from imagegate.catalog.pricing import TokenPrice
 from imagegate.errors import ImagegateError
 from imagegate.providers.failures import (
     malformed_answer,
@@ -65,10 +67,16 @@ class WaveSpeedBackend(QueueBackend):
         fitted = fit_size(request, self.capabilities.sizes, self.name)
         payload: dict[str, Any] = {
             "prompt": request.prompt,
-            "size": f"{fitted.size.width}*{fitted.size.height}",
             "output_format": request.output_format,
             "seed": -1 if request.seed is None else request.seed,
         }
+        if self.capabilities.sizes.takes_pixels:
+            payload["size"] = f"{fitted.size.width}*{fitted.size.height}"
+        else:  # Nano Banana: a named ratio
+            payload["aspect_ratio"] = fitted.aspect_ratio
+        if isinstance(self.spec.pricing, TokenPrice) and request.quality != "auto":
+            # A model priced by tokens (gpt-image-2) prices its quality: it takes the field.
+            payload["quality"] = request.quality
         if self.capabilities.max_images_per_call > 1:
             payload["num_images"] = request.n
         target = request.latency_target_s

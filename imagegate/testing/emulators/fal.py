@@ -19,6 +19,7 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -66,28 +67,69 @@ REQUEST_ERRORS = {
 }
 
 
+# Gemini 2.5 Flash Image's output per aspect ratio (Google's table, as recalled; unverified on fal).
+GEMINI_SIZES = {
+    "1:1": (1024, 1024),
+    "2:3": (832, 1248),
+    "3:2": (1248, 832),
+    "3:4": (864, 1184),
+    "4:3": (1184, 864),
+    "4:5": (896, 1152),
+    "5:4": (1152, 896),
+    "9:16": (768, 1344),
+    "16:9": (1344, 768),
+    "21:9": (1536, 672),
+}
+
+
 @dataclass(frozen=True)
 class _Model:
-    """What one endpoint accepts beyond the common FLUX inputs."""
+    """What one endpoint accepts beyond the common inputs (prompt, seed, output_format...)."""
 
     steps: tuple[int, int, int] | None = None  # default, minimum, maximum
     guidance: tuple[float, float, float] | None = None
     pro: bool = False
     ultra: bool = False
     negative_prompt: bool = False
+    ratios: Mapping[str, tuple[int, int]] | None = None
+    """Sizes by ``aspect_ratio``, for endpoints asked for a ratio instead of ``image_size``."""
+    default_ratio: str = "1:1"
+    max_images: int = 4
+    """Most ``num_images``; 0 when the endpoint has no such field (it makes one image)."""
+    default_size: Any = "landscape_4_3"
+    formats: tuple[str, ...] = ("jpeg", "png")
 
 
 _SCHNELL = _Model(steps=(4, 1, 12))
+_KLEIN = _Model(steps=(4, 4, 8))
+_SEEDREAM = _Model(max_images=6, default_size={"width": 2048, "height": 2048})
+_NANO_BANANA = _Model(ratios=GEMINI_SIZES, formats=("jpeg", "png", "webp"))
 MODELS = {
     "fal-ai/flux/schnell": _SCHNELL,
     "fal-ai/flux-1/schnell": _SCHNELL,
     "fal-ai/flux/dev": _Model(steps=(28, 1, 50), guidance=(3.5, 1.0, 20.0)),
     "fal-ai/flux-pro/v1.1": _Model(pro=True),
-    "fal-ai/flux-pro/v1.1-ultra": _Model(pro=True, ultra=True),
-    "fal-ai/flux-2/klein": _Model(steps=(4, 1, 8)),
+    "fal-ai/flux-pro/v1.1-ultra": _Model(
+        pro=True, ultra=True, ratios=ULTRA_SIZES, default_ratio="16:9"
+    ),
+    # The endpoints of 2026 (inputs from fal's docs pages; see imagegate/data/catalog.yaml).
+    "fal-ai/flux-2-pro": _Model(pro=True, max_images=0),
+    "fal-ai/flux-2-flex": _Model(
+        pro=True, max_images=0, steps=(28, 2, 50), guidance=(3.5, 1.5, 10.0)
+    ),
+    "fal-ai/flux-2": _Model(steps=(28, 4, 50), guidance=(2.5, 0.0, 20.0)),
+    "fal-ai/flux-2/klein/4b": _KLEIN,
+    "fal-ai/flux-2/klein/9b": _KLEIN,
+    "fal-ai/flux-2/klein": _KLEIN,
     "fal-ai/qwen-image": _Model(
         steps=(30, 2, 250), guidance=(2.5, 0.0, 20.0), negative_prompt=True
     ),
+    "fal-ai/bytedance/seedream/v4/text-to-image": _SEEDREAM,
+    "fal-ai/bytedance/seedream/v4.5/text-to-image": _SEEDREAM,
+    "fal-ai/bytedance/seedream/v5/lite/text-to-image": _SEEDREAM,
+    "fal-ai/nano-banana": _NANO_BANANA,
+    "fal-ai/nano-banana-pro": _NANO_BANANA,
+    "fal-ai/z-image/turbo": _Model(steps=(8, 1, 8), formats=("jpeg", "png", "webp")),
 }
 PRICES: dict[str, tuple[float, str]] = {
     "fal-ai/flux/schnell": (0.003, "megapixels"),
@@ -582,12 +624,13 @@ def _validate(model: _Model, body: Any) -> dict[str, Any]:
         fields.fail(("prompt",), "Field required", "missing", body)
     elif not isinstance(prompt, str):
         fields.fail(("prompt",), "Input should be a valid string", "string_type", prompt)
-    if model.ultra:
-        aspect = fields.choice("aspect_ratio", "16:9", tuple(ULTRA_SIZES))
-        width, height = ULTRA_SIZES.get(aspect, (0, 0))
-        fields.boolean("raw", False)
+    if model.ratios is not None:
+        aspect = fields.choice("aspect_ratio", model.default_ratio, tuple(model.ratios))
+        width, height = model.ratios.get(aspect, (0, 0))
     else:
-        width, height = _image_size(fields, body.get("image_size", "landscape_4_3"))
+        width, height = _image_size(fields, body.get("image_size", model.default_size))
+    if model.ultra:
+        fields.boolean("raw", False)
     steps = None
     if model.steps is not None:
         default, low, high = model.steps
@@ -615,9 +658,9 @@ def _validate(model: _Model, body: Any) -> dict[str, Any]:
         "width": width,
         "height": height,
         "steps": steps,
-        "num_images": fields.number(("num_images",), body.get("num_images", 1), 1, 4),
+        "num_images": _num_images(fields, model, body),
         "seed": seed,
-        "output_format": fields.choice("output_format", "jpeg", ("jpeg", "png")),
+        "output_format": fields.choice("output_format", model.formats[0], model.formats),
         "sync_mode": fields.boolean("sync_mode", False),
         "enable_safety_checker": fields.boolean("enable_safety_checker", True),
     }
@@ -632,16 +675,20 @@ def _openapi(endpoint: str, model: _Model) -> dict[str, Any]:
     title = "".join(part.title() for part in endpoint.replace("-", "/").split("/")[1:])
     number = {"type": "integer"}
     properties: dict[str, Any] = {"prompt": {"type": "string", "title": "Prompt"}}
-    if model.ultra:
-        ratios = list(ULTRA_SIZES)
-        properties["aspect_ratio"] = {"type": "string", "enum": ratios, "default": "16:9"}
+    if model.ratios is not None:
+        ratios = list(model.ratios)
+        properties["aspect_ratio"] = {
+            "type": "string",
+            "enum": ratios,
+            "default": model.default_ratio,
+        }
     else:
         properties["image_size"] = {
             "anyOf": [
                 {"$ref": "#/components/schemas/ImageSize"},
                 {"type": "string", "enum": list(IMAGE_SIZES)},
             ],
-            "default": "landscape_4_3",
+            "default": model.default_size,
         }
     if model.steps is not None:
         default, low, high = model.steps
@@ -660,10 +707,15 @@ def _openapi(endpoint: str, model: _Model) -> dict[str, Any]:
         }
     if model.negative_prompt:
         properties["negative_prompt"] = {"type": "string", "default": ""}
+    properties["seed"] = number | {"minimum": 0}
+    if model.max_images:
+        properties["num_images"] = number | {
+            "default": 1,
+            "minimum": 1,
+            "maximum": model.max_images,
+        }
     properties |= {
-        "seed": number | {"minimum": 0},
-        "num_images": number | {"default": 1, "minimum": 1, "maximum": 4},
-        "output_format": {"type": "string", "enum": ["jpeg", "png"], "default": "jpeg"},
+        "output_format": {"type": "string", "enum": list(model.formats), "default": "jpeg"},
         "sync_mode": {"type": "boolean", "default": False},
         "enable_safety_checker": {"type": "boolean", "default": True},
     }
@@ -707,6 +759,13 @@ def _openapi(endpoint: str, model: _Model) -> dict[str, Any]:
             }
         },
     }
+
+
+def _num_images(fields: _Fields, model: _Model, body: dict[str, Any]) -> int:
+    if not model.max_images:  # no such field: pydantic ignores it, one image is made
+        return 1
+    value: int = fields.number(("num_images",), body.get("num_images", 1), 1, model.max_images)
+    return value
 
 
 def _image_size(fields: _Fields, value: Any) -> tuple[int, int]:

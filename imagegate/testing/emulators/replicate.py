@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from imagegate.testing.clock import Clock
 from imagegate.testing.emulators.base import Emulator, TestCA
+from imagegate.testing.emulators.fal import GEMINI_SIZES
 from imagegate.testing.emulators.faults import Fault
 from imagegate.testing.emulators.jobs import Job, JobTiming
 
@@ -88,6 +89,8 @@ class ModelSpec:
     fields: Mapping[str, InputField]
     single_output: bool
     nsfw_error: str
+    ratios: Mapping[str, tuple[int, int]] = field(default_factory=lambda: ASPECT_RATIOS)
+    """Pixels made for each ``aspect_ratio``."""
 
     @property
     def version(self) -> str:
@@ -118,6 +121,55 @@ _PRO = {
     "safety_tolerance": InputField("integer", 2, 1, 6),
     "prompt_upsampling": InputField("boolean", False),
 }
+_FLUX_2_PRO = {
+    **_COMMON,
+    "aspect_ratio": InputField("string", "1:1", choices=("match_input_image", *PRO_RATIOS)),
+    "width": InputField("integer", None, 256, 2048),
+    "height": InputField("integer", None, 256, 2048),
+    "resolution": InputField("string", "1 MP", choices=("0.5 MP", "1 MP", "2 MP", "4 MP")),
+    "input_images": InputField("array", max_items=8),
+    "safety_tolerance": InputField("integer", 2, 1, 5),
+}
+# Qwen-Image's published sizes per ratio (its model card), the Replicate model's choices.
+QWEN_RATIOS = {
+    "1:1": (1328, 1328),
+    "16:9": (1664, 928),
+    "9:16": (928, 1664),
+    "4:3": (1472, 1104),
+    "3:4": (1104, 1472),
+    "3:2": (1584, 1056),
+    "2:3": (1056, 1584),
+}
+# Seedream's 2K outputs per ratio (ByteDance's recommended sizes, as recalled; unverified).
+SEEDREAM_2K = {
+    "1:1": (2048, 2048),
+    "4:3": (2304, 1728),
+    "3:4": (1728, 2304),
+    "16:9": (2560, 1440),
+    "9:16": (1440, 2560),
+    "3:2": (2496, 1664),
+    "2:3": (1664, 2496),
+    "21:9": (3024, 1296),
+}
+_SEEDREAM = {
+    "prompt": InputField("string"),
+    "size": InputField("string", "2K", choices=("1K", "2K", "4K", "custom")),
+    "aspect_ratio": InputField(
+        "string", "match_input_image", choices=("match_input_image", *SEEDREAM_2K)
+    ),
+    "width": InputField("integer", 2048, 1024, 4096),
+    "height": InputField("integer", 2048, 1024, 4096),
+    "max_images": InputField("integer", 1, 1, 15),
+    "image_input": InputField("array", max_items=10),
+    "sequential_image_generation": InputField("string", "disabled", choices=("disabled", "auto")),
+    "enhance_prompt": InputField("boolean", True),
+}
+_GEMINI_RATIOS = ("match_input_image", *GEMINI_SIZES)
+_GEMINI = {
+    "prompt": InputField("string"),
+    "image_input": InputField("array", max_items=14),
+    "output_format": InputField("string", "jpg", choices=("jpg", "png")),
+}
 _BFL = "black-forest-labs/"
 MODELS: dict[str, ModelSpec] = {
     model.ref: model
@@ -142,6 +194,75 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec(_BFL + "flux-1.1-pro", _PRO, single_output=True, nsfw_error=NSFW_PRO),
         ModelSpec(_BFL + "flux-pro", _PRO, single_output=True, nsfw_error=NSFW_PRO),
+        ModelSpec(_BFL + "flux-2-pro", _FLUX_2_PRO, single_output=True, nsfw_error=NSFW_PRO),
+        ModelSpec(
+            _BFL + "flux-2-flex",
+            {
+                **_FLUX_2_PRO,
+                "steps": InputField("integer", 30, 1, 50),
+                "guidance": InputField("number", 4.5, 1.5, 10),
+            },
+            single_output=True,
+            nsfw_error=NSFW_PRO,
+        ),
+        ModelSpec(
+            _BFL + "flux-2-klein-4b",
+            {**_COMMON, "aspect_ratio": InputField("string", "1:1", choices=tuple(ASPECT_RATIOS))},
+            single_output=True,
+            nsfw_error=NSFW_DEV,
+        ),
+        ModelSpec(
+            "qwen/qwen-image",
+            {
+                **_COMMON,
+                "aspect_ratio": InputField("string", "16:9", choices=tuple(QWEN_RATIOS)),
+                "negative_prompt": InputField("string", ""),
+                "num_inference_steps": InputField("integer", 50, 1, 50),
+            },
+            single_output=False,
+            nsfw_error=NSFW_DEV,
+            ratios=QWEN_RATIOS,
+        ),
+        *(
+            ModelSpec(
+                "bytedance/" + name,
+                _SEEDREAM,
+                single_output=False,
+                nsfw_error=NSFW_DEV,
+                ratios=SEEDREAM_2K,
+            )
+            for name in ("seedream-4", "seedream-4.5", "seedream-5-lite")
+        ),
+        ModelSpec(
+            "google/nano-banana",
+            {**_GEMINI, "aspect_ratio": InputField("string", "1:1", choices=_GEMINI_RATIOS)},
+            single_output=True,
+            nsfw_error=NSFW_PRO,
+            ratios=GEMINI_SIZES,
+        ),
+        ModelSpec(
+            "google/nano-banana-pro",
+            {
+                **_GEMINI,
+                "aspect_ratio": InputField("string", "4:3", choices=_GEMINI_RATIOS),
+                "resolution": InputField("string", "2K", choices=("1K", "2K", "4K")),
+            },
+            single_output=True,
+            nsfw_error=NSFW_PRO,
+            ratios={ratio: (w * 2, h * 2) for ratio, (w, h) in GEMINI_SIZES.items()},
+        ),
+        ModelSpec(
+            "prunaai/z-image-turbo",
+            {
+                **_COMMON,
+                "width": InputField("integer", 1024, 64, 2048),
+                "height": InputField("integer", 1024, 64, 2048),
+                "num_inference_steps": InputField("integer", 8, 1, 50),
+                "guidance_scale": InputField("number", 0, 0, 20),
+            },
+            single_output=True,
+            nsfw_error=NSFW_DEV,
+        ),
         ModelSpec(
             _BFL + "flux-2-dev",
             {
@@ -158,9 +279,10 @@ MODELS: dict[str, ModelSpec] = {
             single_output=True,
             nsfw_error=NSFW_DEV,
         ),
-        # The two below follow their replicate.com API pages as recalled (unverified).
+        # Two models no catalog entry names, for discovering a model by its schema: shaped
+        # after FLUX.2 [max] and Seedream 3's replicate.com API pages as recalled (unverified).
         ModelSpec(
-            _BFL + "flux-2-pro",
+            _BFL + "flux-2-max",
             {
                 **_COMMON,
                 "aspect_ratio": InputField(
@@ -180,7 +302,7 @@ MODELS: dict[str, ModelSpec] = {
             nsfw_error=NSFW_PRO,
         ),
         ModelSpec(
-            "bytedance/seedream-4",
+            "bytedance/seedream-3",
             {
                 "prompt": InputField("string"),
                 "size": InputField("string", "2K", choices=("1K", "2K", "4K", "custom")),
@@ -533,15 +655,18 @@ def _resolve(model: ModelSpec, given: Any) -> _Render | list[dict[str, str]]:
     if problems:
         return problems
     params = {key: spec.default for key, spec in model.fields.items()} | given
-    ratio = params["aspect_ratio"]
-    if "custom" in (ratio, params.get("size")):
+    ratio = params.get("aspect_ratio")
+    if ratio is None or ratio == "custom" or params.get("size") == "custom":
         width, height = (_multiple_of_32(params[side] or 1024) for side in ("width", "height"))
+        if ratio is None:  # width and height are the model's only size inputs: kept as given
+            width, height = params["width"], params["height"]
     else:
-        width, height = ASPECT_RATIOS.get(ratio, ASPECT_RATIOS["1:1"])
+        first = next(iter(model.ratios.values()))
+        width, height = model.ratios.get(ratio, first)
     if params.get("megapixels") == "0.25":
         width, height = width // 2, height // 2
-    given_seed = params.get("seed")
-    seed = given_seed if given_seed is not None else secrets.randbelow(2**31)
+    seed = params.get("seed")
+    seed = seed if seed is not None else secrets.randbelow(2**31)
     count = 1 if model.single_output else params.get("num_outputs", 1)
     steps = params.get("num_inference_steps") or 28
     output_format = params.get("output_format", "jpg")

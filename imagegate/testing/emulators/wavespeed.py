@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from imagegate.testing.clock import Clock
 from imagegate.testing.emulators.base import Emulator, TestCA
+from imagegate.testing.emulators.fal import GEMINI_SIZES
 from imagegate.testing.emulators.faults import Fault
 from imagegate.testing.emulators.jobs import Job, JobState, JobTiming
 
@@ -52,20 +53,37 @@ class ModelLimits:
     min_side: int
     max_side: int
     max_images: int = 1
+    ratios: Mapping[str, tuple[int, int]] | None = None
+    """Pixels per ``aspect_ratio``, for models asked for a ratio instead of a ``size``."""
+    formats: tuple[str, ...] = ("jpeg", "png", "webp")
+    default_size: str = "1024*1024"
 
 
+_NANO_BANANA = ModelLimits(0, 0, ratios=GEMINI_SIZES, formats=("png", "jpeg"))
+_SEEDREAM = ModelLimits(1024, 4096, default_size="2048*2048")
 MODELS: dict[str, ModelLimits] = {
     "wavespeed-ai/z-image/turbo": ModelLimits(256, 1536),
     "wavespeed-ai/z-image/turbo-lora": ModelLimits(256, 1536),
+    "wavespeed-ai/z-image/base": ModelLimits(256, 1536),
     "wavespeed-ai/flux-dev": ModelLimits(512, 1536, max_images=4),
     "wavespeed-ai/flux-dev-ultra-fast": ModelLimits(512, 1536, max_images=4),
     "wavespeed-ai/flux-schnell": ModelLimits(512, 1536, max_images=4),
     "wavespeed-ai/flux-2-turbo/text-to-image": ModelLimits(512, 2048),
-    "openai/gpt-image-2/text-to-image": ModelLimits(1024, 3840),
+    # The models of 2026 (ids and bounds as in imagegate/data/catalog.yaml, mostly unverified).
+    "wavespeed-ai/flux-2-pro/text-to-image": ModelLimits(256, 1536),
+    "wavespeed-ai/flux-2-flex/text-to-image": ModelLimits(256, 1536),
+    "wavespeed-ai/flux-2-dev/text-to-image": ModelLimits(256, 1536),
+    "wavespeed-ai/flux-2-klein-4b/text-to-image": ModelLimits(256, 1536),
+    "wavespeed-ai/qwen-image/text-to-image": ModelLimits(256, 1536),
+    "bytedance/seedream-v4": _SEEDREAM,
+    "bytedance/seedream-v4.5": _SEEDREAM,
+    "bytedance/seedream-v5.0-lite": ModelLimits(1440, 4096, default_size="2048*2048"),
+    "google/nano-banana/text-to-image": _NANO_BANANA,
+    "google/nano-banana-pro/text-to-image": _NANO_BANANA,
+    "openai/gpt-image-2/text-to-image": ModelLimits(16, 3840),
 }
 """The models served, by the id that follows ``/api/v3/``."""
 
-OUTPUT_FORMATS = ("jpeg", "png", "webp")
 SYNC_TIMEOUT_CODE = 5004
 _STATUS: dict[JobState, str] = {
     "queued": "created",
@@ -301,17 +319,28 @@ def _apply_fate(job: Job, task: _Task, fault: Fault | None) -> None:
 
 def _model_information(model: str, limits: ModelLimits) -> dict[str, Any]:
     """One entry of ``GET /api/v3/models``: what `_validate` accepts, as a JSON schema."""
-    properties: dict[str, Any] = {
-        "prompt": {"type": "string", "description": "The prompt."},
-        "size": {
+    properties: dict[str, Any] = {"prompt": {"type": "string", "description": "The prompt."}}
+    if limits.ratios is not None:
+        properties["aspect_ratio"] = {
             "type": "string",
-            "default": "1024*1024",
+            "enum": list(limits.ratios),
+            "default": "1:1",
+        }
+    else:
+        properties["size"] = {
+            "type": "string",
+            "default": limits.default_size,
             "minimum": limits.min_side,
             "maximum": limits.max_side,
             "description": f"WIDTH*HEIGHT, each from {limits.min_side} to {limits.max_side}",
-        },
+        }
+    properties |= {
         "seed": {"type": "integer", "default": -1, "minimum": -1, "maximum": _MAX_SEED},
-        "output_format": {"type": "string", "enum": list(OUTPUT_FORMATS), "default": "jpeg"},
+        "output_format": {
+            "type": "string",
+            "enum": list(limits.formats),
+            "default": limits.formats[0],
+        },
         "enable_safety_checker": {"type": "boolean", "default": True},
         "enable_sync_mode": {"type": "boolean", "default": False},
         "enable_base64_output": {"type": "boolean", "default": False},
@@ -349,11 +378,20 @@ def _validate(limits: ModelLimits, params: Mapping[str, Any]) -> _Task:
     prompt = params.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise BadInput("Invalid input: prompt is required")
-    width, height = _size(limits, params.get("size", "1024*1024"))
-    output_format = params.get("output_format", "jpeg")
-    if output_format not in OUTPUT_FORMATS:
+    if limits.ratios is not None:
+        ratio = params.get("aspect_ratio", "1:1")
+        if ratio not in limits.ratios:
+            raise BadInput(
+                f"Invalid input: aspect_ratio must be one of {', '.join(limits.ratios)}, "
+                f"got {ratio!r}"
+            )
+        width, height = limits.ratios[ratio]
+    else:
+        width, height = _size(limits, params.get("size", limits.default_size))
+    output_format = params.get("output_format", limits.formats[0])
+    if output_format not in limits.formats:
         raise BadInput(
-            f"Invalid input: output_format must be one of {', '.join(OUTPUT_FORMATS)}, "
+            f"Invalid input: output_format must be one of {', '.join(limits.formats)}, "
             f"got {output_format!r}"
         )
     seed = params.get("seed", -1)
