@@ -22,7 +22,13 @@ from typing import Any
 
 from imagegate.extras import require
 
-__all__ = ["save_tiny_flux", "save_tiny_flux2_klein", "save_tiny_lora", "save_tiny_z_image"]
+__all__ = [
+    "save_tiny_flux",
+    "save_tiny_flux2_klein",
+    "save_tiny_lora",
+    "save_tiny_qwen_image",
+    "save_tiny_z_image",
+]
 
 _PURPOSE = "building tiny test pipelines"
 
@@ -202,6 +208,83 @@ def save_tiny_flux2_klein(path: str | os.PathLike[str], *, seed: int = 0) -> Pat
         tokenizer=tokenizer,
         transformer=transformer,
         is_distilled=True,
+    )
+    return _save(pipeline, path)
+
+
+def save_tiny_qwen_image(path: str | os.PathLike[str], *, seed: int = 0) -> Path:
+    """Build a tiny `QwenImagePipeline` (Qwen2.5-VL text encoder, Qwen-Image VAE) and save it.
+
+    Diffusers derives its image-to-image and inpainting pipelines from it. (The edit pipeline,
+    `QwenImageEditPipeline`, also needs a `Qwen2VLProcessor`, which transformers 5.23 will not
+    build without a video processor, i.e. torchvision: it has no tiny counterpart here.)
+
+    Returns:
+        The directory written, loadable with ``DiffusionPipeline.from_pretrained``.
+    """
+    torch, diffusers, transformers = _modules()
+    tokenizer = _qwen_tokenizer(transformers)
+    hidden = 16
+    ids = {
+        "bos_token_id": tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        "eos_token_id": tokenizer.convert_tokens_to_ids("<|im_end|>"),
+    }
+    config = transformers.Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": hidden,
+            "intermediate_size": 16,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 512,
+            # Multimodal RoPE: the sections sum to half the head width (8 / 2).
+            "rope_scaling": {"type": "mrope", "rope_type": "default", "mrope_section": [1, 1, 2]},
+            "rope_theta": 10000.0,
+            **ids,
+        },
+        vision_config={
+            "depth": 1,
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_heads": 2,
+            "out_hidden_size": hidden,
+            "fullatt_block_indexes": [0],
+        },
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        **ids,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        text_encoder = transformers.Qwen2_5_VLForConditionalGeneration(config)
+        torch.manual_seed(seed)
+        transformer = diffusers.QwenImageTransformer2DModel(
+            patch_size=2,
+            in_channels=16,  # 4 latent channels, packed in 2x2 patches
+            out_channels=4,
+            num_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=hidden,  # the text encoder's width
+            axes_dims_rope=(8, 4, 4),  # sums to attention_head_dim
+        )
+        torch.manual_seed(seed)
+        vae = diffusers.AutoencoderKLQwenImage(
+            base_dim=8,
+            z_dim=4,
+            dim_mult=[1, 2],
+            num_res_blocks=1,
+            temperal_downsample=[False],
+            latents_mean=[0.0] * 4,
+            latents_std=[1.0] * 4,
+        )
+    pipeline = diffusers.QwenImagePipeline(
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
     )
     return _save(pipeline, path)
 

@@ -284,7 +284,8 @@ class LocalBackend(CatalogPriced):
             return None, f"{loaded.class_name} takes none"
         if loaded.accepts("true_cfg_scale"):
             # Flux-style: guidance_scale is distilled guidance; only true CFG uses the negative.
-            true_cfg = _scale(options, "true_cfg_scale", 1.0)
+            # Its default: 1.0 (off) in FluxPipeline, 4.0 (on) in the Qwen-Image pipelines.
+            true_cfg = _scale(options, "true_cfg_scale", loaded.default("true_cfg_scale") or 1.0)
             if true_cfg is not None and true_cfg > 1:
                 return text, None
             return None, f"{loaded.class_name} needs provider_options true_cfg_scale > 1 for it"

@@ -80,6 +80,9 @@ class LoadedPipeline:
         self.family = family or type(pipeline).__name__
         parameters = inspect.signature(pipeline.__call__).parameters.values()
         self._arguments = frozenset(p.name for p in parameters)
+        self._defaults = {
+            p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty
+        }
         self._any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
         self._for_edits: dict[EditKind, LoadedPipeline | None] = {}
         self._for_edits_lock = threading.Lock()
@@ -119,6 +122,10 @@ class LoadedPipeline:
     def accepts(self, argument: str) -> bool:
         """Whether the pipeline's ``__call__`` takes `argument`."""
         return self._any_keyword or argument in self._arguments
+
+    def default(self, argument: str) -> Any:
+        """The default of `argument` in the pipeline's ``__call__`` (None when it has none)."""
+        return self._defaults.get(argument)
 
     def family_defaults(self, hints: str) -> tuple[int | None, float | None]:
         """Steps and guidance the model was made for; None leaves the pipeline's own default.
