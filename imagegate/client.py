@@ -129,7 +129,9 @@ class Client:
             latency=latency,
             circuits=circuits,
         )
-        return cls(providers={}, catalog=catalog, router=router)
+        # The overrides reach `discover` too (e.g. the emulators); routed requests never build
+        # a backend of their own.
+        return cls(providers=dict(providers or {}), catalog=catalog, router=router)
 
     @property
     def router(self) -> Router | None:

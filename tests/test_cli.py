@@ -276,3 +276,38 @@ def test_emulated_spend_stays_out_of_the_policys_state(
     )
     assert budget.exit_code == 0, budget.output
     assert "fal/flux-schnell" not in budget.output
+
+
+def test_models_refresh_discovers_a_provider_native_model_and_lists_it() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "models",
+            "--json",
+            "--refresh",
+            "fal/fal-ai/flux-2/klein",
+            "--emulators",
+            "--policy",
+            str(ROOT / "routing.yaml"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    listed = {entry["name"]: entry for entry in json.loads(result.output)}
+    assert listed["fal/fal-ai/flux-2/klein"]["provider_model"] == "fal-ai/flux-2/klein"
+    assert "fal/flux-schnell" in listed  # the catalog is listed beside it
+
+
+def test_models_refresh_of_a_name_no_provider_serves_is_one_error_line() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "models",
+            "--refresh",
+            "fal/fal-ai/no-such-model",
+            "--emulators",
+            "--policy",
+            str(ROOT / "routing.yaml"),
+        ],
+    )
+    assert result.exit_code != 0
+    assert "fal-ai/no-such-model" in result.output

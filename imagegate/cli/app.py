@@ -18,7 +18,7 @@ from rich.table import Table
 
 from imagegate.batch import BatchLimits, BatchPreview
 from imagegate.batch.items import read_batch_file
-from imagegate.catalog.models import models
+from imagegate.catalog.models import ModelSpec, models
 from imagegate.cli.listing import matching, render_models
 from imagegate.client import Client
 from imagegate.errors import ConfigError, ImagegateError, InvalidRequestError
@@ -34,18 +34,6 @@ T = TypeVar("T")
 app = typer.Typer(
     help="imagegate: one interface over image-generation backends.", no_args_is_help=True
 )
-
-
-@app.command("models")
-def list_models(
-    provider: str | None = typer.Option(None, help="Only this provider's models."),
-    search: str | None = typer.Option(
-        None, help="Only models whose name, alias, provider id or description contains this."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the entries as JSON."),
-) -> None:
-    """List the model catalog: prices, text grade, capabilities (names are never cut)."""
-    render_models(matching(models(provider), search), Console(), as_json=as_json)
 
 
 @app.command()
@@ -151,6 +139,41 @@ _EMULATORS = typer.Option(
     "--emulators",
     help="Use the offline emulators (no keys); their spend is kept apart from the real state.",
 )
+
+
+@app.command("models")
+def list_models(
+    provider: str | None = typer.Option(None, help="Only this provider's models."),
+    search: str | None = typer.Option(
+        None, help="Only models whose name, alias, provider id or description contains this."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the entries as JSON."),
+    refresh: list[str] = typer.Option(
+        [],
+        "--refresh",
+        metavar="NAME",
+        help="Read a provider-native model's schema (and fal's price) afresh from its provider, "
+        "with its key from the environment (or --emulators), and list it too, e.g. "
+        "fal/fal-ai/flux-2/klein; repeatable.",
+    ),
+    policy: Path | None = _POLICY,
+    emulators: bool = _EMULATORS,
+    debug: bool = _DEBUG,
+) -> None:
+    """List the model catalog: prices, text grade, capabilities (names are never cut)."""
+    specs = models(provider)
+    if refresh:
+        with _errors_as_one_line(debug), _policy_client(policy, emulators) as client:
+            found = asyncio.run(_in_client(client, _rediscovered(client), refresh))
+        specs += [spec for spec in found if provider in (None, spec.provider)]
+    render_models(matching(specs, search), Console(), as_json=as_json)
+
+
+def _rediscovered(client: Client) -> Callable[[list[str]], Awaitable[list[ModelSpec]]]:
+    async def discover(names: list[str]) -> list[ModelSpec]:
+        return [await client.discover(name, refresh=True) for name in names]
+
+    return discover
 
 
 @app.command()
