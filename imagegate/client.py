@@ -367,11 +367,16 @@ class Client:
             and name is not None
             and name not in self._given
             and name not in self._catalog
-            and parse_native_name(name) is not None
-            and self._resolver.cached(name) is None
-            and name not in self._native
         ):
-            await self.discover(name)
+            native = parse_native_name(name)
+            # Known to this client first: the cache is read (a store, a JSON parse) only for a
+            # model this client has not met yet.
+            if (
+                native is not None
+                and native.name not in self._native
+                and self._resolver.cached(native.name) is None
+            ):
+                await self.discover(name)
         backend = self.backend_for(request)
         admission = self._admit(request, backend)
         with gated(gate):
