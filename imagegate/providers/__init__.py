@@ -7,7 +7,7 @@ one provider never imports another's SDK (nor torch, unless it uses a local mode
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from imagegate.errors import ConfigError, NoRouteError
 from imagegate.providers.config import HostedConfig
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from imagegate.catalog.models import ModelSpec
     from imagegate.state.journal import JobJournal
 
-__all__ = ["ADAPTERS", "HOSTED_PROVIDERS", "ProviderConfig", "build_backend"]
+__all__ = ["ADAPTERS", "HOSTED_PROVIDERS", "ProviderConfig", "adapter_class", "build_backend"]
 
 HOSTED_PROVIDERS: dict[str, str] = {
     "openai": "imagegate.providers.openai:OpenAIBackend",
@@ -35,6 +35,16 @@ ADAPTERS: dict[str, str] = {**HOSTED_PROVIDERS, "local": "imagegate.providers.lo
 
 ProviderConfig = HostedConfig | LocalConfig
 """How to reach a provider: connection settings (hosted) or device settings (local)."""
+
+
+def adapter_class(provider: str) -> Any:
+    """The adapter class of `provider` (one of `ADAPTERS`), imported now.
+
+    Raises:
+        KeyError: imagegate has no adapter for `provider`.
+    """
+    module, _, name = ADAPTERS[provider].partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def build_backend(
@@ -72,8 +82,7 @@ def build_backend(
         raise ConfigError(
             f"{spec.name} runs locally and makes no HTTP calls: it takes no transport"
         )
-    module, _, name = target.partition(":")
-    backend_class = getattr(importlib.import_module(module), name)
+    backend_class = adapter_class(spec.provider)
     backend: Backend = (
         backend_class(spec, config) if local else backend_class(spec, config, transport=transport)
     )

@@ -44,12 +44,12 @@ from imagegate.errors import (
     UnknownModelError,
 )
 from imagegate.extras import require
+from imagegate.providers import adapter_class
 from imagegate.providers.config import HostedConfig
 from imagegate.state.schemas import DEFAULT_SCHEMA_TTL_S, MemorySchemaCache, SchemaCache
 
 __all__ = ["ModelResolver", "discover"]
 
-_KEY_ENV = {"fal": "FAL_KEY", "replicate": "REPLICATE_API_TOKEN", "wavespeed": "WAVESPEED_API_KEY"}
 _FAL_SCHEMA = "https://fal.ai/api/openapi/queue/openapi.json"
 _FAL_PRICING = "https://api.fal.ai/v1/models/pricing"
 _WAVESPEED = "https://api.wavespeed.ai"
@@ -136,14 +136,14 @@ async def discover(
         UnknownModelError: the provider does not serve it.
         ProviderError: the provider could not be asked.
     """
-    key = config.key(_KEY_ENV[native.provider], native.name)
+    adapter = adapter_class(native.provider)  # its key and how it sends it, as it calls
+    key = config.key(adapter.key_env, native.name)
     now = clock()
     as_of = datetime.fromtimestamp(now, UTC).date().isoformat()
     if native.provider == "replicate":
         return await _replicate(native, config, key, transport, now)
-    scheme = "Key" if native.provider == "fal" else "Bearer"
     async with httpx.AsyncClient(
-        headers={"Authorization": f"{scheme} {key}"},
+        headers={"Authorization": f"{adapter.auth_scheme} {key}"},
         timeout=config.request_timeout_s,
         transport=transport,
     ) as http:
