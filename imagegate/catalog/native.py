@@ -180,12 +180,7 @@ def fal_input_schema(document: Mapping[str, Any], endpoint: str) -> InputSchema:
     try:
         post = document["paths"][f"/{endpoint}"]["post"]
         body = post["requestBody"]["content"]["application/json"]["schema"]
-        schema = _resolve(body, document)
-        return read_input_schema(
-            {k: _resolve(v, document) for k, v in schema["properties"].items()},
-            tuple(schema.get("required", ())),
-            model=f"fal/{endpoint}",
-        )
+        return _object_input(body, document, f"fal/{endpoint}")
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"fal/{endpoint}: its OpenAPI document has no input ({exc})") from None
 
@@ -198,11 +193,7 @@ def replicate_input_schema(openapi: Mapping[str, Any], model: str) -> InputSchem
     """
     try:
         schema = openapi["components"]["schemas"]["Input"]
-        return read_input_schema(
-            {k: _resolve(v, openapi) for k, v in schema["properties"].items()},
-            tuple(schema.get("required", ())),
-            model=f"replicate/{model}",
-        )
+        return _object_input(schema, openapi, f"replicate/{model}")
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"replicate/{model}: its version schema has no Input ({exc})") from None
 
@@ -318,6 +309,15 @@ def _flatten(prop: Any) -> dict[str, Any]:
                 if field in option and field not in merged:
                     merged[field] = option[field]
     return merged
+
+
+def _object_input(schema: Any, document: Mapping[str, Any], model: str) -> InputSchema:
+    """What the JSON schema of an object, `schema`, takes, its ``$ref``s into `document`
+    resolved."""
+    resolved = _resolve(schema, document)
+    return read_input_schema(
+        resolved["properties"], tuple(resolved.get("required", ())), model=model
+    )
 
 
 def _resolve(node: Any, document: Mapping[str, Any], depth: int = 0) -> Any:
