@@ -4,7 +4,6 @@ with what it cost after, counting money that may have been spent as spent."""
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -183,8 +182,9 @@ class Budgeted(Wrapper):
         )
 
     def _unpriced(self, request: ImageRequest, verdict: Admission) -> Admission | Refusal:
-        short = self._short_of(self._name, request, math.inf)
-        return verdict if short is None else self.unpriced_refusal(short[0])
+        # Whatever a budget has left, an unknown cost cannot be held under it: no ledger read.
+        applying = self.budgets.applying(self._name, request)
+        return self.unpriced_refusal(applying[0]) if applying else verdict
 
     def unpriced_refusal(self, budget: Budget) -> Refusal:
         """The refusal of a request to an unpriced model when `budget` applies to it."""
