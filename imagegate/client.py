@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
@@ -35,7 +35,7 @@ from imagegate.providers.hosted import HostedBackend
 from imagegate.providers.local.config import LocalConfig
 from imagegate.request import ImageRequest, RequestOptions
 from imagegate.result import CostEstimate, ImageResult
-from imagegate.routing.from_policy import router_from_policy
+from imagegate.routing.from_policy import family_router, routed_backend, router_from_policy
 from imagegate.routing.policy import Policy
 from imagegate.routing.router import Router
 from imagegate.state.circuit import CircuitBreakers
@@ -163,14 +163,15 @@ class Client:
                 exclusions={},
             )
         if name not in self._given and name not in self._guarded:
+            family = self._catalog.family(name)
+            if len(family) > 1:
+                router = self._guarded[name] = self._family_router(name, family)
+                return router
             name = self._spec(name).name
         chain = self._guarded.get(name)
         if chain is None:
             backend = self._given.get(name) or self._build(name)
-            private = backend.capabilities.runs_locally or (
-                isinstance(backend, HostedBackend) and backend.config.private
-            )
-            chain = self._guarded[name] = guard(backend, private=private)
+            chain = self._guarded[name] = guard(backend, private=_private(backend))
         return chain
 
     async def discover(self, name: str, *, refresh: bool = False) -> ModelSpec:
@@ -342,6 +343,34 @@ class Client:
             )
         return build_backend(spec, config)
 
+    def _family_router(self, name: str, family: Sequence[ModelSpec]) -> Router:
+        """A router over the family's models this client has a backend or provider for.
+
+        Raises:
+            NoRouteError: it has none.
+        """
+        routed = []
+        for spec in family:
+            given = self._given.get(spec.name)
+            if given is not None:
+                routed.append(
+                    routed_backend(spec, _private(given), functools.partial(_as_is, given))
+                )
+            elif spec.provider in self._providers:
+                config = self._providers[spec.provider]
+                private = spec.capabilities.runs_locally or (
+                    isinstance(config, HostedConfig) and config.private
+                )
+                build = functools.partial(build_backend, spec, config)
+                routed.append(routed_backend(spec, private, build))
+        if not routed:
+            raise NoRouteError(
+                f"no provider of family {name} ({', '.join(s.name for s in family)}) is "
+                f"configured in this client (providers: {', '.join(self._providers) or 'none'})",
+                exclusions={s.name: "not configured" for s in family},
+            )
+        return family_router(routed)
+
     def _admit(self, request: ImageRequest, backend: Guarded | None = None) -> Admission:
         """`request` admitted by the backend that serves it, with the decision that sent it
         there."""
@@ -386,6 +415,19 @@ class Client:
         for warning in result.warnings:
             logger.warning("%s, request %s: %s", result.backend, result.request_id, warning)
         return result
+
+
+def _private(backend: Backend) -> bool:
+    """Whether `backend` may serve private requests: it runs here, or is a hosted backend
+    configured as trusted."""
+    return backend.capabilities.runs_locally or (
+        isinstance(backend, HostedBackend) and backend.config.private
+    )
+
+
+def _as_is(backend: Backend) -> Backend:
+    """`backend` itself: the builder of a backend given ready-made."""
+    return backend
 
 
 def _as_request(request: ImageRequest | str | None, options: RequestOptions) -> ImageRequest:

@@ -77,10 +77,20 @@ class RouteDecision(BaseModel):
     fallbacks: tuple[FallbackAttempt, ...] = Field(
         (), description="Backends tried and failed before `chosen`, in order."
     )
+    family: str | None = Field(
+        None, description="The family the request named (one model on several providers)."
+    )
+    family_backends: tuple[str, ...] = Field(
+        (), description="The family's enabled backends, every one compared (allowed or not)."
+    )
 
     def explain(self) -> str:
         """The decision as plain text, one fact per line."""
         lines = [f"chosen: {self.chosen} ({self.reason})"]
+        if self.family is not None:
+            lines.append(
+                f"family {self.family}: providers compared: {', '.join(self.family_backends)}"
+            )
         if self.estimated_cost_usd is not None:
             lines.append(f"estimated cost: ${self.estimated_cost_usd:.4f}")
         if self.expected_latency_s is not None:

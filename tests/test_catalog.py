@@ -6,6 +6,7 @@ import pytest
 
 import imagegate
 from imagegate import Catalog, get_model
+from imagegate.catalog.models import ModelSpec
 from imagegate.catalog.pricing import PerImagePrice
 from imagegate.errors import ConfigError, UnknownModelError
 
@@ -35,7 +36,38 @@ def test_models_filters_by_provider() -> None:
 
 
 def test_alias_resolves_to_the_entry() -> None:
-    assert get_model("gpt-image-2").name == "openai/gpt-image-2"
+    assert get_model("gpt-image-1").name == "openai/gpt-image-1"
+
+
+def test_entries_of_one_model_on_several_providers_share_its_family() -> None:
+    catalog = Catalog.default()
+    assert [s.name for s in catalog.family("flux-2-pro")] == [
+        "fal/flux-2-pro",
+        "replicate/flux-2-pro",
+        "wavespeed/flux-2-pro",
+    ]
+    assert [s.name for s in catalog.family("gpt-image-2")] == [
+        "openai/gpt-image-2",
+        "wavespeed/gpt-image-2",
+    ]
+    assert catalog.families()["z-image"] == ("wavespeed/z-image-base", "local/z-image")
+
+
+def test_a_family_of_several_entries_is_not_one_model() -> None:
+    with pytest.raises(UnknownModelError, match="family served by openai/gpt-image-2, wav") as err:
+        get_model("gpt-image-2")
+    assert err.value.suggestions == ["openai/gpt-image-2", "wavespeed/gpt-image-2"]
+
+
+def test_the_name_of_a_family_of_one_entry_resolves_to_it() -> None:
+    assert get_model("flux-dev-ultra-fast").name == "wavespeed/flux-dev-ultra-fast"
+
+
+def test_a_family_named_like_another_models_alias_is_refused() -> None:
+    entry = get_model("fal/flux-schnell").model_dump()
+    other = {**get_model("fal/flux-dev").model_dump(), "aliases": ["flux-schnell"]}
+    with pytest.raises(ConfigError, match="'flux-schnell' names both a family and fal/flux-dev"):
+        Catalog([ModelSpec.model_validate(entry), ModelSpec.model_validate(other)])
 
 
 def test_provider_model_id_resolves_to_the_entry() -> None:

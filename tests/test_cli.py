@@ -58,6 +58,13 @@ def test_models_json_gives_every_entry_with_its_price_source() -> None:
     assert flux["pricing"]["source"]
     assert flux["pricing"]["as_of"]
     assert flux["pricing"]["verified"] is False
+    assert flux["family"] == "flux-2-pro"
+
+
+def test_models_search_finds_every_provider_of_a_family() -> None:
+    result = runner.invoke(app, ["models", "--json", "--search", "z-image"])
+    z_image = [e["name"] for e in json.loads(result.output) if e["family"] == "z-image"]
+    assert z_image == ["wavespeed/z-image-base", "local/z-image"]
 
 
 def test_models_search_matches_names_provider_ids_and_descriptions_in_any_case() -> None:

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from imagegate.backend import Capabilities
 from imagegate.catalog.inputs import InputSchema
@@ -70,6 +70,11 @@ class ModelSpec(BaseModel):
     provider_model: str = Field(description="The provider's own model id.")
     description: str
     aliases: tuple[str, ...] = ()
+    family: str = Field(
+        "",
+        description="The model whatever serves it: entries of one family are the same model "
+        "on different providers. Default: the name without its provider ('flux-2-pro').",
+    )
     capabilities: Capabilities
     pricing: Pricing | None = Field(
         description="None: unpriced (a model outside the catalog with no price found)."
@@ -81,6 +86,12 @@ class ModelSpec(BaseModel):
         None, description="A discovered model's input fields, from the provider's schema."
     )
     version: str | None = Field(None, description="Replicate: the pinned version, if any.")
+
+    @model_validator(mode="after")
+    def _family_defaults_to_the_model(self) -> ModelSpec:
+        if not self.family:
+            object.__setattr__(self, "family", self.name.partition("/")[2])
+        return self
 
     def estimate_cost(self, request: ImageRequest) -> CostEstimate:
         """The expected cost of `request` on this model, from the catalog's price (an
@@ -156,11 +167,13 @@ def priced_by_catalog(backend: object) -> bool:
 
 
 class Catalog:
-    """A set of `ModelSpec`s, looked up by name, alias or provider id."""
+    """A set of `ModelSpec`s, looked up by name, alias or provider id, and grouped in families
+    (one model on several providers)."""
 
     def __init__(self, specs: Iterable[ModelSpec]) -> None:
         self._specs: dict[str, ModelSpec] = {}
         self._lookup: dict[str, str] = {}
+        self._families: dict[str, list[str]] = {}
         for spec in specs:
             keys = [spec.name, *spec.aliases, f"{spec.provider}/{spec.provider_model}"]
             for key in keys:
@@ -169,6 +182,20 @@ class Catalog:
                     raise ConfigError(f"catalog: {key!r} names both {owner} and {spec.name}")
                 self._lookup[key.lower()] = spec.name
             self._specs[spec.name] = spec
+            self._families.setdefault(spec.family.lower(), []).append(spec.name)
+        for family, members in self._families.items():
+            owner = self._lookup.get(family)
+            if owner is not None and owner not in members:
+                raise ConfigError(f"catalog: {family!r} names both a family and {owner}")
+
+    def family(self, name: str) -> tuple[ModelSpec, ...]:
+        """The entries of family `name` (``"flux-2-pro"``), in catalog order; empty when it is
+        no family's name."""
+        return tuple(self._specs[m] for m in self._families.get(name.strip().lower(), ()))
+
+    def families(self) -> dict[str, tuple[str, ...]]:
+        """Every family served by more than one entry, with its entries' names."""
+        return {f: tuple(m) for f, m in self._families.items() if len(m) > 1}
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "<catalog>") -> Catalog:
@@ -197,7 +224,8 @@ class Catalog:
         return _default_catalog()
 
     def resolve(self, name: str) -> ModelSpec:
-        """The entry for a name, alias or ``provider/provider-id``.
+        """The entry for a name, alias, ``provider/provider-id`` or the name of a family it is
+        alone in.
 
         Raises:
             UnknownModelError: no entry matches; the message lists the closest names.
@@ -205,6 +233,16 @@ class Catalog:
         key = self._lookup.get(name.strip().lower())
         if key is not None:
             return self._specs[key]
+        family = self.family(name)
+        if len(family) == 1:
+            return family[0]
+        if family:
+            raise UnknownModelError(
+                f"{name!r} is a family served by {', '.join(s.name for s in family)}: name one "
+                "of them, or send it to a client, which routes a family to its cheapest provider",
+                name=name,
+                suggestions=[s.name for s in family],
+            )
         known = sorted(self._lookup)
         close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.5)
         suggestions = list(dict.fromkeys(self._specs[self._lookup[c]].name for c in close))

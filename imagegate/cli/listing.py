@@ -52,7 +52,8 @@ def abilities(spec: ModelSpec) -> str:
 
 
 def matching(specs: Iterable[ModelSpec], text: str | None) -> list[ModelSpec]:
-    """The models whose name, aliases, provider id or description contain `text` (any case)."""
+    """The models whose name, family, aliases, provider id or description contain `text` (any
+    case)."""
     if not text:
         return list(specs)
     needle = text.lower()
@@ -61,7 +62,13 @@ def matching(specs: Iterable[ModelSpec], text: str | None) -> list[ModelSpec]:
         for spec in specs
         if any(
             needle in field.lower()
-            for field in (spec.name, spec.provider_model, spec.description, *spec.aliases)
+            for field in (
+                spec.name,
+                spec.family,
+                spec.provider_model,
+                spec.description,
+                *spec.aliases,
+            )
         )
     ]
 
@@ -119,6 +126,7 @@ def _as_json(spec: ModelSpec) -> dict[str, Any]:
         "provider": spec.provider,
         "provider_model": spec.provider_model,
         "aliases": list(spec.aliases),
+        "family": spec.family,
         "description": spec.description,
         "price": price_text(spec),
         "pricing": None if spec.pricing is None else spec.pricing.model_dump(mode="json"),

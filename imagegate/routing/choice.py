@@ -64,12 +64,13 @@ class Chooser:
         self,
         request: ImageRequest,
         named: str | None,
+        members: tuple[str, ...],
         need: TextNeed | None,
         plan: Plan,
         facts: Facts,
     ) -> Made:
-        """The decision for `request` (naming backend `named`, or None) from its plan and
-        what state says of each step.
+        """The decision for `request` (naming `named`, or None: a backend, or a family whose
+        enabled backends are `members`) from its plan and what state says of each step.
 
         Raises:
             NoRouteError, CostCapExceededError, BudgetExceededError: every backend is
@@ -108,9 +109,10 @@ class Chooser:
             refusals = [e[2].error() for e in excluded if e[2] is not None]
             raise nothing_fits(exclusions, refusals, plan.unusable)
         unpriced = {name for name, step in admitted.items() if not step.estimate.priced}
-        ordered = self._order(scores, named, need, unpriced)
-        reason = self._reason(ordered[0], named, need, request)
-        decision = self._decision(reason, ordered, exclusions, need)
+        family = named if named is not None and members != (named,) else None
+        ordered = self._order(scores, members, need, unpriced)
+        reason = self._reason(ordered[0], named, family, need, request)
+        decision = self._decision(reason, ordered, exclusions, need, family, members)
         return Made(decision, tuple(admitted[s.backend] for s in ordered))
 
     def _decision(
@@ -119,9 +121,11 @@ class Chooser:
         ordered: list[CandidateScore],
         excluded: list[Exclusion],
         need: TextNeed | None,
+        family: str | None,
+        members: tuple[str, ...],
     ) -> RouteDecision:
         """The decision of these parts: the one kept, or made now."""
-        key = (reason, id(need), *map(id, ordered), None, *map(id, excluded))
+        key = (reason, id(need), family, *map(id, ordered), None, *map(id, excluded))
         decision = self._decisions.get(key)
         if decision is None:
             first = ordered[0]
@@ -134,6 +138,8 @@ class Chooser:
                 text_need=need,
                 estimated_cost_usd=first.estimated_cost_usd,
                 expected_latency_s=first.expected_latency_s,
+                family=family,
+                family_backends=members if family is not None else (),
             )
             if len(self._decisions) >= _DECISIONS:
                 self._decisions.clear()
@@ -143,7 +149,7 @@ class Chooser:
     def _order(
         self,
         scores: list[CandidateScore],
-        named: str | None,
+        members: tuple[str, ...],
         need: TextNeed | None,
         unpriced: set[str],
     ) -> list[CandidateScore]:
@@ -171,19 +177,26 @@ class Chooser:
         if preferred:
             rank = {name: i for i, name in enumerate(preferred)}
             ordered.sort(key=lambda s: rank.get(s.backend, len(rank)))
-        if named is not None:
-            ordered.sort(key=lambda s: s.backend != named)
+        if members:
+            # What the request named comes first (a family's providers in the objective's
+            # order), then where the policy falls back to from named models.
+            ordered.sort(key=lambda s: s.backend not in members)
         return ordered
 
     def _reason(
         self,
         first: CandidateScore,
         named: str | None,
+        family: str | None,
         need: TextNeed | None,
         request: ImageRequest,
     ) -> str:
         if named is not None:
-            return "named by the request" if request.model else "the policy's default model"
+            by = "named by the request" if request.model else "the policy's default model"
+            if family is None:
+                return by
+            best = "fastest" if self.policy.objective == "fastest" else "cheapest"
+            return f"family {family} {by}; its {best} provider allowed"
         parts = []
         if need is not None and need.needed:
             parts.append(f"text needed (grade {need.grade})")

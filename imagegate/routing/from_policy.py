@@ -5,11 +5,13 @@ stores the policy names (`StateStores`: ledger, latency measurements, circuits, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from imagegate.backend import Backend
 from imagegate.catalog.models import Catalog, ModelSpec
 from imagegate.catalog.native import parse_native_name
 from imagegate.catalog.pricing import GpuTimePrice
@@ -18,7 +20,7 @@ from imagegate.providers import ProviderConfig, build_backend
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.discovery import ModelResolver
 from imagegate.providers.local.config import LocalConfig
-from imagegate.routing.policy import BackendEntry, Policy
+from imagegate.routing.policy import BackendEntry, Policy, StatePolicy, TextPolicy
 from imagegate.routing.router import RoutedBackend, Router, is_private
 from imagegate.routing.stores import StateStores
 from imagegate.state.circuit import CircuitBreakers
@@ -26,7 +28,7 @@ from imagegate.state.journal import JobJournal
 from imagegate.state.latency import LatencyStats
 from imagegate.state.ledger import Ledger
 
-__all__ = ["router_from_policy"]
+__all__ = ["family_router", "routed_backend", "router_from_policy"]
 
 
 def router_from_policy(
@@ -49,17 +51,18 @@ def router_from_policy(
     elif not isinstance(policy, Policy):
         policy = Policy.load(policy)
     catalog = catalog or Catalog.default()
+    entries = _model_entries(policy, catalog)
     state = StateStores(policy)
     journal = state.journal()
     resolver = ModelResolver(
         {
-            e.model.partition("/")[0]: e.hosted_config()
-            for e in policy.backends
-            if parse_native_name(e.model) is not None
+            _provider_of(e): e.hosted_config()
+            for e in entries
+            if parse_native_name(_model_of(e)) is not None
         }
         | {k: v for k, v in (providers or {}).items() if isinstance(v, HostedConfig)},
         cache=state.schemas(),
-        prices={e.model: e.price for e in policy.backends if e.price is not None},
+        prices={_model_of(e): e.price for e in entries if e.price is not None},
     )
     routed = [
         _routed_backend(
@@ -70,8 +73,7 @@ def router_from_policy(
             journal,
             resolver,
         )
-        for entry in policy.backends
-        if entry.enabled
+        for entry in entries
     ]
     return Router(
         policy,
@@ -95,9 +97,50 @@ def _spec_of(name: str, catalog: Catalog, resolver: ModelResolver) -> ModelSpec:
         return pool.submit(asyncio.run, resolver.resolve(name)).result()
 
 
+def _model_entries(policy: Policy, catalog: Catalog) -> list[BackendEntry]:
+    """The policy's enabled entries, each family's as one entry per model it enables; an
+    entry naming a model itself replaces the one its family would make for it.
+
+    Raises:
+        ConfigError: a family the catalog does not have, or a provider it has none on.
+    """
+    named = {e.model for e in policy.backends if e.model is not None}
+    entries: dict[str, BackendEntry] = {}
+    for entry in policy.backends:
+        if not entry.enabled:
+            continue
+        family: tuple[str, ...] = ()
+        if entry.family is not None:
+            family = tuple(s.name for s in catalog.family(entry.family))
+            if not family:
+                known = ", ".join(sorted(catalog.families()))
+                raise ConfigError(
+                    f"routing policy: backends: no family {entry.family!r} in the catalog "
+                    f"(families: {known})"
+                )
+            served = {m.partition("/")[0] for m in family}
+            strange = sorted(set(entry.providers or ()) - served)
+            if strange:
+                raise ConfigError(
+                    f"routing policy: backends: family {entry.family} is not served by "
+                    f"{', '.join(strange)} (its providers: {', '.join(sorted(served))})"
+                )
+        for member in entry.members(family):
+            model = _model_of(member)
+            if member is entry or model not in named:
+                entries.setdefault(model, member)
+    return list(entries.values())
+
+
+def _model_of(entry: BackendEntry) -> str:
+    """A model entry's model name."""
+    assert entry.model is not None, "a family entry is made model entries first"
+    return entry.model
+
+
 def _provider_of(entry: BackendEntry) -> str:
     """The provider part of a policy entry's model name."""
-    return entry.model.partition("/")[0]
+    return _model_of(entry).partition("/")[0]
 
 
 def _routed_backend(
@@ -109,7 +152,7 @@ def _routed_backend(
     resolver: ModelResolver,
 ) -> RoutedBackend:
     try:
-        spec = _spec_of(entry.model, catalog, resolver)
+        spec = _spec_of(_model_of(entry), catalog, resolver)
     except UnknownModelError as error:
         raise ConfigError(f"routing policy: backends: {error.message}") from None
     if entry.price is not None:
@@ -130,9 +173,33 @@ def _routed_backend(
     if isinstance(config, HostedConfig):
         # What the policy counts as private, the adapter's own last-line check must agree with.
         config = config.model_copy(update={"private": private})
+    return routed_backend(
+        spec, private, functools.partial(build_backend, spec, config, journal=journal)
+    )
+
+
+def routed_backend(spec: ModelSpec, private: bool, build: Callable[[], Backend]) -> RoutedBackend:
+    """The backend `build` makes for `spec`, or why it cannot serve (it cannot be built,
+    or it says it is unavailable: missing credentials or dependencies)."""
     try:
-        backend = build_backend(spec, config, journal=journal)
+        backend = build()
     except NoRouteError as error:
         return RoutedBackend(spec.name, None, spec, private, unavailable=error.message)
     check: Callable[[], str | None] | None = getattr(backend, "unavailable_reason", None)
     return RoutedBackend(spec.name, backend, spec, private, unavailable=check() if check else None)
+
+
+def family_router(routed: Sequence[RoutedBackend]) -> Router:
+    """A router over `routed`, the backends of one family, for a client without a policy: a
+    request naming the family goes to its cheapest allowed provider and falls back to the
+    next on an outage, as under a policy's defaults, with no cap, budget or text rule of its
+    own; what it measures (latency, circuits) is kept in memory."""
+    policy = Policy(
+        backends=tuple(BackendEntry(model=r.name) for r in routed),
+        text=TextPolicy(detect=False),
+        state=StatePolicy(path=":memory:"),
+    )
+    state = StateStores(policy)
+    return Router(
+        policy, routed, ledger=state.ledger(), latency=state.latency(), circuits=state.circuits()
+    )

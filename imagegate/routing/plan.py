@@ -139,6 +139,7 @@ class Candidate(NamedTuple):
     text_grade: int
     prior_p50_s: float
     prior_p95_s: float
+    family: str
 
 
 class Serving(NamedTuple):
@@ -158,7 +159,7 @@ class Plan:
         request: a request of the shape.
         pool: the candidates, in the policy's order.
         wanted: the text grade a candidate needs, and why; None when no text is needed.
-        only: the models the caller may use; None for any.
+        only: the models (or families) the caller may use; None for any.
         exclusion: makes (or hands out again) the exclusion of a backend for a reason.
         budgets: the budgets spend is held against.
         need: the request's text need, held so that no other object takes its identity
@@ -180,8 +181,8 @@ class Plan:
         self.budget_set = budgets.budgets  # held, as `need` is
         steps: list[Step] = []
         ruled: list[Ruled] = []
-        for position, (name, serving, unavailable, grade, p50, p95) in enumerate(pool):
-            if only is not None and name not in only:
+        for position, (name, serving, unavailable, grade, p50, p95, family) in enumerate(pool):
+            if only is not None and name not in only and family not in only:
                 ruled.append(Ruled(position, exclusion(name, NOT_ALLOWED), None, False))
                 continue
             if serving is None:

@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from imagegate.catalog.pricing import Pricing
@@ -55,14 +56,24 @@ class _Section(BaseModel):
 
 
 class BackendEntry(_Section, HostedSettings):
-    """One enabled backend: a catalog model and how to reach it.
+    """One enabled backend (a catalog model) or family (one model on several providers), and
+    how to reach it.
 
     Every `HostedSettings` field (base URL, key, output hosts and size, timeouts, retries) is
     a key of the entry, declared there once; `hosted_config` turns them into a hosted
-    backend's `HostedConfig`.
+    backend's `HostedConfig`. A family entry stands for an entry of each of its models,
+    with the settings under its `providers` key for that provider over its own.
     """
 
-    model: str = Field(description="Catalog name, e.g. 'fal/flux-schnell'.")
+    model: str | None = Field(None, description="Catalog name, e.g. 'fal/flux-schnell'.")
+    family: str | None = Field(
+        None, description="A family's name, e.g. 'flux-2-pro': every provider that serves it."
+    )
+    providers: dict[str, HostedSettings | None] | None = Field(
+        None,
+        description="A family's providers to enable (default: all), each with the settings "
+        "that differ for it (base_url, api_key_env, ...).",
+    )
     price: Pricing | None = Field(None, description="Overrides the catalog's price.")
     gpu_cost_per_hour: float | None = Field(
         None, ge=0, description="Local backends: what the GPU costs you per hour."
@@ -76,6 +87,37 @@ class BackendEntry(_Section, HostedSettings):
         None, description="Local backends: model path, device, dtype, batching, LoRAs."
     )
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _a_model_or_a_family(self) -> BackendEntry:
+        if (self.model is None) == (self.family is None):
+            raise ValueError("give a model or a family (one of them)")
+        if self.family is None and self.providers is not None:
+            raise ValueError("providers: is for a family entry; a model has one provider")
+        if self.family is not None and self.price is not None:
+            raise ValueError(
+                "price: is for one model; give it on an entry of the family's model whose "
+                "price differs (that entry replaces the family's for it)"
+            )
+        return self
+
+    def members(self, family: Sequence[str]) -> list[BackendEntry]:
+        """A family entry as one model entry for each of `family` (its models' names) that
+        its `providers` enable; an entry of one model as itself."""
+        if self.family is None:
+            return [self]
+        chosen = self.providers
+        fields = set(HostedSettings.model_fields)
+        common = {n: getattr(self, n) for n in self.model_fields_set - {"family", "providers"}}
+        entries = []
+        for name in family:
+            provider = name.partition("/")[0]
+            if chosen is not None and provider not in chosen:
+                continue
+            own = chosen.get(provider) if chosen is not None else None
+            settings = {n: getattr(own, n) for n in own.model_fields_set & fields} if own else {}
+            entries.append(BackendEntry(**common, **settings, model=name))
+        return entries
 
     def hosted_config(self) -> HostedConfig:
         """The config of a hosted backend for this entry: its `HostedSettings`, and `private`

@@ -66,7 +66,7 @@ class RoutedBackend:
 
     Attributes:
         backend: the backend, or None when it cannot be built (the reason says why).
-        spec: its catalog entry (for latency priors), when it has one.
+        spec: its catalog entry (for latency priors and its family), when it has one.
         private: whether a private request may use it.
         unavailable: why it cannot serve at all (no adapter, missing credentials), or None.
     """
@@ -95,6 +95,7 @@ class Router(Admitting):
     ) -> None:
         self.policy = policy
         self.backends = {routed.name: routed for routed in backends}
+        self.families = _families(backends)
         self.ledger = ledger
         self.latency = latency
         self.circuits = circuits
@@ -138,6 +139,7 @@ class Router(Admitting):
             routed.unavailable or "unavailable",
             0 if chain is None else chain.capabilities.text_grade,
             *_prior(routed.spec),
+            routed.spec.family if routed.spec else routed.name,
         )
 
     @property
@@ -183,16 +185,17 @@ class Router(Admitting):
         named = request.model
         if named is None and self.policy.default_model != "auto":
             named = self.policy.default_model
+        members: tuple[str, ...] = ()
         if named is not None:
-            named = self._named(named).name
-        pool = self._pool if named is None else self._named_pool(named)
+            named, members = self._named(named)
+        pool = self._pool if named is None else self._named_pool(members)
         self._check_prompt_length(request, named, pool)
         need = self.text_need(request)
         plan = self._plan(request, named, pool, need)
         facts = plan.facts(self._estimates)
         made = plan.made(facts)
         if made is None:
-            made = self._chooser.made(request, named, need, plan, facts)
+            made = self._chooser.made(request, named, members, need, plan, facts)
             plan.keep(facts, made)
         return made.admission(request)
 
@@ -288,26 +291,33 @@ class Router(Admitting):
             return False  # another backend would be paid as well for the same request
         return self.policy.fallbacks.covers(error)
 
-    def _named(self, name: str) -> RoutedBackend:
-        routed = self.backends.get(name)
-        if routed is None:
-            matches = [r for r in self.backends if r.split("/", 1)[-1] == name]
-            if len(matches) == 1:
-                return self.backends[matches[0]]
+    def _named(self, name: str) -> tuple[str, tuple[str, ...]]:
+        """What a request's model name stands for among the enabled backends, and the
+        backends it names: one backend (by its name, or its name without the provider when
+        only one has it), or the enabled members of a family (one model on several
+        providers)."""
+        if name in self.backends:
+            return name, (name,)
+        members = self.families.get(name.strip().lower())
+        if members is None:
+            members = tuple(r for r in self.backends if r.split("/", 1)[-1] == name)
+        if len(members) == 1:
+            return members[0], members
+        if not members:
             raise NoRouteError(
                 f"{name} is not enabled in the routing policy (enabled: "
                 f"{', '.join(self.backends)})",
                 exclusions={name: "not enabled in the policy"},
             )
-        return routed
+        return name, members
 
-    def _named_pool(self, named: str) -> tuple[Candidate, ...]:
-        """The backends a request naming enabled backend `named` may go to: it, then (if the
-        policy falls back from named models) every other one."""
-        first = self._candidates[named]
+    def _named_pool(self, members: tuple[str, ...]) -> tuple[Candidate, ...]:
+        """The backends a request naming `members` (one backend, or a family's) may go to:
+        those, then (if the policy falls back from named models) every other one."""
+        first = tuple(self._candidates[m] for m in members)
         if not self.policy.fallbacks.named_models:
-            return (first,)
-        return (first, *(c for c in self._pool if c.name != named))
+            return first
+        return (*first, *(c for c in self._pool if c.name not in members))
 
     def _check_prompt_length(
         self, request: ImageRequest, named: str | None, pool: Sequence[Candidate]
@@ -325,6 +335,16 @@ class Router(Admitting):
                 f"takes more than {longest:,}: shorten it",
                 field="prompt",
             )
+
+
+def _families(backends: Sequence[RoutedBackend]) -> dict[str, tuple[str, ...]]:
+    """The enabled backends of each family (by its name in lower case), in the policy's
+    order."""
+    members: dict[str, list[str]] = {}
+    for routed in backends:
+        if routed.spec is not None:
+            members.setdefault(routed.spec.family.lower(), []).append(routed.name)
+    return {family: tuple(names) for family, names in members.items()}
 
 
 def _longest_prompt(chains: Mapping[str, Guarded], names: Iterable[str]) -> int | None:

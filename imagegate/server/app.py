@@ -171,7 +171,10 @@ def create_app(
             return error_response(
                 401, "invalid_request_error", "invalid_api_key", "Invalid API key."
             )
-        allowed = [n for n in client.backends if who.models is None or who.may_use(n)]
+        families = (
+            [f for f, m in client.router.families.items() if len(m) > 1] if client.router else []
+        )
+        allowed = [n for n in [*families, *client.backends] if who.models is None or who.may_use(n)]
         names = [AUTO, *allowed]
         if "model" not in request.path_params:
             return FastJSONResponse({"object": "list", "data": [model_entry(n) for n in names]})
@@ -234,11 +237,16 @@ def _enforce(client: Client, tenants: Tenants) -> None:
             )
         return
     for tenant in restricted:
-        unknown = [m for m in tenant.models or () if m != "auto" and m not in router.backends]
+        unknown = [
+            m
+            for m in tenant.models or ()
+            if m != "auto" and m not in router.backends and m.lower() not in router.families
+        ]
         if unknown:
             raise ConfigError(
                 f"tenant {tenant.name}: models: {', '.join(unknown)} not enabled in the routing "
-                f"policy (enabled: {', '.join(router.backends)})"
+                f"policy (enabled: {', '.join(router.backends)}; families: "
+                f"{', '.join(router.families) or 'none'})"
             )
     try:
         router.budgets.add(tenants.budgets())

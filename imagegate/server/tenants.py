@@ -168,9 +168,14 @@ class Tenant(BaseModel):
         return request.model_copy(update=update)
 
     def may_use(self, model: str) -> bool:
-        """Whether the tenant may name `model`: listed, or the unprefixed name of one listed."""
+        """Whether the tenant may name `model`: listed, the unprefixed name of one listed, or
+        a provider's model of a family listed (``fal/flux-2-pro`` when ``flux-2-pro`` is)."""
         assert self.models is not None
-        return any(model in (allowed, allowed.split("/", 1)[-1]) for allowed in self.models)
+        unprefixed = model.split("/", 1)[-1]
+        return any(
+            model in (allowed, allowed.split("/", 1)[-1]) or unprefixed == allowed
+            for allowed in self.models
+        )
 
 
 class _KeysFile(BaseModel):

@@ -17,11 +17,13 @@ from PIL import Image
 
 from imagegate import Client
 from imagegate.errors import ConfigError
+from imagegate.server.app import create_app
 from imagegate.server.tenants import Tenant, load_keys_file
 from imagegate.testing.clock import ManualClock
 from imagegate.testing.emulators.fal import FalEmulator
 from imagegate.testing.emulators.faults import Fault
 from imagegate.testing.emulators.openai import OpenAIEmulator
+from imagegate.testing.emulators.replicate import ReplicateEmulator
 from tests.server.gateways import serving
 
 MARKETING_KEY = "ig-marketing-key"
@@ -344,3 +346,57 @@ def test_refusals_are_counted_in_metrics_by_tenant_status_and_code(start: Start)
         'imagegate_refusals_total{tenant="design",status="403",code="model_not_allowed"} 1',
         'imagegate_refusals_total{tenant="marketing",status="429",code="rate_limit_exceeded"} 2',
     ]
+
+
+@pytest.fixture
+def families(
+    tmp_path: Path, fal_emulator: FalEmulator, replicate_emulator: ReplicateEmulator
+) -> Iterator[str]:
+    """The gateway in front of family flux-schnell on fal and Replicate, for tenant
+    marketing allowed the family alone (and an open key)."""
+    client = Client.from_policy(
+        {
+            "backends": [{"family": "flux-schnell", "providers": {"fal": {}, "replicate": {}}}],
+            "state": {"path": str(tmp_path / "state.db")},
+        },
+        providers={
+            "fal": fal_emulator.backend_config(),
+            "replicate": replicate_emulator.backend_config(),
+        },
+    )
+    tenants = [marketing(models=["flux-schnell"]), Tenant(name="open", key=OPS_KEY)]
+    with serving(client, tenants=tenants, api_keys=(), clock=ManualClock()) as url:
+        yield url
+
+
+def test_a_family_is_a_model_the_gateway_lists_and_serves(
+    families: str, fal_emulator: FalEmulator, replicate_emulator: ReplicateEmulator
+) -> None:
+    listed = [m.id for m in sdk(families, OPS_KEY).models.list()]
+    assert listed[:2] == ["auto", "flux-schnell"]
+    fal_emulator.faults.add("submit", Fault.unavailable(), times=4)
+    response = sdk(families, OPS_KEY).images.generate(model="flux-schnell", prompt="a fox")
+    imagegate = (response.model_extra or {})["imagegate"]
+    assert imagegate["backend"] == "replicate/flux-schnell"
+    assert "fell back from fal/flux-schnell: ProviderUnavailableError" in imagegate["route"]
+    assert replicate_emulator.log.count("submit") == 1
+
+
+def test_a_key_allowed_a_family_may_name_each_of_its_providers_and_nothing_else(
+    families: str,
+) -> None:
+    response = sdk(families).images.generate(model="replicate/flux-schnell", prompt="a fox")
+    assert (response.model_extra or {})["imagegate"]["backend"] == "replicate/flux-schnell"
+    with pytest.raises(openai.PermissionDeniedError):
+        sdk(families).images.generate(model="openai/gpt-image-2", prompt="a fox")
+
+
+def test_a_tenant_listing_a_family_the_policy_does_not_enable_is_a_config_error(
+    tmp_path: Path, fal_emulator: FalEmulator
+) -> None:
+    client = Client.from_policy(
+        {"backends": [{"model": "fal/flux-schnell"}], "state": {"path": str(tmp_path / "s.db")}},
+        providers={"fal": fal_emulator.backend_config()},
+    )
+    with pytest.raises(ConfigError, match=r"flux-2-pro not enabled .* families: flux-schnell"):
+        create_app(client, tenants=[marketing(models=["flux-2-pro"])], api_keys=())
