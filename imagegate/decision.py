@@ -83,6 +83,9 @@ class RouteDecision(BaseModel):
     family_backends: tuple[str, ...] = Field(
         (), description="The family's enabled backends, every one compared (allowed or not)."
     )
+    warnings: tuple[str, ...] = Field(
+        (), description="What the choice could not give the request (text_grade_below_need)."
+    )
 
     def explain(self) -> str:
         """The decision as plain text, one fact per line."""
@@ -95,6 +98,7 @@ class RouteDecision(BaseModel):
             lines.append(f"estimated cost: ${self.estimated_cost_usd:.4f}")
         if self.expected_latency_s is not None:
             lines.append(f"expected latency: {self.expected_latency_s:.1f} s")
+        lines.extend(f"warning: {warning}" for warning in self.warnings)
         if self.text_need is not None:
             need = self.text_need
             verdict = f"needed, grade {need.grade}" if need.needed else "not needed"

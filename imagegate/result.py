@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from imagegate.decision import RouteDecision
 
 __all__ = [
+    "TEXT_GRADE_BELOW_NEED",
     "Cost",
     "CostEstimate",
     "GeneratedImage",
@@ -26,6 +27,11 @@ __all__ = [
 ]
 
 _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+
+TEXT_GRADE_BELOW_NEED = "text_grade_below_need"
+"""The code of the warning that a request needing text was served by a backend rendering text
+below the grade it needs, since none allowed does better."""
 
 
 class ImageWarning(BaseModel):
@@ -41,6 +47,11 @@ class ImageWarning(BaseModel):
     kind: Literal["unsupported", "compatibility", "other"]
     feature: str | None = Field(None, description="The request field concerned, e.g. 'size'.")
     message: str
+    code: str | None = Field(
+        None,
+        description="For a warning about the routing, what it is in one word "
+        "(`TEXT_GRADE_BELOW_NEED`); None for the backend's own.",
+    )
 
     def __str__(self) -> str:
         return self.message

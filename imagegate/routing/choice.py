@@ -20,9 +20,11 @@ from imagegate.errors import (
 )
 from imagegate.guards.admission import Refusal
 from imagegate.request import ImageRequest
+from imagegate.result import TEXT_GRADE_BELOW_NEED, ImageWarning
 from imagegate.routing.interned import Interned
 from imagegate.routing.plan import Facts, Made, Plan, Step
 from imagegate.routing.policy import Policy
+from imagegate.state.ledger import Budget
 
 __all__ = ["Chooser", "nothing_fits"]
 
@@ -83,14 +85,31 @@ class Chooser:
         scores: list[CandidateScore] = []
         admitted: dict[str, Step] = {}
         exclusion, score_of = self.exclusion, self._score
-        for step, short, circuit, latency in zip(plan.steps, *facts, strict=True):
-            refusal = circuit
-            if short is not None:
-                assert step.budgeted is not None
-                refusal = step.budgeted.refusal(*short, step.usd)
+        on_state = [
+            circuit if short is None else _budget_refusal(step, short)
+            for step, short, circuit in zip(plan.steps, facts[0], facts[1], strict=True)
+        ]
+        wanted = plan.wanted
+        # Text quality is a preference after the hard constraints: a backend below the grade
+        # the text needs serves only when no allowed one reaches it (unless it is required).
+        below_need = False
+        if wanted is not None:
+            reached = any(
+                r is None and s.text_grade >= wanted[0]
+                for s, r in zip(plan.steps, on_state, strict=True)
+            )
+            below_need = not reached and not self.policy.text.required
+        for step, refusal, latency in zip(plan.steps, on_state, facts[2], strict=True):
+            if wanted is not None and step.text_grade < wanted[0] and not below_need:
+                reason = f"text grade {step.text_grade} < {wanted[0]} needed ({wanted[1]})"
+                excluded.append((step.position, exclusion(step.name, reason), None))
+                continue
             if refusal is not None:
                 excluded.append((step.position, exclusion(step.name, refusal.reason), refusal))
                 continue
+            if below_need:
+                assert wanted is not None
+                step = step._replace(warnings=(*step.warnings, _below_need(step, wanted)))
             p50 = latency.p50_s
             admitted[step.name] = step
             scores.append(
@@ -110,9 +129,10 @@ class Chooser:
             raise nothing_fits(exclusions, refusals, plan.unusable)
         unpriced = {name for name, step in admitted.items() if not step.estimate.priced}
         family = named if named is not None and members != (named,) else None
-        ordered = self._order(scores, members, need, unpriced)
-        reason = self._reason(ordered[0], named, family, need, request)
-        decision = self._decision(reason, ordered, exclusions, need, family, members)
+        ordered = self._order(scores, members, need, unpriced, below_need=below_need)
+        reason = self._reason(ordered[0], named, family, need, request, below_need=below_need)
+        warnings = tuple(w.message for w in admitted[ordered[0].backend].warnings if w.code)
+        decision = self._decision(reason, ordered, exclusions, need, family, members, warnings)
         return Made(decision, tuple(admitted[s.backend] for s in ordered))
 
     def _decision(
@@ -123,9 +143,10 @@ class Chooser:
         need: TextNeed | None,
         family: str | None,
         members: tuple[str, ...],
+        warnings: tuple[str, ...],
     ) -> RouteDecision:
         """The decision of these parts: the one kept, or made now."""
-        key = (reason, id(need), family, *map(id, ordered), None, *map(id, excluded))
+        key = (reason, id(need), family, warnings, *map(id, ordered), None, *map(id, excluded))
         decision = self._decisions.get(key)
         if decision is None:
             first = ordered[0]
@@ -140,6 +161,7 @@ class Chooser:
                 expected_latency_s=first.expected_latency_s,
                 family=family,
                 family_backends=members if family is not None else (),
+                warnings=warnings,
             )
             if len(self._decisions) >= _DECISIONS:
                 self._decisions.clear()
@@ -152,6 +174,8 @@ class Chooser:
         members: tuple[str, ...],
         need: TextNeed | None,
         unpriced: set[str],
+        *,
+        below_need: bool,
     ) -> list[CandidateScore]:
         # An unpriced backend's cost is unknown, not $0: it ranks after every priced one.
         if self.policy.objective == "fastest":
@@ -177,6 +201,8 @@ class Chooser:
         if preferred:
             rank = {name: i for i, name in enumerate(preferred)}
             ordered.sort(key=lambda s: rank.get(s.backend, len(rank)))
+        if below_need:
+            ordered.sort(key=lambda s: -s.text_grade)  # the text is rendered as well as it can be
         if members:
             # What the request named comes first (a family's providers in the objective's
             # order), then where the policy falls back to from named models.
@@ -190,6 +216,8 @@ class Chooser:
         family: str | None,
         need: TextNeed | None,
         request: ImageRequest,
+        *,
+        below_need: bool,
     ) -> str:
         if named is not None:
             by = "named by the request" if request.model else "the policy's default model"
@@ -199,7 +227,10 @@ class Chooser:
             return f"family {family} {by}; its {best} provider allowed"
         parts = []
         if need is not None and need.needed:
-            parts.append(f"text needed (grade {need.grade})")
+            if below_need:
+                parts.append(f"text needed (grade {need.grade}), none allowed reaches it")
+            else:
+                parts.append(f"text needed (grade {need.grade})")
         if request.private:
             parts.append("private")
         if self.policy.objective == "fastest":
@@ -213,6 +244,24 @@ class Chooser:
             else:
                 parts.append(f"none expected within {target:g} s; cheapest")
         return ", ".join(parts)
+
+
+def _budget_refusal(step: Step, short: tuple[Budget, float]) -> Refusal:
+    """The refusal of `step`'s budgeting guard, for the budget short of its estimate."""
+    assert step.budgeted is not None
+    return step.budgeted.refusal(*short, step.usd)
+
+
+def _below_need(step: Step, wanted: tuple[int, str]) -> ImageWarning:
+    """The warning of a backend serving text it renders below the grade the text needs."""
+    return ImageWarning(
+        kind="other",
+        feature="text",
+        code=TEXT_GRADE_BELOW_NEED,
+        message=f"{TEXT_GRADE_BELOW_NEED}: {step.name} renders text at grade {step.text_grade}, "
+        f"below the {wanted[0]} this prompt needs ({wanted[1]}), and no backend that may "
+        "serve it renders text better; text.required: true in routing.yaml refuses instead",
+    )
 
 
 def nothing_fits(

@@ -2,11 +2,12 @@
 of the same shape (a `Plan`), and what the rules on state add for one request (its facts).
 
 A candidate is ruled out by the request's content and the backend's fixed facts (the caller's
-allowed models, credentials, the text grade, privacy, what it can do, its price against the
-cost cap) or by state (a budget short of the estimate, an open circuit); the admitted ones are
-ordered by state too (measured latency). When every candidate is priced from the catalog, the
-first part depends on nothing but the fields `shape_of` reads, so it is worked out once for
-each shape of request and kept; the second is read anew for every request, in one pass, and
+allowed models, credentials, privacy, what it can do, its price against the cost cap) or by
+state (a budget short of the estimate, an open circuit); the admitted ones are ordered by
+state too (measured latency), and by the text grade the request needs
+(`imagegate.routing.choice`). When every candidate is priced from the catalog, the first part
+depends on nothing but the fields `shape_of` reads, so it is worked out once for each shape of
+request and kept; the second is read anew for every request, in one pass, and
 the decision made of both is kept by what was read.
 """
 
@@ -158,7 +159,9 @@ class Plan:
     Args:
         request: a request of the shape.
         pool: the candidates, in the policy's order.
-        wanted: the text grade a candidate needs, and why; None when no text is needed.
+        wanted: the text grade the request's text needs, and why; None when no text is
+            needed. It is not a rule on content: whether a candidate below it may serve
+            depends on whether any allowed one reaches it (`imagegate.routing.choice`).
         only: the models (or families) the caller may use; None for any.
         exclusion: makes (or hands out again) the exclusion of a backend for a reason.
         budgets: the budgets spend is held against.
@@ -178,6 +181,7 @@ class Plan:
         need: TextNeed | None,
     ) -> None:
         self.need = need
+        self.wanted = wanted
         self.budget_set = budgets.budgets  # held, as `need` is
         steps: list[Step] = []
         ruled: list[Ruled] = []
@@ -187,10 +191,6 @@ class Plan:
                 continue
             if serving is None:
                 ruled.append(Ruled(position, exclusion(name, unavailable), None, True))
-                continue
-            if wanted is not None and grade < wanted[0]:
-                reason = f"text grade {grade} < {wanted[0]} needed ({wanted[1]})"
-                ruled.append(Ruled(position, exclusion(name, reason), None, False))
                 continue
             verdict = serving.assess(request)
             if isinstance(verdict, Refusal):

@@ -128,11 +128,17 @@ class BackendEntry(_Section, HostedSettings):
 
 
 class TextPolicy(_Section):
-    """When text must be rendered, only backends good enough at it may serve."""
+    """When text must be rendered, backends good enough at it serve: the others only when no
+    allowed backend is (unless `required`)."""
 
     detect: bool = Field(True, description="Detect the need from the prompt when not stated.")
     min_grade: int = Field(4, ge=0, le=5, description="Least text grade when text is needed.")
     prefer: tuple[str, ...] = Field((), description="Backends tried first when text is needed.")
+    required: bool = Field(
+        False,
+        description="Refuse a request needing text when no allowed backend reaches its grade; "
+        "false: the best-graded allowed one serves, with a text_grade_below_need warning.",
+    )
 
 
 class PrivacyPolicy(_Section):
