@@ -86,6 +86,11 @@ class RouteDecision(BaseModel):
     warnings: tuple[str, ...] = Field(
         (), description="What the choice could not give the request (text_grade_below_need)."
     )
+    quality: str | None = Field(
+        None,
+        description="The quality sent for quality 'auto' on `chosen`: the highest whose "
+        "estimate fits the cost cap and the budgets left; None when sent as asked.",
+    )
 
     def explain(self) -> str:
         """The decision as plain text, one fact per line."""
@@ -95,7 +100,8 @@ class RouteDecision(BaseModel):
                 f"family {self.family}: providers compared: {', '.join(self.family_backends)}"
             )
         if self.estimated_cost_usd is not None:
-            lines.append(f"estimated cost: ${self.estimated_cost_usd:.4f}")
+            at = f" at quality {self.quality} (auto)" if self.quality else ""
+            lines.append(f"estimated cost: ${self.estimated_cost_usd:.4f}{at}")
         if self.expected_latency_s is not None:
             lines.append(f"expected latency: {self.expected_latency_s:.1f} s")
         lines.extend(f"warning: {warning}" for warning in self.warnings)

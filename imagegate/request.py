@@ -32,6 +32,7 @@ from imagegate.images.sizes import AspectRatio, Size, parse_aspect_ratio, parse_
 
 __all__ = [
     "AUTO",
+    "QUALITY_LEVELS",
     "Background",
     "ImageRequest",
     "LoraSpec",
@@ -39,9 +40,13 @@ __all__ = [
     "OutputFormat",
     "Quality",
     "RequestOptions",
+    "at_quality",
 ]
 
 Quality = Literal["low", "medium", "high", "auto"]
+QUALITY_LEVELS: tuple[Quality, ...] = ("high", "medium", "low")
+"""The concrete qualities, best first: what ``quality="auto"`` is resolved to where the price
+depends on it."""
 OutputFormat = Literal["png", "jpeg", "webp"]
 Background = Literal["transparent", "opaque", "auto"]
 Moderation = Literal["auto", "low"]
@@ -346,6 +351,13 @@ class ImageRequest(BaseModel):
     def parsed_aspect_ratio(self) -> AspectRatio | None:
         """`aspect_ratio` as an `AspectRatio`, or None."""
         return None if self.aspect_ratio is None else parse_aspect_ratio(self.aspect_ratio)
+
+
+def at_quality(request: ImageRequest, quality: Quality) -> ImageRequest:
+    """`request` asking for `quality` (a valid value: no need to validate the copy again)."""
+    return (
+        request if request.quality == quality else request.model_copy(update={"quality": quality})
+    )
 
 
 def _as_tuple(value: Any) -> tuple[Any, ...]:

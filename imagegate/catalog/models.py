@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from imagegate.backend import Capabilities
 from imagegate.catalog.inputs import InputSchema
-from imagegate.catalog.pricing import Pricing, job_for
+from imagegate.catalog.pricing import Pricing, TokenPrice, job_for
 from imagegate.errors import ConfigError, UnknownModelError
 from imagegate.request import ImageRequest
 from imagegate.result import CostEstimate
@@ -33,6 +33,7 @@ __all__ = [
     "get_model",
     "models",
     "priced_by_catalog",
+    "prices_by_quality",
     "unpriced_estimate",
 ]
 
@@ -154,6 +155,11 @@ class CatalogPriced:
     def estimate_cost(self, request: ImageRequest) -> CostEstimate:
         """The expected cost from the catalog's price."""
         return self.spec.estimate_cost(request)
+
+
+def prices_by_quality(spec: ModelSpec) -> bool:
+    """Whether `spec`'s price depends on the quality asked (gpt-image's output tokens)."""
+    return isinstance(spec.pricing, TokenPrice)
 
 
 def priced_by_catalog(backend: object) -> bool:

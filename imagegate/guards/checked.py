@@ -4,11 +4,16 @@ under the cost cap, once, before anything is spent."""
 from __future__ import annotations
 
 from imagegate.backend import Backend
-from imagegate.catalog.models import UNPRICED_HINT, priced_by_catalog
+from imagegate.catalog.models import (
+    UNPRICED_HINT,
+    CatalogPriced,
+    priced_by_catalog,
+    prices_by_quality,
+)
 from imagegate.errors import CostCapExceededError, RequestError, UnpricedModelError
 from imagegate.guards.admission import Admission, Guard, Refusal, priced_by
-from imagegate.request import ImageRequest
-from imagegate.result import ImageResult, ImageWarning
+from imagegate.request import QUALITY_LEVELS, ImageRequest, at_quality
+from imagegate.result import CostEstimate, ImageResult, ImageWarning
 from imagegate.validation import check_request
 
 __all__ = ["CheckedBackend"]
@@ -18,7 +23,9 @@ _GEOMETRIES = 256
 
 
 class CheckedBackend(Guard):
-    """Admits what `backend` can serve, estimated at no more than the cap.
+    """Admits what `backend` can serve, estimated at no more than the cap; ``quality="auto"``
+    on a backend the catalog prices by quality is admitted at the highest quality that fits
+    the cap, and that quality is sent.
 
     Args:
         backend: the backend to guard.
@@ -45,6 +52,13 @@ class CheckedBackend(Guard):
         # router may keep its verdict for requests alike (`imagegate.routing.plan`).
         self.catalog_priced = priced_by_catalog(pricer)
         self._geometry_ok: dict[tuple[str | None, str | None, bool], bool] = {}
+        # Whether ``quality="auto"`` is resolved: only where the catalog's price says what
+        # each quality costs. A backend pricing itself prices ``auto`` as it sees fit.
+        self._by_quality = (
+            self.catalog_priced
+            and isinstance(pricer, CatalogPriced)
+            and prices_by_quality(pricer.spec)
+        )
 
     def assess(self, request: ImageRequest) -> Admission | Refusal:
         """Check `request` against the backend's capabilities and price it; refused when the
@@ -56,10 +70,15 @@ class CheckedBackend(Guard):
                 warnings = tuple(check_request(request, self._capabilities, self._name))
             except RequestError as error:
                 return Refusal.of(f"cannot serve it: {error.message}", error)
-        estimate = self._estimate(request)
         cap, which = self.cap_usd, "the policy's max_per_request_usd"
         if request.max_cost_usd is not None and (cap is None or request.max_cost_usd <= cap):
             cap, which = request.max_cost_usd, "max_cost_usd"
+        if request.quality == "auto" and self._by_quality:
+            request, estimate, lowered = self._auto_quality(request, cap)
+            if lowered is not None:
+                warnings = (*warnings, lowered)
+        else:
+            estimate = self._estimate(request)
         if cap is not None and not estimate.priced:
             name, shown = self._name, which
             return Refusal(
@@ -83,6 +102,27 @@ class CheckedBackend(Guard):
                 ),
             )
         return Admission(request, self._name, estimate, warnings)
+
+    def _auto_quality(
+        self, request: ImageRequest, cap: float | None
+    ) -> tuple[ImageRequest, CostEstimate, ImageWarning | None]:
+        """`request` at the highest quality whose estimate fits `cap` (the lowest when none
+        does, to be refused as over it), with that estimate, and a warning when the quality
+        was lowered to fit."""
+        for quality in QUALITY_LEVELS:
+            concrete = at_quality(request, quality)
+            estimate = self._estimate(concrete)
+            if cap is None or estimate.usd <= cap + 1e-12 or quality == QUALITY_LEVELS[-1]:
+                break
+        if quality == QUALITY_LEVELS[0]:
+            return concrete, estimate, None
+        lowered = ImageWarning(
+            kind="compatibility",
+            feature="quality",
+            message=f"quality auto is sent as {quality}: the highest quality whose estimate "
+            f"(${estimate.usd:.4f}) fits the ${cap:.4f} cap",
+        )
+        return concrete, estimate, lowered
 
     def _plain(self, request: ImageRequest) -> bool:
         """Whether `request` passes `check_request` with no warning, told from what was read

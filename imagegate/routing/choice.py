@@ -85,9 +85,17 @@ class Chooser:
         scores: list[CandidateScore] = []
         admitted: dict[str, Step] = {}
         exclusion, score_of = self.exclusion, self._score
+        # A step short of a budget at the quality resolved from auto serves at the highest
+        # lower quality the budgets left fit (`Plan.facts`).
+        steps = [
+            step if lowered == 0 else _lowered(step.lower[lowered - 1], short)
+            for step, short, lowered in zip(plan.steps, facts[0], facts[3], strict=True)
+        ]
         on_state = [
-            circuit if short is None else _budget_refusal(step, short)
-            for step, short, circuit in zip(plan.steps, facts[0], facts[1], strict=True)
+            circuit if short is None or lowered else _budget_refusal(step, short)
+            for step, short, circuit, lowered in zip(
+                steps, facts[0], facts[1], facts[3], strict=True
+            )
         ]
         wanted = plan.wanted
         # Text quality is a preference after the hard constraints: a backend below the grade
@@ -96,10 +104,10 @@ class Chooser:
         if wanted is not None:
             reached = any(
                 r is None and s.text_grade >= wanted[0]
-                for s, r in zip(plan.steps, on_state, strict=True)
+                for s, r in zip(steps, on_state, strict=True)
             )
             below_need = not reached and not self.policy.text.required
-        for step, refusal, latency in zip(plan.steps, on_state, facts[2], strict=True):
+        for step, refusal, latency in zip(steps, on_state, facts[2], strict=True):
             if wanted is not None and step.text_grade < wanted[0] and not below_need:
                 reason = f"text grade {step.text_grade} < {wanted[0]} needed ({wanted[1]})"
                 excluded.append((step.position, exclusion(step.name, reason), None))
@@ -131,8 +139,11 @@ class Chooser:
         family = named if named is not None and members != (named,) else None
         ordered = self._order(scores, members, need, unpriced, below_need=below_need)
         reason = self._reason(ordered[0], named, family, need, request, below_need=below_need)
-        warnings = tuple(w.message for w in admitted[ordered[0].backend].warnings if w.code)
-        decision = self._decision(reason, ordered, exclusions, need, family, members, warnings)
+        chosen = admitted[ordered[0].backend]
+        warnings = tuple(w.message for w in chosen.warnings if w.code)
+        decision = self._decision(
+            reason, ordered, exclusions, need, family, members, warnings, chosen
+        )
         return Made(decision, tuple(admitted[s.backend] for s in ordered))
 
     def _decision(
@@ -144,9 +155,19 @@ class Chooser:
         family: str | None,
         members: tuple[str, ...],
         warnings: tuple[str, ...],
+        chosen: Step,
     ) -> RouteDecision:
         """The decision of these parts: the one kept, or made now."""
-        key = (reason, id(need), family, warnings, *map(id, ordered), None, *map(id, excluded))
+        key = (
+            reason,
+            id(need),
+            family,
+            warnings,
+            chosen.quality,
+            *map(id, ordered),
+            None,
+            *map(id, excluded),
+        )
         decision = self._decisions.get(key)
         if decision is None:
             first = ordered[0]
@@ -162,6 +183,7 @@ class Chooser:
                 family=family,
                 family_backends=members if family is not None else (),
                 warnings=warnings,
+                quality=chosen.quality,
             )
             if len(self._decisions) >= _DECISIONS:
                 self._decisions.clear()
@@ -250,6 +272,21 @@ def _budget_refusal(step: Step, short: tuple[Budget, float]) -> Refusal:
     """The refusal of `step`'s budgeting guard, for the budget short of its estimate."""
     assert step.budgeted is not None
     return step.budgeted.refusal(*short, step.usd)
+
+
+def _lowered(step: Step, short: tuple[Budget, float] | None) -> Step:
+    """`step`, at a lower quality than auto resolved to under the cap, with the warning that
+    says why: budget `short` had too little left."""
+    assert short is not None
+    assert step.quality is not None
+    budget, left = short
+    warning = ImageWarning(
+        kind="compatibility",
+        feature="quality",
+        message=f"quality auto is sent as {step.quality}: the highest quality whose estimate "
+        f"(${step.usd:.4f}) fits what budget {budget.name} has left (${left:.4f})",
+    )
+    return step._replace(warnings=(*step.warnings, warning))
 
 
 def _below_need(step: Step, wanted: tuple[int, str]) -> ImageWarning:

@@ -14,14 +14,14 @@ the decision made of both is kept by what was read.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from typing import NamedTuple
 
 from imagegate.decision import Exclusion, RouteDecision, TextNeed
 from imagegate.guards import Admission, Budgeted, Budgets, Guarded, Measured
 from imagegate.guards.admission import Refusal
 from imagegate.guards.budget import all_cover, short_among
-from imagegate.request import ImageRequest
+from imagegate.request import QUALITY_LEVELS, ImageRequest, Quality, at_quality
 from imagegate.result import CostEstimate, ImageWarning
 from imagegate.routing.allowed import NOT_ALLOWED
 from imagegate.state.latency import LatencyEstimate
@@ -76,9 +76,11 @@ Facts = tuple[
     tuple[tuple[Budget, float] | None, ...],
     tuple[Refusal | None, ...],
     tuple[LatencyEstimate, ...],
+    tuple[int, ...],
 ]
 """What state says of a plan's steps, each in their order: the budget short of its estimate and
-what that has left (or None), the refusal of its open circuit (or None), its latency estimate."""
+what that has left (or None), the refusal of its open circuit (or None), its latency estimate,
+and which of its lower qualities the budgets left fit (1 for the first; 0: none asked)."""
 
 Estimates = Callable[[Sequence[tuple[str, float, float]]], tuple[LatencyEstimate, ...]]
 """The latency estimate of each (backend, prior p50, prior p95) asked."""
@@ -100,6 +102,8 @@ class Step(NamedTuple):
     applying: tuple[Budget, ...]  # the budgets its spend counts against
     budgeted: Budgeted | None
     measured: Measured | None
+    quality: Quality | None  # what it sends for quality auto, when it resolves it
+    lower: tuple[Step, ...]  # it at each lower quality it admits, for the budgets left
 
 
 class Ruled(NamedTuple):
@@ -121,13 +125,32 @@ class Made(NamedTuple):
         """`request` admitted on the first candidate, with every candidate's own admission."""
         candidates = tuple(
             [
-                (s.chain, _admission((request, s.name, s.estimate, s.warnings, None, ())))
+                (
+                    s.chain,
+                    _admission(
+                        (
+                            request if s.quality is None else at_quality(request, s.quality),
+                            s.name,
+                            s.estimate,
+                            s.warnings,
+                            None,
+                            (),
+                        )
+                    ),
+                )
                 for s in self.order
             ]
         )
         first = candidates[0][1]
         return _admission(
-            (request, first.backend, first.estimate, first.warnings, self.decision, candidates)
+            (
+                first.request,
+                first.backend,
+                first.estimate,
+                first.warnings,
+                self.decision,
+                candidates,
+            )
         )
 
 
@@ -204,22 +227,25 @@ class Plan:
                 refusal = serving.budgeted.unpriced_refusal(applying[0])
                 ruled.append(Ruled(position, exclusion(name, refusal.reason), refusal, False))
                 continue
-            steps.append(
-                Step(
-                    position,
-                    name,
-                    serving.chain,
-                    estimate,
-                    estimate.usd,
-                    verdict.warnings,
-                    grade,
-                    p50,
-                    p95,
-                    applying,
-                    serving.budgeted,
-                    serving.measured,
-                )
+            step = Step(
+                position,
+                name,
+                serving.chain,
+                estimate,
+                estimate.usd,
+                verdict.warnings,
+                grade,
+                p50,
+                p95,
+                applying,
+                serving.budgeted,
+                serving.measured,
+                None if verdict.request is request else verdict.request.quality,
+                (),
             )
+            if step.quality is not None and applying:
+                step = step._replace(lower=_lower_qualities(step, serving, request))
+            steps.append(step)
         self.steps = tuple(steps)
         self.ruled = tuple(ruled)
         self.unusable = sum(r.unusable for r in ruled)
@@ -233,11 +259,13 @@ class Plan:
             _closed if s.measured is None else s.measured.open_circuit for s in steps
         )
         self._asked = tuple((s.name, s.prior_p50_s, s.prior_p95_s) for s in steps)
+        self._as_asked = (0,) * len(steps)
         self._made: dict[Facts, Made] = {}
 
     def facts(self, estimates: Estimates) -> Facts:
         """What state says of each step now (see `Facts`)."""
         shorts: tuple[tuple[Budget, float] | None, ...] = self._covered
+        lowered = self._as_asked
         if self._spending:
             left = self._budgets.left(self._spending)
             if not all_cover(left, self._dearest):
@@ -247,10 +275,17 @@ class Plan:
                         for s in self.steps
                     ]
                 )
+                lowered = tuple(
+                    [
+                        _fitting(s, left) if short is not None else 0
+                        for s, short in zip(self.steps, shorts, strict=True)
+                    ]
+                )
         return (
             shorts,
             tuple([open_circuit() for open_circuit in self._circuits]),
             estimates(self._asked),
+            lowered,
         )
 
     def made(self, facts: Facts) -> Made | None:
@@ -262,6 +297,32 @@ class Plan:
         if len(self._made) >= _MADE:
             self._made.clear()
         self._made[facts] = made
+
+
+def _lower_qualities(step: Step, serving: Serving, request: ImageRequest) -> tuple[Step, ...]:
+    """`step` (admitted at a quality resolved from auto) at each lower quality its chain
+    admits `request` at, best first."""
+    assert step.quality is not None
+    lower = []
+    for level in QUALITY_LEVELS[QUALITY_LEVELS.index(step.quality) + 1 :]:
+        verdict = serving.assess(at_quality(request, level))
+        if isinstance(verdict, Admission):
+            estimate = verdict.estimate
+            lower.append(
+                step._replace(
+                    estimate=estimate, usd=estimate.usd, warnings=verdict.warnings, quality=level
+                )
+            )
+    return tuple(lower)
+
+
+def _fitting(step: Step, left: Mapping[str, float]) -> int:
+    """Which of `step`'s lower qualities every budget it counts against has enough left for
+    (1 for the first), or 0 for none."""
+    for index, lower in enumerate(step.lower, 1):
+        if short_among(step.applying, left, lower.usd) is None:
+            return index
+    return 0
 
 
 def _closed() -> None:

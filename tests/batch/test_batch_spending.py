@@ -67,7 +67,11 @@ async def test_an_item_over_the_policys_cost_cap_is_previewed_and_fails_unsent(
             "fal": fal_emulator.backend_config(),
         },
     )
-    items = [FOX, {"prompt": POSTER, "size": "1024x1024", "quality": "high"}]
+    # The poster named on gpt-image-2, since a model below its text grade would serve it else.
+    items = [
+        FOX,
+        {"prompt": POSTER, "model": "openai/gpt-image-2", "size": "1024x1024", "quality": "high"},
+    ]
     async with client:
         preview = client.batch_preview(items, out)
         report = await client.batch(items, out)
