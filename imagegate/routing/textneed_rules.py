@@ -90,6 +90,7 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
         + "|"
         + _each(r"y|con|und|mit|et|avec|e|com", r" (?:precios|preisen?|prix|prezzi|pre\u00e7os)\b"),
         grade=5,
+        colon=True,
     ),
     # --- Kinds of image that are made of text: asking for one asks for its text.
     Rule(
