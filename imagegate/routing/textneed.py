@@ -258,8 +258,11 @@ _DISPLAY_WORDS = (
     r"|preis|precio|prezzo|pre\u00e7o|prijs|cena|fiyat\w*|horloges?|montres?|uhr|reloj"
     r"|orologio|rel\u00f3gio|klok|zegar|saat\w*|часы|табло|цен\w*"
 )
+# The nearest display word before a reading: matched from the window's start, after the most
+# text `.*` can take.
 _DISPLAY_BEFORE: Final = re.compile(
-    rf"\b(?P<d>{_DISPLAY_WORDS})\b[^.;\n]{{0,30}}$|(?P<n>時計|钟|鐘|시계|表示|显示|표시)[^。.\n]{{0,8}}$"
+    rf".*(?:\b(?P<d>{_DISPLAY_WORDS})\b[^.;\n]{{0,30}}"
+    rf"|(?P<n>時計|钟|鐘|시계|表示|显示|표시)[^。.\n]{{0,8}})$"
 )
 _DISPLAY_AFTER: Final = re.compile(
     rf"[^.;\n]{{0,24}}?\b(?P<d>{_DISPLAY_WORDS})\b|[^。.\n]{{0,12}}?(?P<n>時計|钟|鐘|시계|表示|显示|표시)"
@@ -432,7 +435,7 @@ def detect_text_need(prompt: str) -> TextNeed:
             quote = bisect.bisect_right(starts, start) - 1
             if quote >= 0 and start < ends[quote]:
                 continue
-            shown = _DISPLAY_BEFORE.search(lowered, max(0, start - 40), start)
+            shown = _DISPLAY_BEFORE.match(lowered, max(0, start - 40), start)
             shown = shown or _DISPLAY_AFTER.match(lowered, end)
             if shown is None:
                 continue
