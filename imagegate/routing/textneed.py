@@ -4,7 +4,8 @@ The router sends prompts that need text (posters with headlines, signs, menus, U
 packaging, memes with captions, non-Latin writing...) to a backend with a high text grade and
 everything else to cheaper models. `detect_text_need` decides with a handful of regular
 expressions: no model, no network, a few microseconds per prompt. It is a heuristic, measured
-against a labelled set of prompts by ``bench/text_detection.py``.
+by ``bench/text_detection.py`` against two labelled sets of prompts, one of them in 13 languages
+with a held-out split.
 """
 
 from __future__ import annotations
