@@ -326,6 +326,20 @@ def test_blank_surfaces_and_look_alike_words_need_no_text(prompt: str) -> None:
     assert not detect_text_need(prompt).needed
 
 
+def test_empty_rules_out_text_only_on_a_surface() -> None:
+    assert detect_text_need("a poster of an empty street at night").needed
+    assert not detect_text_need("an empty billboard against a stormy sky").needed
+
+
+def test_a_price_in_a_figure_of_speech_is_not_a_readout() -> None:
+    assert not detect_text_need("a price of $5 for happiness, surreal painting").needed
+
+
+def test_a_quote_after_after_is_text_unless_a_work_is_named() -> None:
+    assert detect_text_need('a road sign after "Exit 12"').needed
+    assert not detect_text_need('after Van Gogh\'s "The Starry Night", impasto').needed
+
+
 def test_identical_verdicts_are_the_same_object() -> None:
     first = detect_text_need("a kitchen wall clock showing 10:45")
     assert detect_text_need("a kitchen wall clock showing 10:45, soft light") is first

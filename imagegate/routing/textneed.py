@@ -189,7 +189,8 @@ _STYLE_BEFORE: Final = re.compile(
     r"(?:style of|styled after|inspired by|in the vein of|reminiscent of|homage to|[a\u00e0] la"
     r"|like|vibes? of|aesthetic of|look of|feel of|fan ?art of|cosplay of|references?:?"
     r"|scenes? from|based on|adaptation of|characters? from|recreat\w+|parody of|remake of"
-    r"|after|[i\u00ef]nspir\w*|ispirat\w*|d['\u2019]apr\u00e8s|tir\u00e9e? de|sc\u00e8ne de"
+    r"|after\s+(?:[\w.]+\s+){0,2}[\w.]+['\u2019]s|[i\u00ef]nspir\w*|ispirat\w*"
+    r"|d['\u2019]apr\u00e8s|tir\u00e9e? de|sc\u00e8ne de"
     r"|basad[oa] en|basead[oa] em|dans le style de|im stil von|al estilo de|nello stile di"
     r"|w stylu|w duchu"
     r"|в духе|в стиле|по мотивам)"
@@ -255,8 +256,7 @@ _READING: Final = re.compile(
 _DISPLAY_WORDS = (
     r"clocks?|watch(?:es)?|smartwatch|timers?|countdown|thermometers?|speedometers?|odometers?"
     r"|tachometers?|gauges?|meters?|displays?|screens?|widgets?|dashboards?|scoreboards?"
-    r"|boards?|signs?|tags?|labels?|pumps?|monitors?|readouts?|indicators?|price[sd]?|prix"
-    r"|preis|precio|prezzo|pre\u00e7o|prijs|cena|fiyat\w*|horloges?|montres?|uhr|reloj"
+    r"|boards?|signs?|tags?|labels?|pumps?|monitors?|readouts?|indicators?|horloges?|montres?|uhr|reloj"
     r"|orologio|rel\u00f3gio|klok|zegar|saat\w*|часы|табло|цен\w*"
 )
 # The nearest display word before a reading: matched from the window's start, after the most

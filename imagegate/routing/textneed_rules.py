@@ -72,8 +72,18 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
         r"|sem texto\b|geen tekst\b|bez tekstu\b|bez napis\w*|nessun[ao]? (?:scritta|testo)\b"
         r"|kein(?:e|en)? (?:text|schrift)\b|yaz\u0131s\u0131z\b",
     ),
-    # A blank or empty surface is asked for as such: "a blank greeting card", "an empty sign".
-    Rule("neg", r"blank\b|empty\b|vac\u00edo\b|vac\u00eda\b|vazi[oa]\b"),
+    # A blank or empty surface is asked for as such: "a blank greeting card", "an empty sign";
+    # not "a poster of an empty street".
+    Rule(
+        "neg",
+        _each(
+            "blank|empty",
+            r" (?:[a-z-]+ )?(?:signs?|cards?|pages?|boards?|whiteboards?|chalkboards?|billboards?"
+            r"|labels?|notebooks?|canvas|paper|screens?|banners?|frames?|mock-?ups?|templates?"
+            r"|plaques?|placards?)\b",
+        )
+        + r"|letrero vac\u00edo\b|cartel vac\u00edo\b|placa vazia\b",
+    ),
     # --- Lists, prices, mastheads, legends, paragraphs: many lines of small text, the hardest.
     # First, so that a "recipe card" is graded as a recipe, not as a card.
     Rule(
@@ -284,7 +294,7 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
         r"text\b(?!-to-)|texte\b|texto\b|testo\b|tekst\b|lettering\b|hand-?letter(?:ed|ing)\b"
         r"|typograph(?:y|ic|ical)\b|typefaces?\b|fonts?\b|calligraph(?:y|ic)\b|sans[- ]serif\b"
         r"|serif\b|wordmark\b|monogram(?:med)?\b|logotype\b|initials\b|inscri(?:ption|bed)\b"
-        r"|handwriting\b|tipograf\w*|beschriftet\b",
+        r"|handwriting\b|handwritten\b|tipograf\w*|beschriftet\b",
         colon=True,
     ),
     # Equations and formulas are written out: "a whiteboard with the quadratic formula". Not
