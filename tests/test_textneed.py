@@ -188,3 +188,186 @@ def test_the_labelled_set_is_detected_with_high_precision_and_recall() -> None:
     fn = sum(expected and not needed for needed, expected in got)
     assert tp / (tp + fp) >= 0.95, "precision; see python bench/text_detection.py"
     assert tp / (tp + fn) >= 0.95, "recall; see python bench/text_detection.py"
+
+
+MULTILINGUAL = Path(__file__).parent / "data" / "text_prompts_multilingual.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "reason"),
+    [
+        ("a sign reading Fresh Bread", 'text "Fresh Bread" after "reading"'),
+        ("a book cover titled The Long Night", 'text "The Long Night" after "titled"'),
+        (
+            "the heading Quarterly Results on a slide",
+            'text "Quarterly Results" after "the heading"',
+        ),
+        (
+            "an intro card with the show name Midnight Diner",
+            'text "Midnight Diner" after "show name"',
+        ),
+    ],
+)
+def test_a_name_without_quotes_after_its_cue_is_text(prompt: str, reason: str) -> None:
+    need = detect_text_need(prompt)
+    assert need.needed
+    assert reason in need.evidence
+
+
+def test_text_before_its_verb_is_text() -> None:
+    need = detect_text_need("a cake with Happy Birthday Maya piped in blue icing")
+    assert need.needed
+    assert 'text "Happy Birthday Maya" before "piped in"' in need.evidence
+    assert need.chars == len("Happy Birthday Maya")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "reason"),
+    [
+        ("a kitchen wall clock showing 10:45", 'clock showing "10:45"'),
+        ("a weather widget with 23°C and sun", 'widget showing "23°C"'),
+        ("close-up of a speedometer at 88 mph", 'speedometer showing "88 mph"'),
+        ("a price tag with $19.99 on a sweater", 'tag showing "$19.99"'),
+        ("eine Uhr, die 23:59 anzeigt", 'uhr showing "23:59"'),
+        ("显示04:20的电子钟", 'showing "04:20"'),
+    ],
+)
+def test_a_readout_on_a_display_is_text(prompt: str, reason: str) -> None:
+    need = detect_text_need(prompt)
+    assert need.needed
+    assert any(reason in why for why in need.evidence)
+
+
+def test_a_scoreboard_is_a_display_of_text() -> None:
+    assert (
+        "asks for a plate or display board" in detect_text_need("a scoreboard at halftime").evidence
+    )
+
+
+def test_a_number_on_nothing_that_displays_it_is_not_text() -> None:
+    assert not detect_text_need("a portrait at 85mm, f/1.8, 3:15 in the afternoon sun").needed
+
+
+@pytest.mark.parametrize(
+    ("prompt", "reason"),
+    [
+        ("E=mc^2 on a chalkboard", 'equation "E=mc^2"'),
+        ("a^2 + b^2 = c^2 scrawled on a wall", 'equation "a^2 + b^2 = c^2"'),
+        ("a whiteboard with the quadratic formula", 'mentions "formula"'),
+        ("a glass board covered in equations", 'mentions "equations"'),
+    ],
+)
+def test_equations_and_formulas_are_text(prompt: str, reason: str) -> None:
+    need = detect_text_need(prompt)
+    assert need.needed
+    assert reason in need.evidence
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["a Formula One car at Monza", "a bottle of baby formula on a table", "portrait, cfg=7"],
+)
+def test_formula_one_and_settings_are_not_equations(prompt: str) -> None:
+    assert not detect_text_need(prompt).needed
+
+
+def test_a_list_after_a_colon_is_its_text() -> None:
+    need = detect_text_need("a grocery list: eggs, milk, bread")
+    assert need.needed
+    assert 'text "eggs, milk, bread" after "grocery list"' in need.evidence
+    assert need.lines == 3
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "une pancarte indiquant Boulangerie",
+        "une banderole marquée Soldes",
+        "ein Schild mit der Aufschrift Willkommen",
+        "eine Tafel, auf der Alles Gute steht",
+        "un cartel que dice Abierto",
+        "una camiseta con la frase Pan Fresco",
+        "un cartello con la scritta Benvenuti",
+        "una lavagna con scritto Benvenuti",
+        "uma placa escrito Bem-vindo",
+        "een krijtbord waarop Welkom staat",
+        "tort z napisem Sto Lat",
+        "üzerinde Kapalı yazan bir pankart",  # noqa: RUF001 (Turkish letters)
+        "доска со словами Добро пожаловать",  # noqa: RUF001 (Cyrillic letters)
+        "칠판에 환영합니다라고 적혀 있는 교실",
+        "一块上面写着欢迎光临的黑板",
+    ],
+)
+def test_cue_words_in_other_languages_ask_for_text(prompt: str) -> None:
+    assert detect_text_need(prompt).needed
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        'inspired by the song "Bohemian Rhapsody", a man in a storm',
+        'in the style of Dalí\'s "The Persistence of Memory", melting clocks',
+        'like the movie "Blade Runner", neon city',
+        'a scene from "Hamlet", skull in hand',
+        'after Van Gogh\'s "The Starry Night", impasto',
+        "inspiré du film « Amélie », une rue de Montmartre",
+        "inspiriert vom Film „Metropolis“, eine Stadt aus Stahl",
+    ],
+)
+def test_a_quoted_title_referred_to_is_not_text(prompt: str) -> None:
+    assert not detect_text_need(prompt).needed
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["a blank greeting card mockup", "un letrero vacío en una carretera", "a ship heading north"],
+)
+def test_blank_surfaces_and_look_alike_words_need_no_text(prompt: str) -> None:
+    assert not detect_text_need(prompt).needed
+
+
+def test_empty_rules_out_text_only_on_a_surface() -> None:
+    assert detect_text_need("a poster of an empty street at night").needed
+    assert not detect_text_need("an empty billboard against a stormy sky").needed
+
+
+def test_a_price_in_a_figure_of_speech_is_not_a_readout() -> None:
+    assert not detect_text_need("a price of $5 for happiness, surreal painting").needed
+
+
+def test_a_quote_after_after_is_text_unless_a_work_is_named() -> None:
+    assert detect_text_need('a road sign after "Exit 12"').needed
+    assert not detect_text_need('after Van Gogh\'s "The Starry Night", impasto').needed
+
+
+def test_identical_verdicts_are_the_same_object() -> None:
+    first = detect_text_need("a kitchen wall clock showing 10:45")
+    assert detect_text_need("a kitchen wall clock showing 10:45, soft light") is first
+
+
+def _multilingual() -> list[dict[str, object]]:
+    return [json.loads(line) for line in MULTILINGUAL.read_text(encoding="utf-8").splitlines()]
+
+
+def test_the_multilingual_set_holds_out_whole_templates_in_every_language() -> None:
+    rows = _multilingual()
+    held_out = [row for row in rows if row["split"] == "held_out"]
+    train = [row for row in rows if row["split"] == "train"]
+    assert len(rows) >= 1500
+    assert len(held_out) >= 0.3 * len(rows)
+    assert {row["template"] for row in held_out}.isdisjoint(row["template"] for row in train)
+    languages = {row["lang"] for row in rows}
+    assert len(languages) >= 9
+    for lang in languages:
+        for label in (True, False):
+            assert any(r["lang"] == lang and r["needs_text"] is label for r in held_out)
+
+
+def test_the_held_out_split_is_detected_with_high_precision_and_recall() -> None:
+    rows = [row for row in _multilingual() if row["split"] == "held_out"]
+    got = [(detect_text_need(str(row["prompt"])).needed, bool(row["needs_text"])) for row in rows]
+    tp = sum(needed and expected for needed, expected in got)
+    fp = sum(needed and not expected for needed, expected in got)
+    fn = sum(expected and not needed for needed, expected in got)
+    assert tp / (tp + fp) >= 0.95, "precision; see python bench/text_detection.py"
+    assert tp / (tp + fn) >= 0.95, "recall; see python bench/text_detection.py"

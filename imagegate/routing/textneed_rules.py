@@ -33,6 +33,8 @@ class Rule(NamedTuple):
     """Counts only after something text is written on ("sign reading X", not "girl reading X")."""
     carrier: bool = False
     """Also a thing that displays a name ("logo for ...")."""
+    before: bool = False
+    """The literal text may come just before it, in capitals ("Fresh Bread piped in icing")."""
 
 
 def _each(words: str, suffix: str) -> str:
@@ -67,14 +69,29 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
     Rule(
         "neg",
         r"sin (?:texto|letras)\b|ohne (?:text|schrift)\b|sans texte\b|senza testo\b"
-        r"|sem texto\b|geen tekst\b|bez tekstu\b",
+        r"|sem texto\b|geen tekst\b|bez tekstu\b|bez napis\w*|nessun[ao]? (?:scritta|testo)\b"
+        r"|kein(?:e|en)? (?:text|schrift)\b|yaz\u0131s\u0131z\b",
+    ),
+    # A blank or empty surface is asked for as such: "a blank greeting card", "an empty sign";
+    # not "a poster of an empty street".
+    Rule(
+        "neg",
+        _each(
+            "blank|empty",
+            r" (?:[a-z-]+ )?(?:signs?|cards?|pages?|boards?|whiteboards?|chalkboards?|billboards?"
+            r"|labels?|notebooks?|canvas|paper|screens?|banners?|frames?|mock-?ups?|templates?"
+            r"|plaques?|placards?)\b",
+        )
+        + r"|letrero vac\u00edo\b|cartel vac\u00edo\b|placa vazia\b",
     ),
     # --- Lists, prices, mastheads, legends, paragraphs: many lines of small text, the hardest.
     # First, so that a "recipe card" is graded as a recipe, not as a card.
     Rule(
         "cue",
         r"bullet(?:ed)? (?:points?|list)\b|numbered (?:list|steps)\b|step-by-step\b|check ?list\b"
-        r"|to-do list\b|ingredients? list\b|list of ingredients\b"
+        r"|to-?do (?:list|note)s?\b|"
+        + _each("grocery|shopping|packing|wish|guest|bucket", r" lists?\b")
+        + r"|ingredients? list\b|list of ingredients\b"
         r"|ingredients and (?:steps|instructions|method)\b|with prices\b|and prices\b"
         r"|price list\b|masthead\b|cover lines\b|credits? block\b|billing block\b"
         r"|with a legend\b|map legend\b|paragraphs?\b|body (?:copy|text)\b|fine print\b"
@@ -83,11 +100,12 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
         + "|"
         + _each(r"y|con|und|mit|et|avec|e|com", r" (?:precios|preisen?|prix|prezzi|pre\u00e7os)\b"),
         grade=5,
+        colon=True,
     ),
     # --- Kinds of image that are made of text: asking for one asks for its text.
     Rule(
         "type",
-        r"men[u\u00fa\u00fc]s?\b|speisekarte\b|card\u00e1pio\b|carta de (?:vinos|postres)\b",
+        r"men[u\u00fa\u00f9\u00fc]s?\b|speisekarte\b|card\u00e1pio\b|carta de (?:vinos|postres)\b",
         grade=5,
         label="a menu",
     ),
@@ -112,7 +130,7 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
     Rule(
         "type",
         r"poster(?<!framed poster)s?\b(?![- ](?:style|boy|girl|child|children)\b)"
-        r"|plakat\b|affiche\b|cartaz\b|p\u00f3ster\b|locandina\b|afi\u015f\b",
+        r"|plakat\b|affiche\b|cartaz\b|p\u00f3ster\b|locandina\b|manifesto\b|afi\u015f\w*",
         grade=4,
         label="a poster",
     ),
@@ -259,7 +277,7 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
         r"|call to action\b|cta\b|subtitles?\b|top text\b|bottom text\b"
         r"|t\u00edtulo\b|titel\b|titre\b|titolo\b|\u00fcberschrift\b|aufschrift\b|schriftzug\b"
         r"|beschriftung\b|intitul\u00e9e?\b|intitolat[oa]\b|titulad[oa]\b|scritta\b|dizeres\b"
-        r"|opschrift\b|napis\b|yaz\u0131s\u0131\b|d\u00f2ng ch\u1eef\b",
+        r"|opschrift\b|napis(?:em|y|u)?\b|napisan[eay]\b|yaz\u0131s\u0131\b|d\u00f2ng ch\u1eef\b",
         grade=4,
         colon=True,
     ),
@@ -276,8 +294,18 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
         r"text\b(?!-to-)|texte\b|texto\b|testo\b|tekst\b|lettering\b|hand-?letter(?:ed|ing)\b"
         r"|typograph(?:y|ic|ical)\b|typefaces?\b|fonts?\b|calligraph(?:y|ic)\b|sans[- ]serif\b"
         r"|serif\b|wordmark\b|monogram(?:med)?\b|logotype\b|initials\b|inscri(?:ption|bed)\b"
-        r"|handwriting\b|tipograf\u00eda\b",
+        r"|handwriting\b|handwritten\b|tipograf\w*|beschriftet\b",
         colon=True,
+    ),
+    # Equations and formulas are written out: "a whiteboard with the quadratic formula". Not
+    # Formula One, nor baby formula.
+    Rule(
+        "cue",
+        r"equations?\b|formula(?<!baby formula)(?:s|e)?\b(?! (?:one|1|e|racing|car)\b)"
+        r"|theorems?\b|long division\b|math(?:s|ematical)? (?:problems?|notation)\b"
+        r"|\u00e9quations?\b|gleichung(?:en)?\b|ecuaci\u00f3n\b|equazion[ei]\b|equa\u00e7\u00e3o\b"
+        r"|vergelijking\b|r\u00f3wnani[ea]\b|denklem\w*",
+        grade=4,
     ),
     # Asking for text to be readable is asking for text.
     Rule("cue", r"legible\b|readable\b", grade=4),
@@ -302,7 +330,12 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
         _each("that|which|it", r" (?:says?|reads?|spells?(?: out)?)\b")
         + r"|with the (?:words?|text|phrase|message)\b"
         r"|que (?:dice|diz)\b|qui dit\b|mit den worten\b|con las palabras\b|avec les mots\b"
-        r"|les mots\b|con la scritta\b",
+        r"|les mots\b|con la scritta\b|indiquant\b|on (?:peut )?lit?re?\b"
+        r"|con (?:la|una) frase\b|com (?:a|uma) frase\b|avec la phrase\b|con (?:le )?parole\b"
+        r"|con (?:su )?scritto\b|su scritto\b|che dice\b|que pone\b|con el lema\b"
+        r"|com (?:a|as) palavras?\b|met (?:de )?woorden\b|met daarop\b|ze s\u0142owami\b"
+        r"|z tekstem\b|mit dem (?:spruch|satz|namen)\b|darauf steht\b"
+        r"|auf (?:der|dem|denen|welche[mr]) [^,.;]{1,40}? (?:steht|stehen)\b",
         loose=True,
         colon=True,
     ),
@@ -310,6 +343,25 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
     # "saying HELLO", not "saying goodbye at the station".
     Rule("intro", r"says\b|saying\b|spell(?:s|ing|ed)?(?: out)?\b|spelt\b|writ(?:e|es|ing)\b"),
     Rule("intro", r"reads\b|reading\b", after_surface=True),
+    # Names and headings given without quotes: "the show name Midnight Diner", "the heading
+    # Our Mission"; "marqu\u00e9e Soldes", "escrito Bem-vindo", "waarop Welkom staat".
+    Rule(
+        "intro",
+        r"the (?:heading|header|subheading|title)\b|a (?:heading|header)\b|with the heading\b|"
+        + _each(
+            "show|brand|company|shop|store|team|band|app|book|film|movie|channel|podcast|event"
+            "|caf[e\u00e9]|restaurant|product|series|game",
+            r" name\b",
+        )
+        + r"|marqu\u00e9e?s?\b|waarop\b|daarop\b",
+    ),
+    # Text that comes before its verb: "Fresh Bread piped in icing", "Kapal\u0131 yazan".
+    Rule(
+        "intro",
+        r"piped in\b|scrawled\b|escrit[oa]s?\b(?! (?:por|by)\b)|yazan\b|yaz\u0131l\u0131\b"
+        r"|yaz\u0131s\u0131 olan\b|\u00e9crite?s?\b|geschrieben\b|scritt[oa]\b|geschreven\b",
+        before=True,
+    ),
     # "with the word AIR", "engraved with JUSTICE", "the brand Meadow & Co".
     Rule(
         "intro",
@@ -333,7 +385,8 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
         r"|hotel\b|brewery\b|band\b|team\b|podcast\b|channel\b|app\b|box\b|bag\b|can\b"
         r"|bottle\b|jar\b|tin\b|mug\b|t-?shirt\b|shirt\b|hoodie\b|jersey\b|cap\b|sticker\b"
         r"|billboard\b|van\b|truck\b|boat\b|ship\b|banner\b(?! day\b)|album\b|magazine\b|book\b"
-        r"|game\b|note\b|cake\b|plaque\b|badge\b|signs?\b(?! (?:of|language)\b)",
+        r"|game\b|note\b|cake\b|plaque\b|badge\b|napkin\b|specials\b|chalkboards?\b"
+        r"|blackboards?\b|whiteboards?\b|signs?\b(?! (?:of|language)\b)",
         colon=True,
     ),
     # "In Hebrew script", "with kanji": the text must be in a non-Latin script.
@@ -388,9 +441,9 @@ NATIVE_RULES: Final[tuple[Rule, ...]] = (
     Rule(
         "cue",
         "書かれた|書いて|文字|タイトル|テキスト"  # Japanese
-        "|写着|寫著|写有|字样|标题|標題|品牌名"  # Chinese
-        "|적힌|쓰여|문구|글씨|텍스트|제목|카드"  # Korean
-        "|текст|надпис|написан|заголов|открытк"  # Russian
+        "|写着|寫著|写有|字样|标语|標語|标题|標題|品牌名"  # Chinese
+        "|적힌|적혀|쓰인|쓰여|문구|글씨|텍스트|제목|카드"  # Korean
+        "|текст|надпис|написан|заголов|открытк|словами"  # Russian
         "|κείμενο|επιγραφ"  # Greek
         "|כתוב|טקסט|כותרת"  # Hebrew
         "|مكتوب|عبارة|شعار"  # Arabic
