@@ -20,7 +20,7 @@ from imagegate.errors import (
     PolicyError,
     RequestError,
 )
-from imagegate.request import ImageRequest
+from imagegate.request import ImageRequest, Quality
 from imagegate.result import CostEstimate, ImageResult, ImageWarning
 
 if TYPE_CHECKING:
@@ -56,6 +56,9 @@ class Admission(NamedTuple):
         decision: why it goes there (set by the router, or by the client for a named model).
         candidates: for a routed request, each allowed backend with its own admission, best
             first; empty otherwise.
+        quality: the quality sent for ``quality="auto"`` when the backend is priced by
+            quality (the estimate is at it); None: sent as asked. The request keeps ``auto``
+            until it is sent, so that admitting it copies nothing.
     """
 
     request: ImageRequest
@@ -64,6 +67,7 @@ class Admission(NamedTuple):
     warnings: tuple[ImageWarning, ...] = ()
     decision: RouteDecision | None = None
     candidates: tuple[tuple[Guarded, Admission], ...] = ()
+    quality: Quality | None = None
 
     def __repr__(self) -> str:
         # Without the candidates: each is a whole chain of guards and an admission of its own.

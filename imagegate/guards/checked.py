@@ -12,7 +12,7 @@ from imagegate.catalog.models import (
 )
 from imagegate.errors import CostCapExceededError, RequestError, UnpricedModelError
 from imagegate.guards.admission import Admission, Guard, Refusal, priced_by
-from imagegate.request import QUALITY_LEVELS, ImageRequest, at_quality
+from imagegate.request import QUALITY_LEVELS, ImageRequest, Quality, at_quality
 from imagegate.result import CostEstimate, ImageResult, ImageWarning
 from imagegate.validation import check_request
 
@@ -73,8 +73,9 @@ class CheckedBackend(Guard):
         cap, which = self.cap_usd, "the policy's max_per_request_usd"
         if request.max_cost_usd is not None and (cap is None or request.max_cost_usd <= cap):
             cap, which = request.max_cost_usd, "max_cost_usd"
+        quality: Quality | None = None
         if request.quality == "auto" and self._by_quality:
-            request, estimate, lowered = self._auto_quality(request, cap)
+            quality, estimate, lowered = self._auto_quality(request, cap)
             if lowered is not None:
                 warnings = (*warnings, lowered)
         else:
@@ -101,28 +102,27 @@ class CheckedBackend(Guard):
                     backend=name,
                 ),
             )
-        return Admission(request, self._name, estimate, warnings)
+        return Admission(request, self._name, estimate, warnings, quality=quality)
 
     def _auto_quality(
         self, request: ImageRequest, cap: float | None
-    ) -> tuple[ImageRequest, CostEstimate, ImageWarning | None]:
-        """`request` at the highest quality whose estimate fits `cap` (the lowest when none
-        does, to be refused as over it), with that estimate, and a warning when the quality
-        was lowered to fit."""
+    ) -> tuple[Quality, CostEstimate, ImageWarning | None]:
+        """The highest quality whose estimate for `request` fits `cap` (the lowest when none
+        does, to be refused as over it), that estimate, and a warning when the quality was
+        lowered to fit."""
         for quality in QUALITY_LEVELS:
-            concrete = at_quality(request, quality)
-            estimate = self._estimate(concrete)
+            estimate = self._estimate(at_quality(request, quality))
             if cap is None or estimate.usd <= cap + 1e-12 or quality == QUALITY_LEVELS[-1]:
                 break
         if quality == QUALITY_LEVELS[0]:
-            return concrete, estimate, None
+            return quality, estimate, None
         lowered = ImageWarning(
             kind="compatibility",
             feature="quality",
             message=f"quality auto is sent as {quality}: the highest quality whose estimate "
             f"(${estimate.usd:.4f}) fits the ${cap:.4f} cap",
         )
-        return concrete, estimate, lowered
+        return quality, estimate, lowered
 
     def _plain(self, request: ImageRequest) -> bool:
         """Whether `request` passes `check_request` with no warning, told from what was read
@@ -167,6 +167,8 @@ class CheckedBackend(Guard):
     async def run(self, admission: Admission) -> ImageResult:
         """Serve the admitted request; its warnings and estimate travel to the result."""
         request = admission.request
+        if admission.quality is not None:
+            request = at_quality(request, admission.quality)
         call = self.inner.edit if request.is_edit else self.inner.generate
         result = await call(request)
         warnings = tuple(dict.fromkeys((*admission.warnings, *result.warnings)))

@@ -127,16 +127,7 @@ class Made(NamedTuple):
             [
                 (
                     s.chain,
-                    _admission(
-                        (
-                            request if s.quality is None else at_quality(request, s.quality),
-                            s.name,
-                            s.estimate,
-                            s.warnings,
-                            None,
-                            (),
-                        )
-                    ),
+                    _admission((request, s.name, s.estimate, s.warnings, None, (), s.quality)),
                 )
                 for s in self.order
             ]
@@ -144,12 +135,13 @@ class Made(NamedTuple):
         first = candidates[0][1]
         return _admission(
             (
-                first.request,
+                request,
                 first.backend,
                 first.estimate,
                 first.warnings,
                 self.decision,
                 candidates,
+                first.quality,
             )
         )
 
@@ -240,7 +232,7 @@ class Plan:
                 applying,
                 serving.budgeted,
                 serving.measured,
-                None if verdict.request is request else verdict.request.quality,
+                verdict.quality,
                 (),
             )
             if step.quality is not None and applying:
