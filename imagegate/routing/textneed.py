@@ -320,6 +320,22 @@ def _lowered(prompt: str) -> str:
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in prompt)
 
 
+def _in_quote(starts: list[int], ends: list[int], at: int) -> bool:
+    """Whether position `at` lies inside one of the quotes that start at `starts` and end at
+    `ends` (in order, not overlapping): found by bisection, so that a prompt of many quotes
+    and many cue words is not quadratic."""
+    quote = bisect.bisect_right(starts, at) - 1
+    return quote >= 0 and at < ends[quote]
+
+
+def _add_text(texts: list[str], evidence: list[str], text: str, reason: str) -> None:
+    """Count `text` as text to draw, with `reason` as its evidence, unless a text already
+    counted holds it."""
+    if not any(text in t for t in texts):
+        texts.append(text)
+        evidence.append(reason)
+
+
 def _text_after(prompt: str, end: int, rule: Rule, *, runs: bool) -> list[str]:
     """The literal text a rule introduces at `end`, split in its pieces; [] if none follows.
 
@@ -350,8 +366,7 @@ def detect_text_need(prompt: str) -> TextNeed:
     texts: list[str] = []
     emphasis: list[str] = []  # quoted single words: text only if something asks for text
     names: list[tuple[str, str]] = []  # after "called": text only on a carrier; with evidence
-    # Where each quote starts and ends, in order (quotes do not overlap): a word's position is
-    # looked up by bisection, so a prompt of many quotes and many cue words is not quadratic.
+    # Where each quote starts and ends, in order (quotes do not overlap; see `_in_quote`).
     starts: list[int] = []
     ends: list[int] = []
     explicit = implicit = negated = has_carrier = quote_follows_intro = False
@@ -385,8 +400,7 @@ def detect_text_need(prompt: str) -> TextNeed:
         matches += [(m, rule, False) for m, rule in _NATIVE.find(lowered)]
     for m, rule, latin in matches:
         start, end = m.span()
-        quote = bisect.bisect_right(starts, start) - 1
-        if quote >= 0 and start < ends[quote]:
+        if _in_quote(starts, ends, start):
             continue  # words inside quoted text are the text, not instructions
         phrase = m.group()
         if rule.kind == "neg":
@@ -445,29 +459,23 @@ def detect_text_need(prompt: str) -> TextNeed:
                 and not prompt[start - 2 : start - 1].isalnum()
             ):
                 start -= 1
-            quote = bisect.bisect_right(starts, start) - 1
-            if quote >= 0 and start < ends[quote]:
-                continue
+            if _in_quote(starts, ends, start):
+                continue  # a quote's content is its text already
             shown = _DISPLAY_BEFORE.match(lowered, max(0, start - 40), start)
             shown = shown or _DISPLAY_AFTER.match(lowered, end)
             if shown is None:
                 continue
             value = prompt[start:end].strip()
             explicit = True
-            if not any(value in t for t in texts):
-                texts.append(value)
-                evidence.append(f'{shown["d"] or shown["n"]} showing "{value}"')
+            _add_text(texts, evidence, value, f'{shown["d"] or shown["n"]} showing "{value}"')
     if "=" in specials:
         for m in _EQUATION.finditer(prompt):
             start = m.start()
-            quote = bisect.bisect_right(starts, start) - 1
-            if quote >= 0 and start < ends[quote]:
-                continue
+            if _in_quote(starts, ends, start):
+                continue  # a quote's content is its text already
             equation = m["t"].strip()
             explicit = True
-            if not any(equation in t for t in texts):
-                texts.append(equation)
-                evidence.append(f'equation "{_short(equation)}"')
+            _add_text(texts, evidence, equation, f'equation "{_short(equation)}"')
 
     if names and (has_carrier or implicit):
         explicit = True
@@ -481,9 +489,7 @@ def detect_text_need(prompt: str) -> TextNeed:
             # Non-Latin words inside a Latin-script prompt are words to draw.
             explicit = True
             for run in runs:
-                if not any(run in t for t in texts):
-                    texts.append(run)
-                    evidence.append(f'non-Latin text "{_short(run)}"')
+                _add_text(texts, evidence, run, f'non-Latin text "{_short(run)}"')
         else:
             native_script = _script_of(prompt)
 
