@@ -31,11 +31,15 @@ from imagegate.guards.admission import close_backend, require_operation
 from imagegate.providers import HOSTED_PROVIDERS, ProviderConfig, build_backend
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.discovery import ModelResolver
-from imagegate.providers.hosted import HostedBackend
 from imagegate.providers.local.config import LocalConfig
 from imagegate.request import ImageRequest, RequestOptions
 from imagegate.result import CostEstimate, ImageResult
-from imagegate.routing.from_policy import family_router, routed_backend, router_from_policy
+from imagegate.routing.from_policy import (
+    family_router,
+    may_serve_private,
+    routed_backend,
+    router_from_policy,
+)
 from imagegate.routing.policy import Policy
 from imagegate.routing.router import Router
 from imagegate.state.circuit import CircuitBreakers
@@ -171,7 +175,7 @@ class Client:
         chain = self._guarded.get(name)
         if chain is None:
             backend = self._given.get(name) or self._build(name)
-            chain = self._guarded[name] = guard(backend, private=_private(backend))
+            chain = self._guarded[name] = guard(backend, private=may_serve_private(backend))
         return chain
 
     async def discover(self, name: str, *, refresh: bool = False) -> ModelSpec:
@@ -353,16 +357,10 @@ class Client:
         for spec in family:
             given = self._given.get(spec.name)
             if given is not None:
-                routed.append(
-                    routed_backend(spec, _private(given), functools.partial(_as_is, given))
-                )
+                routed.append(routed_backend(spec, functools.partial(_as_is, given)))
             elif spec.provider in self._providers:
                 config = self._providers[spec.provider]
-                private = spec.capabilities.runs_locally or (
-                    isinstance(config, HostedConfig) and config.private
-                )
-                build = functools.partial(build_backend, spec, config)
-                routed.append(routed_backend(spec, private, build))
+                routed.append(routed_backend(spec, functools.partial(build_backend, spec, config)))
         if not routed:
             raise NoRouteError(
                 f"no provider of family {name} ({', '.join(s.name for s in family)}) is "
@@ -415,14 +413,6 @@ class Client:
         for warning in result.warnings:
             logger.warning("%s, request %s: %s", result.backend, result.request_id, warning)
         return result
-
-
-def _private(backend: Backend) -> bool:
-    """Whether `backend` may serve private requests: it runs here, or is a hosted backend
-    configured as trusted."""
-    return backend.capabilities.runs_locally or (
-        isinstance(backend, HostedBackend) and backend.config.private
-    )
 
 
 def _as_is(backend: Backend) -> Backend:

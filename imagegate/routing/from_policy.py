@@ -19,6 +19,7 @@ from imagegate.errors import ConfigError, NoRouteError, UnknownModelError
 from imagegate.providers import ProviderConfig, build_backend
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.discovery import ModelResolver
+from imagegate.providers.hosted import HostedBackend
 from imagegate.providers.local.config import LocalConfig
 from imagegate.routing.policy import BackendEntry, Policy, StatePolicy, TextPolicy
 from imagegate.routing.router import RoutedBackend, Router, is_private
@@ -28,7 +29,7 @@ from imagegate.state.journal import JobJournal
 from imagegate.state.latency import LatencyStats
 from imagegate.state.ledger import Ledger
 
-__all__ = ["family_router", "routed_backend", "router_from_policy"]
+__all__ = ["family_router", "may_serve_private", "routed_backend", "router_from_policy"]
 
 
 def router_from_policy(
@@ -174,19 +175,36 @@ def _routed_backend(
         # What the policy counts as private, the adapter's own last-line check must agree with.
         config = config.model_copy(update={"private": private})
     return routed_backend(
-        spec, private, functools.partial(build_backend, spec, config, journal=journal)
+        spec, functools.partial(build_backend, spec, config, journal=journal), private=private
     )
 
 
-def routed_backend(spec: ModelSpec, private: bool, build: Callable[[], Backend]) -> RoutedBackend:
+def routed_backend(
+    spec: ModelSpec, build: Callable[[], Backend], *, private: bool | None = None
+) -> RoutedBackend:
     """The backend `build` makes for `spec`, or why it cannot serve (it cannot be built,
-    or it says it is unavailable: missing credentials or dependencies)."""
+    or it says it is unavailable: missing credentials or dependencies).
+
+    Args:
+        private: whether it may serve private requests; None: as the backend itself says
+            (`may_serve_private`).
+    """
     try:
         backend = build()
     except NoRouteError as error:
-        return RoutedBackend(spec.name, None, spec, private, unavailable=error.message)
+        return RoutedBackend(spec.name, None, spec, bool(private), unavailable=error.message)
+    if private is None:
+        private = may_serve_private(backend)
     check: Callable[[], str | None] | None = getattr(backend, "unavailable_reason", None)
     return RoutedBackend(spec.name, backend, spec, private, unavailable=check() if check else None)
+
+
+def may_serve_private(backend: Backend) -> bool:
+    """Whether `backend` may serve private requests by its own settings: it runs here, or it
+    is a hosted backend configured as trusted (``private=True``)."""
+    return backend.capabilities.runs_locally or (
+        isinstance(backend, HostedBackend) and backend.config.private
+    )
 
 
 def family_router(routed: Sequence[RoutedBackend]) -> Router:
