@@ -115,6 +115,7 @@ class Router(Admitting):
         # What the decision reads of each backend, read once.
         self._candidates = {routed.name: self._candidate(routed) for routed in backends}
         self._pool = tuple(self._candidates.values())
+        self._named_pools: dict[tuple[str, ...], tuple[Candidate, ...]] = {}
         self._longest_prompt = _longest_prompt(self._chains, self.backends)
         self._chooser = Chooser(policy)
         self._not_needed = text_need_of(False, (_STATED,), 0, 0, 0)
@@ -313,11 +314,15 @@ class Router(Admitting):
 
     def _named_pool(self, members: tuple[str, ...]) -> tuple[Candidate, ...]:
         """The backends a request naming `members` (one backend, or a family's) may go to:
-        those, then (if the policy falls back from named models) every other one."""
-        first = tuple(self._candidates[m] for m in members)
-        if not self.policy.fallbacks.named_models:
-            return first
-        return (*first, *(c for c in self._pool if c.name not in members))
+        those, then (if the policy falls back from named models) every other one; made once
+        for each (enabled backends and families are few)."""
+        pool = self._named_pools.get(members)
+        if pool is None:
+            pool = tuple(self._candidates[m] for m in members)
+            if self.policy.fallbacks.named_models:
+                pool = (*pool, *(c for c in self._pool if c.name not in members))
+            self._named_pools[members] = pool
+        return pool
 
     def _check_prompt_length(
         self, request: ImageRequest, named: str | None, pool: Sequence[Candidate]
