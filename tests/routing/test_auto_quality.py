@@ -14,6 +14,8 @@ from imagegate.errors import CostCapExceededError
 from imagegate.testing.emulators.openai import OpenAIEmulator
 
 ROOT = Path(__file__).parent.parent.parent
+# Real adapters on the emulator, no fakes: once is enough (see the `pricing` fixture).
+pytestmark = pytest.mark.parametrize("pricing", ["priced by the catalog"], indirect=True)
 FOX = "a red fox sleeping in fresh snow"
 
 

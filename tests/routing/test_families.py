@@ -27,6 +27,8 @@ from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 from tests.routing.conftest import MakeRouter, client_for, routed
 
 FOX = "a red fox sleeping in fresh snow"
+# A test of real backends, no fakes, runs once (see the `pricing` fixture).
+ONCE = pytest.mark.parametrize("pricing", ["priced by the catalog"], indirect=True)
 PRICE = {"kind": "per_image", "usd": 0.001, "source": "ours", "as_of": "2026-12", "verified": True}
 FLUX_2_PRO = ["fal/flux-2-pro", "replicate/flux-2-pro", "wavespeed/flux-2-pro"]
 
@@ -49,12 +51,14 @@ def emulated(
 # -- routing.yaml ----------------------------------------------------------------------------
 
 
+@ONCE
 def test_a_family_entry_enables_every_provider_that_serves_it(tmp_path: Path) -> None:
     router = router_from_policy({"backends": [{"family": "flux-2-pro"}], **state(tmp_path)})
     assert list(router.backends) == FLUX_2_PRO
     assert router.families["flux-2-pro"] == tuple(FLUX_2_PRO)
 
 
+@ONCE
 def test_a_family_entry_enables_the_providers_it_lists_with_their_own_settings(
     tmp_path: Path,
 ) -> None:
@@ -73,6 +77,7 @@ def test_a_family_entry_enables_the_providers_it_lists_with_their_own_settings(
     assert fal.config.request_timeout_s == wavespeed.config.request_timeout_s == 90
 
 
+@ONCE
 def test_an_entry_naming_a_member_replaces_the_one_its_family_makes(tmp_path: Path) -> None:
     backends = [
         {"family": "flux-2-pro", "api_key": "key"},
@@ -84,6 +89,7 @@ def test_an_entry_naming_a_member_replaces_the_one_its_family_makes(tmp_path: Pa
     assert router.decide(ImageRequest(prompt=FOX, model="flux-2-pro")).chosen == "fal/flux-2-pro"
 
 
+@ONCE
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -101,6 +107,7 @@ def test_a_family_the_catalog_does_not_have_is_a_config_error(
         router_from_policy({"backends": [entry], **state(tmp_path)})
 
 
+@ONCE
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -233,6 +240,7 @@ async def test_a_failing_provider_falls_back_to_the_next_of_the_family(
 # -- through the emulators -------------------------------------------------------------------
 
 
+@ONCE
 async def test_a_family_routes_to_the_cheapest_provider_and_falls_back_on_a_503(
     tmp_path: Path,
     fal_emulator: FalEmulator,
@@ -255,6 +263,7 @@ async def test_a_family_routes_to_the_cheapest_provider_and_falls_back_on_a_503(
     assert fal_emulator.log.count("submit") == 0
 
 
+@ONCE
 async def test_a_family_does_not_fall_back_after_a_failure_that_may_have_been_billed(
     tmp_path: Path,
     fal_emulator: FalEmulator,
@@ -272,6 +281,7 @@ async def test_a_family_does_not_fall_back_after_a_failure_that_may_have_been_bi
     assert fal_emulator.log.count("submit") == 0
 
 
+@ONCE
 async def test_a_client_without_a_policy_routes_a_family_over_its_configured_providers(
     fal_emulator: FalEmulator,
     replicate_emulator: ReplicateEmulator,
@@ -287,6 +297,7 @@ async def test_a_client_without_a_policy_routes_a_family_over_its_configured_pro
     assert [f.backend for f in result.route.fallbacks] == ["replicate/flux-2-pro"]
 
 
+@ONCE
 async def test_a_client_without_a_policy_uses_the_one_provider_it_has(
     fal_emulator: FalEmulator,
 ) -> None:
@@ -295,6 +306,7 @@ async def test_a_client_without_a_policy_uses_the_one_provider_it_has(
     assert result.backend == "fal/flux-2-pro"
 
 
+@ONCE
 def test_a_client_without_any_provider_of_a_family_says_so() -> None:
     client = Client(providers={"openai": HostedConfig()})
     with pytest.raises(NoRouteError, match="no provider of family flux-2-pro"):
