@@ -1,33 +1,33 @@
 """A hosted backend's sockets: one bounded pool of connections that all its HTTP clients share.
 
-httpcore's pool does work in proportion to its waiting requests times its connections each
-time a request starts or ends, and probes the socket of every idle connection as it does:
-with thousands of calls through one pool that is quadratic (at 10,000 concurrent jobs the
-client spent most of its time there, bench/scale.py). Here a call first waits for a slot in a
-queue of its own, at constant cost, and the slots are spread over small httpcore pools
-("lanes") of a few connections each, so that what httpcore does per call is bounded by the
-lane, not by the total. A call always finds room in the lane it is given: httpcore never queues.
+Every step costs the same whatever the load: a call waits for a slot in a first-come queue,
+then takes the idle connection to its origin used last (or opens one), over `http1`'s
+connections. httpcore's own pool, which this replaces, did work in proportion to its waiting
+requests times its connections each time a request started or ended (quadratic with thousands
+of calls: bench/scale.py), and about half of a gateway's CPU a request went to httpx's
+transport and httpcore (bench/gateway_servers.py).
 """
 
 from __future__ import annotations
 
-import heapq
+import logging
 import ssl
+import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import anyio
 import httpx
 
+from imagegate.providers.http1 import Connection, Origin, connect
+
 __all__ = ["ConnectionPool", "Sending", "proxied", "watching_send"]
 
-_LANE_SIZE = 8
-
-Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+# What each request did on the wire, at DEBUG (never its headers or body: they hold keys).
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,7 +59,7 @@ _WATCH: ContextVar[Sending | None] = ContextVar("imagegate_sending", default=Non
 
 @contextmanager
 def watching_send() -> Iterator[Sending]:
-    """Note whether the requests a `ConnectionPool` sends in this block reached the wire.
+    """Note whether the requests a `ConnectionPool` sends in this block began to be written.
 
     A deadline set around an SDK call (which sends with no timeout of its own) also runs
     while the call waits for a connection or connects; a request cancelled then was never
@@ -74,18 +74,6 @@ def watching_send() -> Iterator[Sending]:
         _WATCH.reset(token)
 
 
-def _noting_send(watch: Sending, prior: Trace | None) -> Trace:
-    """An httpcore trace hook that marks `watch` sent when a request's headers start out."""
-
-    async def trace(name: str, info: dict[str, Any]) -> None:
-        if "send_request_headers" in name:
-            watch.note(sent=True)
-        if prior is not None:
-            await prior(name, info)
-
-    return trace
-
-
 def proxied() -> bool:
     """Whether the environment names a proxy (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``,
     any case): a `ConnectionPool` connects directly, so a backend then sends with httpx's own
@@ -93,78 +81,83 @@ def proxied() -> bool:
     return bool(urllib.request.getproxies_environment())
 
 
-@dataclass
-class _Lane:
-    """One small httpcore pool and the calls it carries now."""
-
-    index: int
-    capacity: int
-    transport: httpx.AsyncHTTPTransport
-    in_flight: int = field(default=0)
-
-
 class ConnectionPool(httpx.AsyncBaseTransport):
     """Sends requests over at most `max_connections` connections at once, HTTP/1.1.
 
     A request waits, first come first served, while `max_connections` others are in flight
     (until the response is closed), for at most the request's pool timeout
-    (`httpx.PoolTimeout` after). TLS verifies as httpx does by default (``SSL_CERT_FILE`` /
-    ``SSL_CERT_DIR`` when set, else certifi's roots). An idle connection is closed after
-    `keepalive_expiry_s`.
+    (`httpx.PoolTimeout` after). At most `max_connections` are open, idle ones included: a new
+    one closes the longest idle first. TLS verifies as httpx does by default (``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` when set, else certifi's roots). Runs on asyncio (imagegate's loop).
 
     Args:
         max_connections: the most requests in flight, and connections open, at once.
-        lane_size: connections per httpcore pool (tests choose it; the default suits any load).
         keepalive_expiry_s: how long an idle connection is kept for reuse: by default less
             than the 5 s that uvicorn and Node servers keep one, so that a request is not sent
             on a connection the server is closing (the request then fails with no answer, and
-            a POST to a provider without idempotency counts as maybe billed).
+            a POST to a provider without idempotency counts as maybe billed). One the server
+            closes sooner is dropped when it does.
     """
 
-    def __init__(
-        self,
-        max_connections: int,
-        *,
-        lane_size: int = _LANE_SIZE,
-        keepalive_expiry_s: float = 4.0,
-    ) -> None:
-        if max_connections < 1 or lane_size < 1:
-            raise ValueError("a connection pool needs at least one connection per lane")
+    def __init__(self, max_connections: int, *, keepalive_expiry_s: float = 4.0) -> None:
+        if max_connections < 1:
+            raise ValueError("a connection pool needs at least one connection")
         self.max_connections = max_connections
-        self._lane_size = lane_size
         self._keepalive_expiry_s = keepalive_expiry_s
         self._slots = anyio.Semaphore(max_connections)
-        self._lanes: list[_Lane] = []
-        # Lanes with room, by index: calls go to the lowest, so that few connections stay
-        # busy and warm and the others' idle ones expire.
-        self._with_room: list[int] = []
-        self._ssl: ssl.SSLContext | None = None
+        # Per origin, its idle connections, oldest first (a dict: ordered, O(1) removal).
+        self._idle: dict[Origin, dict[Connection, None]] = {}
+        self._open: set[Connection] = set()
+        self._in_flight = 0
+        self._tls: ssl.SSLContext | None = None
 
     @property
     def in_flight(self) -> int:
         """Requests sent and not yet closed."""
-        return sum(lane.in_flight for lane in self._lanes)
+        return self._in_flight
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open now, in use or idle."""
+        return len(self._open)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         watch = _WATCH.get()
         if watch is not None:
             watch.note(sent=False)
-            request.extensions["trace"] = _noting_send(watch, request.extensions.get("trace"))
+        timeouts = request.extensions.get("timeout", {})
         try:
             self._slots.acquire_nowait()
         except anyio.WouldBlock:
-            await self._wait_for_slot(request)
-        lane = self._take_lane()
+            await self._wait_for_slot(request, timeouts.get("pool"))
+        self._in_flight += 1
+        connection: Connection | None = None
         try:
-            response = await lane.transport.handle_async_request(request)
-        except BaseException:
-            self._give_back(lane)
+            connection = self._reused(_origin(request))
+            reused = connection is not None
+            if connection is None:
+                connection = await self._connected(request, timeouts.get("connect"))
+            if watch is not None:
+                watch.note(sent=True)
+            if _log.isEnabledFor(logging.DEBUG):
+                how = "a reused" if reused else "a new"
+                _log.debug("sending %s %s on %s connection", request.method, request.url, how)
+            status, headers, reason = await connection.send(request, timeouts)
+        except BaseException as exc:
+            _log.debug("%s %s failed: %r", request.method, request.url, exc)
+            if connection is not None:
+                self._drop(connection)
+            self._release()
             raise
-        response.stream = _Releasing(response.stream, lambda: self._give_back(lane))
-        return response
+        _log.debug("%s %s answered %d", request.method, request.url, status)
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=_Body(self, connection, timeouts.get("read")),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+        )
 
-    async def _wait_for_slot(self, request: httpx.Request) -> None:
-        timeout = request.extensions.get("timeout", {}).get("pool")
+    async def _wait_for_slot(self, request: httpx.Request, timeout: float | None) -> None:
         with anyio.move_on_after(timeout) as waited:
             await self._slots.acquire()
         if waited.cancelled_caught:
@@ -173,60 +166,98 @@ class ConnectionPool(httpx.AsyncBaseTransport):
                 request=request,
             )
 
-    async def aclose(self) -> None:
-        """Close every connection."""
-        for lane in self._lanes:
-            await lane.transport.aclose()
+    def _reused(self, origin: Origin) -> Connection | None:
+        """The origin's idle connection used last, dropping those that expired."""
+        idle = self._idle.get(origin)
+        if not idle:
+            return None
+        expired = time.monotonic() - self._keepalive_expiry_s
+        for oldest in list(idle):  # oldest first: stop at the first still fresh
+            if oldest.idle_since > expired and not oldest.closed:
+                break
+            self._drop(oldest)
+        if not idle:
+            return None
+        connection, _ = idle.popitem()
+        return connection
 
-    def _take_lane(self) -> _Lane:
-        """The lowest lane with room (there is one: a slot is held), its call counted."""
-        if not self._with_room:
-            self._with_room.append(self._new_lane().index)
-        lane = self._lanes[self._with_room[0]]
-        lane.in_flight += 1
-        if lane.in_flight == lane.capacity:
-            heapq.heappop(self._with_room)
-        return lane
+    async def _connected(self, request: httpx.Request, timeout: float | None) -> Connection:
+        if len(self._open) >= self.max_connections:
+            longest_idle = min(_each_idle(self._idle), key=_idle_since, default=None)
+            if longest_idle is not None:
+                self._drop(longest_idle)
+        origin = _origin(request)
+        tls = self._tls_context() if origin[0] == "https" else None
+        try:
+            connection = await connect(origin, tls, timeout)
+        except httpx.TransportError as exc:
+            exc.request = request
+            raise
+        self._open.add(connection)
+        connection.when_lost = self._drop
+        return connection
 
-    def _give_back(self, lane: _Lane) -> None:
-        if lane.in_flight == lane.capacity:
-            heapq.heappush(self._with_room, lane.index)
-        lane.in_flight -= 1
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()  # reading the CA roots once
+        return self._tls
+
+    def _finished(self, connection: Connection) -> None:
+        """A response closed: its connection kept for reuse when it can be, its slot freed."""
+        if connection.reusable and not connection.closed:
+            connection.idle_since = time.monotonic()
+            self._idle.setdefault(connection.origin, {})[connection] = None
+        else:
+            self._drop(connection)
+        self._release()
+
+    def _drop(self, connection: Connection) -> None:
+        connection.close()
+        self._open.discard(connection)
+        idle = self._idle.get(connection.origin)
+        if idle is not None:
+            idle.pop(connection, None)
+
+    def _release(self) -> None:
+        self._in_flight -= 1
         self._slots.release()
 
-    def _new_lane(self) -> _Lane:
-        if self._ssl is None:
-            self._ssl = httpx.create_ssl_context()  # reading the CA roots once, not per lane
-        index = len(self._lanes)
-        capacity = min(self._lane_size, self.max_connections - index * self._lane_size)
-        limits = httpx.Limits(
-            max_connections=capacity,
-            max_keepalive_connections=capacity,
-            keepalive_expiry=self._keepalive_expiry_s,
-        )
-        lane = _Lane(index, capacity, httpx.AsyncHTTPTransport(verify=self._ssl, limits=limits))
-        self._lanes.append(lane)
-        return lane
+    async def aclose(self) -> None:
+        """Close every connection."""
+        for connection in list(self._open):
+            self._drop(connection)
+        self._idle.clear()
 
 
-class _Releasing(httpx.AsyncByteStream):
-    """A response body that gives its slot back once closed (its connection is free then)."""
+def _origin(request: httpx.Request) -> Origin:
+    url = request.url
+    port = url.port or (443 if url.scheme == "https" else 80)
+    server_name = request.extensions.get("sni_hostname")
+    return url.scheme, url.host, port, server_name
 
-    def __init__(
-        self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, release: Callable[[], None]
-    ):
-        assert isinstance(stream, httpx.AsyncByteStream)
-        self._stream = stream
-        self._release: Callable[[], None] | None = release
+
+def _idle_since(connection: Connection) -> float:
+    return connection.idle_since
+
+
+def _each_idle(idle: dict[Origin, dict[Connection, None]]) -> Iterator[Connection]:
+    for connections in idle.values():
+        yield from connections
+
+
+class _Body(httpx.AsyncByteStream):
+    """An answer's body, read from its connection; closing it hands the connection back."""
+
+    def __init__(self, pool: ConnectionPool, connection: Connection, read_s: float | None):
+        self._pool: ConnectionPool | None = pool
+        self._connection = connection
+        self._read_s = read_s
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
+        async for chunk in self._connection.body(self._read_s):
             yield chunk
 
     async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            if self._release is not None:
-                release, self._release = self._release, None
-                release()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool._finished(self._connection)

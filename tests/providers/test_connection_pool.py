@@ -69,7 +69,7 @@ async def until(condition: object, *, what: str) -> None:
 
 
 async def test_no_more_requests_are_in_flight_than_connections(server: HeldServer) -> None:
-    pool = ConnectionPool(3, lane_size=2)
+    pool = ConnectionPool(3)
     async with httpx.AsyncClient(transport=pool) as client:
         calls = [asyncio.create_task(client.get(server.url)) for _ in range(7)]
         await until(lambda: server.holding == 3, what="three requests are held")
@@ -83,7 +83,7 @@ async def test_no_more_requests_are_in_flight_than_connections(server: HeldServe
 
 async def test_connections_are_reused_once_answers_are_read(server: HeldServer) -> None:
     server.release.set()
-    async with httpx.AsyncClient(transport=ConnectionPool(4, lane_size=2)) as client:
+    async with httpx.AsyncClient(transport=ConnectionPool(4)) as client:
         for _ in range(3):
             await asyncio.gather(*(client.get(server.url) for _ in range(4)))
     assert server.connections == 4

@@ -112,7 +112,8 @@ async def generated_with(backend: Backend) -> Any:
 
 def logged(caplog: pytest.LogCaptureFixture) -> str:
     """Every message logged, and the arguments of each (at least the HTTP requests made)."""
-    assert any(record.name.startswith(("httpx", "httpcore")) for record in caplog.records)
+    wire = ("httpx", "httpcore", "imagegate.providers.connections")
+    assert any(record.name.startswith(wire) for record in caplog.records)
     return caplog.text + "".join(repr(record.args) for record in caplog.records)
 
 
@@ -120,7 +121,7 @@ async def test_a_successful_call_shows_the_key_nowhere(
     served: tuple[Provider, Emulator], caplog: pytest.LogCaptureFixture
 ) -> None:
     provider, emulator = served
-    caplog.set_level(logging.DEBUG)  # every logger: httpx, httpcore, the SDKs, imagegate
+    caplog.set_level(logging.DEBUG)  # every logger: httpx, the SDKs, imagegate's pool
     settings = config(emulator)
     backend = build_backend(get_model(provider.model), settings)
     result = await backend.generate(REQUEST)
