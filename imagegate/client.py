@@ -43,6 +43,7 @@ from imagegate.routing.from_policy import (
 from imagegate.routing.policy import Policy
 from imagegate.routing.router import Router
 from imagegate.state.circuit import CircuitBreakers
+from imagegate.state.costs import CostRatios
 from imagegate.state.latency import LatencyStats
 from imagegate.state.ledger import Ledger
 from imagegate.state.schemas import DEFAULT_SCHEMA_TTL_S, SchemaCache
@@ -111,6 +112,7 @@ class Client:
         ledger: Ledger | None = None,
         latency: LatencyStats | None = None,
         circuits: CircuitBreakers | None = None,
+        costs: CostRatios | None = None,
     ) -> Client:
         """A client whose requests are routed by a policy (``routing.yaml``).
 
@@ -119,7 +121,8 @@ class Client:
             providers: connection settings per provider that override the policy's entries
                 (e.g. ``{"fal": emulator.backend_config()}``).
             catalog: the model catalog (default: the shipped one).
-            ledger, latency, circuits: state stores (default: the policy's ``state``).
+            ledger, latency, circuits, costs: state stores (default: the policy's ``state``;
+                cost ratios only with ``cost.learn.enabled``).
 
         Raises:
             ConfigError: the policy is invalid, names an unknown model, or its Redis state
@@ -132,6 +135,7 @@ class Client:
             ledger=ledger,
             latency=latency,
             circuits=circuits,
+            costs=costs,
         )
         # The overrides reach `discover` too (e.g. the emulators); routed requests never build
         # a backend of their own.

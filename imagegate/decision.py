@@ -91,6 +91,12 @@ class RouteDecision(BaseModel):
         description="The quality sent for quality 'auto' on `chosen`: the highest whose "
         "estimate fits the cost cap and the budgets left; None when sent as asked.",
     )
+    cost_factor: float = Field(
+        1.0,
+        gt=0,
+        description="What `chosen`'s price gave was multiplied by to follow what it was billed "
+        "lately (`imagegate.state.costs`); 1 when not corrected.",
+    )
 
     def explain(self) -> str:
         """The decision as plain text, one fact per line."""
@@ -101,6 +107,8 @@ class RouteDecision(BaseModel):
             )
         if self.estimated_cost_usd is not None:
             at = f" at quality {self.quality} (auto)" if self.quality else ""
+            if self.cost_factor != 1.0:
+                at += f", the price's figure x {self.cost_factor:g} as billed lately"
             lines.append(f"estimated cost: ${self.estimated_cost_usd:.4f}{at}")
         if self.expected_latency_s is not None:
             lines.append(f"expected latency: {self.expected_latency_s:.1f} s")

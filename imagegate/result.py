@@ -112,6 +112,12 @@ class CostEstimate(BaseModel):
         description="False when the model has no price (a model outside the catalog): `usd` "
         "is then not a cost, and no cap or budget can admit it.",
     )
+    factor: float = Field(
+        1.0,
+        gt=0,
+        description="What the price's own figure was multiplied by to follow what the backend "
+        "was billed lately (`imagegate.state.costs`); 1 when it was not.",
+    )
 
 
 class Cost(BaseModel):

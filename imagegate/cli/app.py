@@ -449,6 +449,15 @@ def budget(
                 f"budget {item.name} ({item.scope}, per {item.period}): "
                 f"${left:.4f} left of ${item.limit_usd:.2f}"
             )
+        factors = StateStores(loaded).costs().factors()
+        if factors:
+            learned = Table(title="estimates as billed lately")
+            for column in ("backend", "calls", "actual/estimate", "estimates x"):
+                learned.add_column(column)
+            for name, factor in factors.items():
+                shown = f"{factor.factor:g}" + ("" if loaded.cost.learn.enabled else " (off)")
+                learned.add_row(name, str(factor.samples), f"{factor.median:.3g}", shown)
+            console.print(learned)
 
 
 @app.command()

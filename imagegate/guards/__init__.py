@@ -4,10 +4,11 @@ Every request, whichever way it comes in (a client with or without a policy, a b
 gateway, the CLI), runs through the same chain around the backend that serves it::
 
     Gated            the caller's gate (a batch's provider slots)
-    Measured         latency and circuit breakers
+    Measured         latency, circuit breakers, and cost against estimate
     Budgeted         budget reserved before, settled after; maybe-billed counts as spent
     PrivateOnly      a private request only reaches a private backend
     CheckedBackend   capabilities, provider options and the cost cap, checked once
+                     (on estimates corrected by what was billed, given cost ratios)
     Converted        images delivered in the requested format
     FanOut           n split across provider calls and merged
     <your backend>
@@ -34,6 +35,7 @@ from imagegate.guards.measured import Measured
 from imagegate.guards.privacy import PrivateOnly
 from imagegate.request import ImageRequest
 from imagegate.state.circuit import CircuitBreakers
+from imagegate.state.costs import CostRatios
 from imagegate.state.latency import LatencyStats
 
 __all__ = [
@@ -66,6 +68,7 @@ def guard(
     budgets: Budgets | None = None,
     latency: LatencyStats | None = None,
     circuits: CircuitBreakers | None = None,
+    costs: CostRatios | None = None,
 ) -> Guarded:
     """`backend` inside the whole chain of guards.
 
@@ -75,15 +78,17 @@ def guard(
         cap_usd: a cost cap for every request, besides each request's own.
         budgets: budgets to hold every call's estimate against (none: not budgeted).
         latency, circuits: where to record calls, and the circuit breakers (both, or none).
+        costs: where each call's actual cost against its estimate is recorded (with `latency`
+            and `circuits`), and what estimates are corrected by.
     """
-    chain: Guarded = CheckedBackend(Converted(FanOut(backend)), cap_usd=cap_usd)
+    chain: Guarded = CheckedBackend(Converted(FanOut(backend)), cap_usd=cap_usd, costs=costs)
     if private is None:
         private = backend.capabilities.runs_locally
     chain = PrivateOnly(chain, private=private)
     if budgets is not None:
         chain = Budgeted(chain, budgets)
     if latency is not None and circuits is not None:
-        chain = Measured(chain, latency=latency, circuits=circuits)
+        chain = Measured(chain, latency=latency, circuits=circuits, costs=costs)
     return Gated(chain)
 
 

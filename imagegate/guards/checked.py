@@ -3,6 +3,8 @@ under the cost cap, once, before anything is spent."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from imagegate.backend import Backend
 from imagegate.catalog.models import (
     UNPRICED_HINT,
@@ -14,6 +16,7 @@ from imagegate.errors import CostCapExceededError, RequestError, UnpricedModelEr
 from imagegate.guards.admission import Admission, Guard, Refusal, priced_by
 from imagegate.request import QUALITY_LEVELS, ImageRequest, Quality, at_quality
 from imagegate.result import CostEstimate, ImageResult, ImageWarning
+from imagegate.state.costs import CostRatios, calibrated
 from imagegate.validation import check_request
 
 __all__ = ["CheckedBackend"]
@@ -31,9 +34,13 @@ class CheckedBackend(Guard):
         backend: the backend to guard.
         cap_usd: a cost cap for every request (a policy's ``max_per_request_usd``); a
             request's own ``max_cost_usd`` applies too, and the lower of the two wins.
+        costs: the ratios of what the backend billed to its estimates: estimates are
+            multiplied by its factor (`imagegate.state.costs`) before the cap is checked.
     """
 
-    def __init__(self, backend: Backend, *, cap_usd: float | None = None) -> None:
+    def __init__(
+        self, backend: Backend, *, cap_usd: float | None = None, costs: CostRatios | None = None
+    ) -> None:
         super().__init__(backend)
         self.cap_usd = cap_usd
         caps = self._capabilities
@@ -47,9 +54,12 @@ class CheckedBackend(Guard):
         self._negative_prompt = caps.negative_prompt
         self._lora = caps.lora
         pricer = priced_by(backend)
-        self._estimate = pricer.estimate_cost
-        # Priced from the catalog, `assess` depends on nothing but the request's content: a
-        # router may keep its verdict for requests alike (`imagegate.routing.plan`).
+        self._estimate: Callable[[ImageRequest], CostEstimate] = pricer.estimate_cost
+        if costs is not None:
+            self._estimate = _calibrating(pricer.estimate_cost, costs, self._name)
+        # Priced from the catalog, `assess` depends on nothing but the request's content (and
+        # the cost factors, whose `version` says when they change): a router may keep its
+        # verdict for requests alike (`imagegate.routing.plan`).
         self.catalog_priced = priced_by_catalog(pricer)
         self._geometry_ok: dict[tuple[str | None, str | None, bool], bool] = {}
         # Whether ``quality="auto"`` is resolved: only where the catalog's price says what
@@ -174,3 +184,14 @@ class CheckedBackend(Guard):
         warnings = tuple(dict.fromkeys((*admission.warnings, *result.warnings)))
         cost = result.cost.model_copy(update={"estimate": admission.estimate})
         return result.model_copy(update={"warnings": warnings, "cost": cost})
+
+
+def _calibrating(
+    estimate: Callable[[ImageRequest], CostEstimate], costs: CostRatios, backend: str
+) -> Callable[[ImageRequest], CostEstimate]:
+    """`estimate`, multiplied by `backend`'s cost factor."""
+
+    def calibrating(request: ImageRequest) -> CostEstimate:
+        return calibrated(estimate(request), costs.factor(backend))
+
+    return calibrating

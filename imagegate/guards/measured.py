@@ -18,6 +18,7 @@ from imagegate.request import ImageRequest
 from imagegate.result import ImageResult
 from imagegate.state.bookkeeping import after_call, bookkeep, bookkept
 from imagegate.state.circuit import CircuitBreakers
+from imagegate.state.costs import CostRatios
 from imagegate.state.latency import LatencyStats
 
 __all__ = ["CIRCUIT_OPEN", "Measured"]
@@ -29,8 +30,9 @@ _NOT_THE_BACKENDS_FAULT = (RequestError, BudgetExceededError, StateUnavailableEr
 
 
 class Measured(Wrapper):
-    """Records every call's latency and outcome, and refuses calls while the circuit is open
-    (letting one probe through once it has cooled down)."""
+    """Records every call's latency and outcome, and what it was billed against its estimate
+    (to `costs`, when given), and refuses calls while the circuit is open (letting one probe
+    through once it has cooled down)."""
 
     def __init__(
         self,
@@ -38,11 +40,13 @@ class Measured(Wrapper):
         *,
         latency: LatencyStats,
         circuits: CircuitBreakers,
+        costs: CostRatios | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         super().__init__(inner)
         self.latency = latency
         self.circuits = circuits
+        self.costs = costs
         self._clock = clock
         self._circuit_state = circuits.state  # looked up once: asked on every decision
         name = self.name
@@ -85,6 +89,11 @@ class Measured(Wrapper):
             # writer: one wait for all of them.
             later.add("the success", self.circuits.record, self.name, ok=True)
             later.add("the latency", self.latency.record, self.name, result.timings.total_s)
+            estimate, actual = result.cost.estimate, result.cost.actual_usd
+            if self.costs is not None and actual is not None and estimate.priced:
+                # Against the price's own figure: the factor applied is what is being learned.
+                uncorrected = estimate.usd / estimate.factor
+                later.add("the cost ratio", self.costs.record, self.name, uncorrected, actual)
             kept = await later.made()
         if not kept:
             return result

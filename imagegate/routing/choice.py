@@ -164,6 +164,7 @@ class Chooser:
             family,
             warnings,
             chosen.quality,
+            chosen.estimate.factor,
             *map(id, ordered),
             None,
             *map(id, excluded),
@@ -184,6 +185,7 @@ class Chooser:
                 family_backends=members if family is not None else (),
                 warnings=warnings,
                 quality=chosen.quality,
+                cost_factor=chosen.estimate.factor,
             )
             if len(self._decisions) >= _DECISIONS:
                 self._decisions.clear()

@@ -1,5 +1,6 @@
 """Building a `Router` from a routing policy: one backend per enabled entry, and the state
-stores the policy names (`StateStores`: ledger, latency measurements, circuits, job journal).
+stores the policy names (`StateStores`: ledger, latency measurements, cost ratios, circuits, job
+journal).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from imagegate.routing.policy import BackendEntry, Policy, StatePolicy, TextPoli
 from imagegate.routing.router import RoutedBackend, Router, is_private
 from imagegate.routing.stores import StateStores
 from imagegate.state.circuit import CircuitBreakers
+from imagegate.state.costs import CostRatios
 from imagegate.state.journal import JobJournal
 from imagegate.state.latency import LatencyStats
 from imagegate.state.ledger import Ledger
@@ -40,6 +42,7 @@ def router_from_policy(
     ledger: Ledger | None = None,
     latency: LatencyStats | None = None,
     circuits: CircuitBreakers | None = None,
+    costs: CostRatios | None = None,
 ) -> Router:
     """The router a policy describes (see `Client.from_policy` for the arguments).
 
@@ -82,6 +85,7 @@ def router_from_policy(
         ledger=ledger or state.ledger(),
         latency=latency or state.latency(),
         circuits=circuits or state.circuits(),
+        costs=costs or (state.costs() if policy.cost.learn.enabled else None),
     )
 
 

@@ -149,11 +149,20 @@ class PrivacyPolicy(_Section):
     )
 
 
+class LearnedCostPolicy(_Section):
+    """Estimates corrected by what backends were billed (`imagegate.state.costs`)."""
+
+    enabled: bool = Field(True, description="Correct estimates by the recent billing.")
+    window: int = Field(100, ge=1, description="Recent calls per backend the factor uses.")
+    min_samples: int = Field(10, ge=1, description="Calls before the factor is used whole.")
+
+
 class CostPolicy(_Section):
-    """Caps per request and budgets over time."""
+    """Caps per request, budgets over time, and estimates that follow billing."""
 
     max_per_request_usd: float | None = Field(None, ge=0)
     budgets: tuple[Budget, ...] = ()
+    learn: LearnedCostPolicy = LearnedCostPolicy()
 
 
 class LatencyPolicy(_Section):

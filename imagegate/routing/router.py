@@ -46,6 +46,7 @@ from imagegate.routing.plan import Candidate, Estimates, Plan, Serving, shape_of
 from imagegate.routing.policy import Policy
 from imagegate.routing.textneed import detect_text_need, text_need_of
 from imagegate.state.circuit import CircuitBreakers
+from imagegate.state.costs import CostRatios
 from imagegate.state.latency import CachedLatencyStats, LatencyEstimate, LatencyStats
 from imagegate.state.ledger import Ledger
 
@@ -90,6 +91,7 @@ class Router(Admitting):
         ledger: Ledger,
         latency: LatencyStats,
         circuits: CircuitBreakers,
+        costs: CostRatios | None = None,
         budget_refresh_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -99,6 +101,7 @@ class Router(Admitting):
         self.ledger = ledger
         self.latency = latency
         self.circuits = circuits
+        self.costs = costs
         self.budgets = Budgets(ledger, policy.cost.budgets, refresh_s=budget_refresh_s, clock=clock)
         self._chains: dict[str, Guarded] = {
             routed.name: guard(
@@ -108,6 +111,7 @@ class Router(Admitting):
                 budgets=self.budgets,
                 latency=latency,
                 circuits=circuits,
+                costs=costs,
             )
             for routed in backends
             if routed.backend is not None
@@ -215,7 +219,15 @@ class Router(Admitting):
         if shape is not None:
             # The plan holds the text need and the budgets, so their identities stay theirs.
             budgets = self.budgets
-            key = (shape, id(need), only, id(budgets.budgets), budgets.counted(request), named)
+            key = (
+                shape,
+                id(need),
+                only,
+                id(budgets.budgets),
+                budgets.counted(request),
+                named,
+                0 if self.costs is None else self.costs.version(),
+            )
             plan = self._plans.get(key)
             if plan is not None:
                 return plan

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 from imagegate.errors import ConfigError
 from imagegate.routing.policy import Policy
 from imagegate.state.circuit import CircuitBreakers, MemoryCircuitBreakers
+from imagegate.state.costs import CachedCostRatios
 from imagegate.state.journal import JobJournal
 from imagegate.state.latency import LatencyStats
 from imagegate.state.ledger import Ledger
 from imagegate.state.redis import (
     RedisCircuitBreakers,
+    RedisCostRatios,
     RedisJournal,
     RedisLatencyStats,
     RedisLedger,
@@ -25,6 +27,7 @@ from imagegate.state.redis import (
     connect,
 )
 from imagegate.state.schemas import SchemaCache
+from imagegate.state.sqlite.costs import SQLiteCostRatios
 from imagegate.state.sqlite.journal import SQLiteJournal
 from imagegate.state.sqlite.latency import SQLiteLatencyStats
 from imagegate.state.sqlite.ledger import SQLiteLedger
@@ -66,6 +69,21 @@ class StateStores:
                 min_samples=min_samples,
             )
         return SQLiteLatencyStats(self._sqlite_path, window=window, min_samples=min_samples)
+
+    def costs(self) -> CachedCostRatios:
+        """The ratios of actual to estimated cost, with the policy's window and minimum of
+        samples (``cost.learn``)."""
+        learn = self._policy.cost.learn
+        if self._on_redis:
+            return RedisCostRatios(
+                self._redis,
+                prefix=self._policy.state.prefix,
+                window=learn.window,
+                min_samples=learn.min_samples,
+            )
+        return SQLiteCostRatios(
+            self._sqlite_path, window=learn.window, min_samples=learn.min_samples
+        )
 
     def circuits(self) -> CircuitBreakers:
         """The circuit breakers, under the policy's ``circuit_breaker`` settings."""

@@ -45,7 +45,9 @@ class FakeBackend:
     Args:
         name: the model name it serves, e.g. ``"fake/model"``.
         capabilities: what it claims to do (default: everything).
-        price_per_image: the cost it reports, in USD.
+        price_per_image: its estimate per image, in USD.
+        billed_per_image: what it bills per image (default: `price_per_image`), as a provider
+            whose price has changed since its estimate was written.
         latency_s: how long each call takes.
         failures: errors to raise, one per call, before it starts succeeding.
 
@@ -61,12 +63,14 @@ class FakeBackend:
         *,
         capabilities: Capabilities = PERMISSIVE,
         price_per_image: float = 0.0,
+        billed_per_image: float | None = None,
         latency_s: float = 0.0,
         failures: Iterable[Exception] = (),
     ) -> None:
         self._name = name
         self._capabilities = capabilities
         self.price_per_image = price_per_image
+        self.billed_per_image = price_per_image if billed_per_image is None else billed_per_image
         self.latency_s = latency_s
         self.failures = list(failures)
         self.calls: list[ImageRequest] = []
@@ -128,13 +132,18 @@ class FakeBackend:
             )
             for index in range(request.n)
         )
-        estimate = self._price(request)  # what it bills, not a second estimate of the caller's
+        estimate = self._price(request)  # its own, not a second estimate of the caller's
+        billed = request.n * self.billed_per_image
         return ImageResult(
             images=images,
             backend=self._name,
             provider_model=self._name,
             request_id=request.request_id,
-            cost=Cost(estimate=estimate, actual_usd=estimate.usd, actual_basis=estimate.basis),
+            cost=Cost(
+                estimate=estimate,
+                actual_usd=billed,
+                actual_basis=f"{request.n} x ${self.billed_per_image:g} per image billed (fake)",
+            ),
             timings=Timings(
                 running_s=time.perf_counter() - started, total_s=time.perf_counter() - started
             ),

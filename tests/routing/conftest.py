@@ -43,6 +43,7 @@ def routed(
     name: str,
     *,
     price: float | None = None,
+    billed: float | None = None,
     latency_s: float = 0.0,
     failures: Sequence[Exception] = (),
     private: bool | None = None,
@@ -50,7 +51,8 @@ def routed(
     prior_s: float | None = None,
 ) -> RoutedBackend:
     """A fake backend with the catalog's capabilities and prior, and a flat price per image
-    (by default the catalog's for a short prompt)."""
+    (by default the catalog's for a short prompt), billing `billed` per image (default: its
+    price)."""
     spec = get_model(name)
     if prior_s is not None:
         prior = LatencyPrior(p50_s=prior_s, p95_s=2 * prior_s, source="test")
@@ -61,6 +63,7 @@ def routed(
     fake: dict[str, Any] = {
         "capabilities": spec.capabilities,
         "price_per_image": usd,
+        "billed_per_image": billed,
         "latency_s": latency_s,
         "failures": failures,
     }

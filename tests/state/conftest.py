@@ -18,11 +18,13 @@ from typing import Any, Literal, TypeVar
 import pytest
 
 from imagegate.state.circuit import CircuitBreakers, CircuitPolicy, MemoryCircuitBreakers
+from imagegate.state.costs import CachedCostRatios
 from imagegate.state.journal import JobJournal, MemoryJournal
 from imagegate.state.latency import CachedLatencyStats
 from imagegate.state.ledger import LedgerBase
 from imagegate.state.redis import (
     RedisCircuitBreakers,
+    RedisCostRatios,
     RedisJournal,
     RedisLatencyStats,
     RedisLedger,
@@ -30,6 +32,7 @@ from imagegate.state.redis import (
     connect,
 )
 from imagegate.state.schemas import MemorySchemaCache, SchemaCache
+from imagegate.state.sqlite.costs import SQLiteCostRatios
 from imagegate.state.sqlite.journal import SQLiteJournal
 from imagegate.state.sqlite.latency import SQLiteLatencyStats
 from imagegate.state.sqlite.ledger import MemoryLedger, SQLiteLedger
@@ -46,9 +49,9 @@ class StateLocation:
 
     In ``memory`` every call gives the one store of its kind, as the threads of a process
     share it, made with the first call's options: a `MemoryJournal`, a `MemoryLedger`, a
-    `SQLiteLatencyStats` on ':memory:' (imagegate has no other latency store in memory: it is
-    what a policy's ``state.path: ':memory:'`` gives) and `MemoryCircuitBreakers`. Closing
-    the location forgets them, as a process that stops does.
+    `SQLiteLatencyStats` and `SQLiteCostRatios` on ':memory:' (imagegate has no other latency
+    or cost store in memory: it is what a policy's ``state.path: ':memory:'`` gives) and
+    `MemoryCircuitBreakers`. Closing the location forgets them, as a process that stops does.
     """
 
     kind: Literal["memory", "sqlite", "redis"]
@@ -81,6 +84,16 @@ class StateLocation:
         if self.kind == "sqlite":
             return self._keep(SQLiteLatencyStats(self.path, **options))
         return RedisLatencyStats(self._connect(), prefix=self.prefix, **options)
+
+    def costs(self, **options: Any) -> CachedCostRatios:
+        """Cost ratios here."""
+        if self.kind == "memory":
+            return self._in_memory(
+                "costs", lambda: self._keep(SQLiteCostRatios(":memory:", **options))
+            )
+        if self.kind == "sqlite":
+            return self._keep(SQLiteCostRatios(self.path, **options))
+        return RedisCostRatios(self._connect(), prefix=self.prefix, **options)
 
     def circuits(self, policy: CircuitPolicy, **options: Any) -> CircuitBreakers:
         """Circuit breakers here: on Redis, or in memory (where SQLite state keeps them)."""

@@ -1,5 +1,6 @@
 """imagegate's shared state on Redis, for many gateway instances: ledger, latency measurements,
-circuit breakers, job journal and schema cache, behind the same interfaces as the SQLite stores.
+cost ratios, circuit breakers, job journal and schema cache, behind the same interfaces as the
+SQLite stores.
 
 ``state: {backend: redis, url: redis://host:6379/0}`` in ``routing.yaml`` selects them. They
 need the ``redis`` extra (``pip install 'imagegate[redis]'``); `connect` says so when it is
@@ -10,6 +11,7 @@ not supported, as the ledger's script reads keys it cannot name in advance.
 
 from imagegate.state.redis.circuit import RedisCircuitBreakers
 from imagegate.state.redis.connection import connect
+from imagegate.state.redis.costs import RedisCostRatios
 from imagegate.state.redis.journal import RedisJournal
 from imagegate.state.redis.latency import RedisLatencyStats
 from imagegate.state.redis.ledger import RedisLedger
@@ -17,6 +19,7 @@ from imagegate.state.redis.schemas import RedisSchemaCache
 
 __all__ = [
     "RedisCircuitBreakers",
+    "RedisCostRatios",
     "RedisJournal",
     "RedisLatencyStats",
     "RedisLedger",
