@@ -11,6 +11,9 @@ of it, each gateway in its own process:
              an openai model on the emulator's base URL, and a master key
 - portkey:   the Portkey gateway (Node, from bench/peers/node_modules: `make bench-peers`)
              with ``x-portkey-provider: openai`` and ``x-portkey-custom-host`` the emulator
+- relay:     bench/peers/relay.py, the least a Python gateway on imagegate's stack can be
+             (uvicorn in front, imagegate's HTTP/1.1 pool behind, nothing between): the floor
+             of any gateway here in Python, not a product
 
 and `direct`, the same SDK call at the emulator itself: the floor. The client is the official
 openai SDK (``AsyncOpenAI``, ``max_retries=0``) in this process. Two images: the flat 1024x1024
@@ -28,7 +31,7 @@ started is reported and left out; an error answer from any gateway stops the ben
 
     python bench/gateway_servers.py [--requests 40] [--bursts 4] [--concurrency 16]
                                     [--provider-s 0.2] [--kinds flat,photo]
-                                    [--gateways imagegate,litellm,portkey]
+                                    [--gateways imagegate,litellm,portkey,relay]
 """
 
 from __future__ import annotations
@@ -278,7 +281,30 @@ def start_portkey(api_root: str, folder: Path) -> Gateway:
     )
 
 
-STARTERS = {"imagegate": start_imagegate, "litellm": start_litellm, "portkey": start_portkey}
+def start_relay(api_root: str, folder: Path) -> Gateway:
+    port = free_port()
+    origin = httpx.URL(api_root).copy_with(path="/", query=None)
+    script = PEERS / "relay.py"
+    command = [sys.executable, str(script), "--port", str(port), "--upstream", str(origin)]
+    process, log = spawn("relay", command, folder, {})
+    local = f"http://127.0.0.1:{port}"
+    return Gateway(
+        "relay",
+        f"{local}{httpx.URL(api_root).path}",
+        EMULATOR_KEY,
+        "gpt-image-2",
+        process=process,
+        ready_url=f"{local}/healthz",
+        log=log,
+    )
+
+
+STARTERS = {
+    "imagegate": start_imagegate,
+    "litellm": start_litellm,
+    "portkey": start_portkey,
+    "relay": start_relay,
+}
 
 
 def log_tail(gateway: Gateway) -> str:
@@ -454,7 +480,7 @@ def report(title: str, phases: dict[str, Phase], rss: dict[str, int]) -> dict[st
         )
     if "imagegate" in figures:
         ours = figures["imagegate"]
-        for peer in ("litellm", "portkey"):
+        for peer in ("litellm", "portkey", "relay"):
             if peer in figures:
                 theirs = figures[peer]
                 print(
@@ -595,7 +621,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="requests per burst")
     parser.add_argument("--provider-s", type=float, default=0.2, help="emulator s per image")
     parser.add_argument("--kinds", default="flat,photo", help="flat, photo or both")
-    parser.add_argument("--gateways", default="imagegate,litellm,portkey")
+    parser.add_argument("--gateways", default="imagegate,litellm,portkey,relay")
     parser.add_argument("--start-timeout", type=float, default=120.0, help="s for each to start")
     args = parser.parse_args()
     args.gateways = [name for name in args.gateways.split(",") if name]
