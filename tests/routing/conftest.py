@@ -12,6 +12,7 @@ from imagegate.catalog.pricing import PerImagePrice
 from imagegate.routing.policy import Policy
 from imagegate.routing.router import RoutedBackend, Router
 from imagegate.state.circuit import MemoryCircuitBreakers
+from imagegate.state.sqlite.costs import SQLiteCostRatios
 from imagegate.state.sqlite.latency import SQLiteLatencyStats
 from imagegate.state.sqlite.ledger import SQLiteLedger
 from imagegate.testing import FakeBackend
@@ -79,21 +80,29 @@ MakeRouter = Callable[..., Router]
 
 @pytest.fixture
 def make_router(tmp_path: Path) -> Iterator[MakeRouter]:
-    """Build a router over fake backends, with fresh state in a temporary database."""
+    """Build a router over fake backends, with fresh state in a temporary database; with
+    `learn_after`, its estimates follow billing once that many calls were measured."""
     stores: list[Any] = []
 
-    def make(backends: Sequence[RoutedBackend], **policy: Any) -> Router:
+    def make(
+        backends: Sequence[RoutedBackend], *, learn_after: int | None = None, **policy: Any
+    ) -> Router:
         document = {"backends": [{"model": b.name} for b in backends], **policy}
         loaded = Policy.from_dict(document)
         ledger = SQLiteLedger(tmp_path / "state.db")
         latency = SQLiteLatencyStats(tmp_path / "state.db", refresh_s=0)
         stores.extend([ledger, latency])
+        costs = None
+        if learn_after is not None:
+            costs = SQLiteCostRatios(tmp_path / "state.db", min_samples=learn_after, refresh_s=0)
+            stores.append(costs)
         return Router(
             loaded,
             backends,
             ledger=ledger,
             latency=latency,
             circuits=MemoryCircuitBreakers(loaded.circuit_breaker),
+            costs=costs,
         )
 
     yield make

@@ -3,7 +3,7 @@ next estimates, the choice of the cheapest, caps and budgets, and explain() says
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +15,19 @@ from imagegate import ImageRequest
 from imagegate.cli.app import app
 from imagegate.errors import CostCapExceededError
 from imagegate.routing.from_policy import router_from_policy
-from imagegate.routing.policy import Policy
-from imagegate.routing.router import RoutedBackend, Router
-from imagegate.state.circuit import MemoryCircuitBreakers
+from imagegate.routing.router import Router
 from imagegate.state.sqlite.costs import SQLiteCostRatios
-from imagegate.state.sqlite.latency import SQLiteLatencyStats
-from imagegate.state.sqlite.ledger import SQLiteLedger
 
-from .conftest import client_for, routed
+from .conftest import MakeRouter, client_for, routed
 
 FAL = "fal/flux-schnell"
 REPLICATE = "replicate/flux-schnell"
 
 
 @pytest.fixture
-def learning(tmp_path: Path) -> Iterator[Any]:
-    """Build a router whose estimates learn from billing (after 4 calls), state in a file."""
-    stores: list[Any] = []
-
-    def make(backends: Sequence[RoutedBackend], **policy: Any) -> Router:
-        loaded = Policy.from_dict({"backends": [{"model": b.name} for b in backends], **policy})
-        path = tmp_path / "state.db"
-        ledger, latency = SQLiteLedger(path), SQLiteLatencyStats(path, refresh_s=0)
-        costs = SQLiteCostRatios(path, min_samples=4, refresh_s=0)
-        stores.extend([ledger, latency, costs])
-        return Router(
-            loaded,
-            backends,
-            ledger=ledger,
-            latency=latency,
-            circuits=MemoryCircuitBreakers(loaded.circuit_breaker),
-            costs=costs,
-        )
-
-    yield make
-    for store in stores:
-        store.close()
+def learning(make_router: MakeRouter) -> MakeRouter:
+    """A router whose estimates follow billing once 4 calls were measured."""
+    return functools.partial(make_router, learn_after=4)
 
 
 async def served(router: Router, times: int, **request: Any) -> None:
@@ -59,7 +36,9 @@ async def served(router: Router, times: int, **request: Any) -> None:
             await client.generate("a lighthouse at dusk", **request)
 
 
-async def test_a_backend_billed_half_its_estimate_is_estimated_at_half(learning: Any) -> None:
+async def test_a_backend_billed_half_its_estimate_is_estimated_at_half(
+    learning: MakeRouter,
+) -> None:
     router = learning([routed(FAL, price=0.04, billed=0.02)])
     assert router.decide(ImageRequest(prompt="a fox")).estimated_cost_usd == pytest.approx(0.04)
     await served(router, 4)
@@ -71,13 +50,13 @@ async def test_a_backend_billed_half_its_estimate_is_estimated_at_half(learning:
     )
 
 
-async def test_the_factor_is_learned_against_the_prices_own_figure(learning: Any) -> None:
+async def test_the_factor_is_learned_against_the_prices_own_figure(learning: MakeRouter) -> None:
     router = learning([routed(FAL, price=0.04, billed=0.02)])
     await served(router, 12)  # corrected estimates all along from the fifth call
     assert router.decide(ImageRequest(prompt="a fox")).cost_factor == 0.5
 
 
-async def test_the_cheapest_is_chosen_by_what_was_billed(learning: Any) -> None:
+async def test_the_cheapest_is_chosen_by_what_was_billed(learning: MakeRouter) -> None:
     router = learning([routed(REPLICATE, price=0.03), routed(FAL, price=0.04, billed=0.01)])
     assert router.decide(ImageRequest(prompt="a fox")).chosen == REPLICATE
     await served(router, 4, model=FAL)
@@ -85,14 +64,14 @@ async def test_the_cheapest_is_chosen_by_what_was_billed(learning: Any) -> None:
     assert (decision.chosen, decision.estimated_cost_usd) == (FAL, pytest.approx(0.01))
 
 
-async def test_a_corrected_estimate_is_what_the_cap_holds(learning: Any) -> None:
+async def test_a_corrected_estimate_is_what_the_cap_holds(learning: MakeRouter) -> None:
     router = learning([routed(FAL, price=0.04, billed=0.08)])
     await served(router, 4)
     with pytest.raises(CostCapExceededError, match=r"\$0\.0800"):
         router.decide(ImageRequest(prompt="a fox", max_cost_usd=0.05))
 
 
-async def test_a_budget_reserves_the_corrected_estimate(learning: Any) -> None:
+async def test_a_budget_reserves_the_corrected_estimate(learning: MakeRouter) -> None:
     daily = {"name": "daily", "limit_usd": 1.0, "period": "day"}
     router = learning([routed(FAL, price=0.04, billed=0.02)], cost={"budgets": [daily]})
     await served(router, 4)
