@@ -187,16 +187,7 @@ class Downloader:
         if not self._resolves:
             # No socket: the transport routes by the URL's own host, so that is what is sent.
             return url.raw_host.decode("ascii")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        try:
-            infos = await anyio.getaddrinfo(
-                url.raw_host.decode("ascii"), port, type=socket.SOCK_STREAM
-            )
-        except OSError as exc:
-            raise OutputDownloadError(
-                f"cannot resolve output host {host!r}: {exc}", retryable=True, backend=backend
-            ) from exc
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+        addresses = _literal(host) or await self._resolved(url, backend)
         for address in addresses:
             if address.is_loopback and self.policy.allow_loopback:
                 continue
@@ -211,6 +202,21 @@ class Downloader:
                 f"cannot resolve output host {host!r}: no address", retryable=True, backend=backend
             )
         return str(addresses[0])
+
+    async def _resolved(
+        self, url: httpx.URL, backend: str
+    ) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        """Every address `url`'s host resolves to."""
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            infos = await anyio.getaddrinfo(
+                url.raw_host.decode("ascii"), port, type=socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            raise OutputDownloadError(
+                f"cannot resolve output host {url.host!r}: {exc}", retryable=True, backend=backend
+            ) from exc
+        return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
     def _checked(
         self, data: bytes, backend: str, job_id: str | None, *, url: str
@@ -267,3 +273,12 @@ def _data_uri(uri: str, backend: str) -> bytes:
         return unquote_to_bytes(payload)
     except (binascii.Error, ValueError) as exc:
         raise OutputDownloadError(f"malformed data: URI ({exc})", backend=backend) from None
+
+
+def _literal(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The address an IP-literal host is (checked as a resolved one would be, with no lookup
+    on a thread); empty for a name."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        return []
