@@ -102,7 +102,7 @@ class CachedCostRatios(ABC):
     a per-backend cache that is read again once `refresh_s` old.
 
     A store implements `record` (calling `_recorded` after each write), `_recent_ratios` and
-    `_backends`.
+    `_backends`. This process's records update the cached factor in memory.
 
     Args:
         window: how many of a backend's most recent ratios are kept and measured.
@@ -125,7 +125,8 @@ class CachedCostRatios(ABC):
         self._min_samples = min_samples
         self._refresh_s = refresh_s
         self._monotonic = monotonic
-        self._cache: dict[str, tuple[CostFactor, float]] = {}
+        # Per backend: its factor, when it was read, and the ratios it is of, newest first.
+        self._cache: dict[str, tuple[CostFactor, float, tuple[float, ...]]] = {}
         self._lock = threading.Lock()
         self._version = 0
         self._checked_at = -math.inf
@@ -136,7 +137,7 @@ class CachedCostRatios(ABC):
 
     @abstractmethod
     def _recent_ratios(self, backend: str) -> list[float]:
-        """`backend`'s most recent `window` ratios."""
+        """`backend`'s most recent `window` ratios, newest first."""
 
     @abstractmethod
     def _backends(self) -> list[str]:
@@ -163,20 +164,29 @@ class CachedCostRatios(ABC):
         """The factor of every backend with a ratio recorded, read afresh."""
         return {backend: self._read(backend) for backend in sorted(self._backends())}
 
-    def _recorded(self, backend: str) -> None:
-        """Read `backend`'s factor again: this process has just recorded a ratio."""
-        self._read(backend)
+    def _recorded(self, backend: str, ratio: float) -> None:
+        """Count this process's `ratio` for `backend` in its cached factor (read from the
+        store when none is cached)."""
+        with self._lock:
+            cached = self._cache.get(backend)
+        if cached is None:
+            self._read(backend)
+            return
+        self._keep(backend, (ratio, *cached[2][: self._window - 1]), cached[1])
 
     def _read(self, backend: str) -> CostFactor:
-        made = self._factor(self._recent_ratios(backend))
+        return self._keep(backend, tuple(self._recent_ratios(backend)), self._monotonic())
+
+    def _keep(self, backend: str, ratios: tuple[float, ...], read_at: float) -> CostFactor:
+        made = self._factor(ratios)
         with self._lock:
             cached = self._cache.get(backend)
             if (cached[0].factor if cached is not None else 1.0) != made.factor:
                 self._version += 1
-            self._cache[backend] = (made, self._monotonic())
+            self._cache[backend] = (made, read_at, ratios)
         return made
 
-    def _factor(self, ratios: list[float]) -> CostFactor:
+    def _factor(self, ratios: tuple[float, ...]) -> CostFactor:
         if not ratios:
             return _PRIOR
         median = statistics.median(ratios)

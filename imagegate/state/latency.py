@@ -57,12 +57,14 @@ class LatencyStats(Protocol):
 
 
 class _Window(NamedTuple):
-    """A backend's measured percentiles, as last read from the database."""
+    """A backend's measured percentiles, as last read from the database (with this process's
+    records since), and the durations they are of, newest first."""
 
     p50_s: float
     p95_s: float
     samples: int
     read_at: float
+    recent: tuple[float, ...]
 
 
 def _percentile(ordered: Sequence[float], fraction: float) -> float:
@@ -78,6 +80,8 @@ class CachedLatencyStats(ABC):
     prior, answered from a per-backend cache that is read again once `refresh_s` old.
 
     A store implements `record` (calling `_recorded` after each write) and `_recent_seconds`.
+    This process's records update the cached figures in memory, so that the estimate after a
+    call is not a read of the store.
 
     Args:
         window: how many of a backend's most recent successful calls are measured (as many
@@ -120,7 +124,7 @@ class CachedLatencyStats(ABC):
     @abstractmethod
     def _recent_seconds(self, backend: str, oldest: float) -> list[float]:
         """The durations of `backend`'s most recent `window` successful calls recorded at
-        timestamp `oldest` or later."""
+        timestamp `oldest` or later, newest first."""
 
     def estimate(self, backend: str, prior_p50_s: float, prior_p95_s: float) -> LatencyEstimate:
         """The expected p50 and p95 of `backend`, from measurements and the prior."""
@@ -155,31 +159,39 @@ class CachedLatencyStats(ABC):
             "blended",
         )
 
-    def _recorded(self, backend: str) -> None:
-        """Drop the backend's cached figures: this process has just written a sample."""
+    def _recorded(self, backend: str, seconds: float, *, ok: bool) -> None:
+        """Count this process's sample of `backend` in its cached figures (a failed call
+        changes none; with `max_age`, whose samples age out, they are read again)."""
         with self._cache_lock:
             self._writes += 1
-            self._cache.pop(backend, None)
+            window = self._cache.get(backend)
+            if window is None or not ok:
+                return
+            if self._max_age is not None:
+                del self._cache[backend]
+                return
+            recent = (seconds, *window.recent[: self._window - 1])
+            self._cache[backend] = _measured(recent, window.read_at)
 
     def _read(self, backend: str) -> _Window:
         """Measure `backend`'s recent successful calls and cache the result."""
         writes = self._writes
         oldest = -math.inf if self._max_age is None else (self._now() - self._max_age).timestamp()
-        ordered = sorted(self._recent_seconds(backend, oldest))
-        window = (
-            _Window(
-                _percentile(ordered, 0.5),
-                _percentile(ordered, 0.95),
-                len(ordered),
-                self._monotonic(),
-            )
-            if ordered
-            else _Window(0.0, 0.0, 0, self._monotonic())
-        )
+        window = _measured(tuple(self._recent_seconds(backend, oldest)), self._monotonic())
         with self._cache_lock:
             if writes == self._writes:
                 self._cache[backend] = window
         return window
+
+
+def _measured(recent: tuple[float, ...], read_at: float) -> _Window:
+    """The percentiles of `recent` (durations, newest first)."""
+    if not recent:
+        return _Window(0.0, 0.0, 0, read_at, ())
+    ordered = sorted(recent)
+    return _Window(
+        _percentile(ordered, 0.5), _percentile(ordered, 0.95), len(ordered), read_at, recent
+    )
 
 
 def check_duration(seconds: float) -> None:

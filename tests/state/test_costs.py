@@ -129,3 +129,26 @@ def test_a_calibrated_estimate_says_what_it_was_multiplied_by() -> None:
         "(median actual/estimate of 40 calls: 0.255)"
     )
     assert calibrated(estimate, CostFactor(1.0, 0, "prior", 1.0)) is estimate
+
+
+def test_this_instances_records_update_its_factor_without_reading_the_store(
+    ratios: CachedCostRatios, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    billed(ratios, FLUX, (0.04, 0.02))
+
+    def no_store(backend: str) -> None:
+        raise AssertionError(f"read the store for {backend}")
+
+    monkeypatch.setattr(ratios, "_recent_ratios", no_store)
+    billed(ratios, FLUX, *[(0.04, 0.02)] * 3)
+    assert ratios.factor(FLUX) == CostFactor(0.5, 4, "measured", 0.5)
+
+
+def test_the_factor_from_memory_is_the_one_the_store_gives(
+    state: StateLocation, clock: Clock
+) -> None:
+    warm = open_ratios(state, clock, window=4)
+    billed(warm, FLUX, (1.0, 9.0))
+    billed(warm, FLUX, *[(1.0, r) for r in (0.5, 0.6, 0.7, 0.8)])
+    cold = open_ratios(state, clock, window=4)
+    assert warm.factor(FLUX) == cold.factor(FLUX)

@@ -161,6 +161,34 @@ def test_a_warm_estimate_is_answered_from_memory(
     assert stats.estimate(FLUX, *PRIOR) == first
 
 
+def test_this_instances_records_update_a_warm_estimate_without_reading_the_store(
+    stats: CachedLatencyStats, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(5):
+        stats.record(FLUX, 2.0)
+    stats.estimate(FLUX, *PRIOR)
+
+    def no_database(backend: str) -> None:
+        raise AssertionError(f"read the database for {backend}")
+
+    monkeypatch.setattr(stats, "_read", no_database)
+    for _ in range(5):
+        stats.record(FLUX, 4.0)
+    stats.record(FLUX, 60.0, ok=False)
+    assert stats.estimate(FLUX, *PRIOR) == LatencyEstimate(3.0, 4.0, 10, "measured")
+
+
+def test_the_estimate_from_memory_is_the_one_the_store_gives(
+    state: StateLocation, clocks: Clocks
+) -> None:
+    warm = open_stats(state, clocks, window=4)
+    warm.estimate(FLUX, *PRIOR)
+    for seconds in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):
+        warm.record(FLUX, seconds)
+    cold = open_stats(state, clocks, window=4)
+    assert warm.estimate(FLUX, *PRIOR) == cold.estimate(FLUX, *PRIOR)
+
+
 def test_many_estimates_at_once_are_each_backends_estimate(stats: CachedLatencyStats) -> None:
     for seconds in (1.0, 1.0, 3.0):
         stats.record(FLUX, seconds)

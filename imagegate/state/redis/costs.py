@@ -61,7 +61,7 @@ class RedisCostRatios(CachedCostRatios):
             write.ltrim(key, 0, self._window - 1)
             write.sadd(f"{self._keys}backends", backend)
             write.execute()
-        self._recorded(backend)
+        self._recorded(backend, ratio)
 
     def _recent_ratios(self, backend: str) -> list[float]:
         items = self._redis.lrange(f"{self._keys}{backend}", 0, self._window - 1)

@@ -66,7 +66,7 @@ class RedisLatencyStats(CachedLatencyStats):
             write.lpush(key, f"{self._now().timestamp()!r} {seconds!r}")
             write.ltrim(key, 0, self._window - 1)
             write.execute()
-        self._recorded(backend)
+        self._recorded(backend, seconds, ok=ok)
 
     def _recent_seconds(self, backend: str, oldest: float) -> list[float]:
         samples = (

@@ -64,7 +64,7 @@ class SQLiteCostRatios(CachedCostRatios):
                 " ORDER BY id DESC LIMIT 1 OFFSET ?)",
                 (backend, backend, self._window),
             )
-        self._recorded(backend)
+        self._recorded(backend, ratio)
 
     def close(self) -> None:
         """Close the database connection; the store reopens it if used again."""

@@ -77,7 +77,7 @@ class SQLiteLatencyStats(CachedLatencyStats):
                 " ORDER BY id DESC LIMIT 1 OFFSET ?)",
                 (backend, ok, backend, ok, self._window),
             )
-        self._recorded(backend)
+        self._recorded(backend, seconds, ok=ok)
 
     def close(self) -> None:
         """Close the database connection; the stats reopen it if used again."""
