@@ -123,6 +123,8 @@ class Router(Admitting):
         self._longest_prompt = _longest_prompt(self._chains, self.backends)
         self._chooser = Chooser(policy)
         self._not_needed = text_need_of(False, (_STATED,), 0, 0, 0)
+        if policy.text.detect:
+            detect_text_need("")  # reads the scorer's weights now, not in the first request
         self._estimates: Estimates = (
             latency.estimates
             if isinstance(latency, CachedLatencyStats)

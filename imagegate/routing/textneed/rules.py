@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final, Literal, NamedTuple
 
-__all__ = ["LATIN_RULES", "NATIVE_RULES", "Kind", "Rule"]
+__all__ = ["LATIN_RULES", "NATIVE_RULES", "NEGATIVE_PROMPT", "REMOVAL", "Kind", "Rule"]
 
 
 Kind = Literal["neg", "type", "cue", "intro", "named", "carrier", "script"]
@@ -68,9 +68,17 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
     # The same, in the languages users most often write prompts in.
     Rule(
         "neg",
-        r"sin (?:texto|letras)\b|ohne (?:text|schrift)\b|sans texte\b|senza testo\b"
-        r"|sem texto\b|geen tekst\b|bez tekstu\b|bez napis\w*|nessun[ao]? (?:scritta|testo)\b"
-        r"|kein(?:e|en)? (?:text|schrift)\b|yaz\u0131s\u0131z\b",
+        r"sin (?:ning\u00fan )?(?:texto|letras|logos?|r\u00f3tulos?|escritura)\b"
+        r"|ohne (?:jeglichen )?(?:text|schrift|beschriftung|logos?|buchstaben)\b"
+        r"|sans (?:aucun )?(?:texte|\u00e9criture|inscription|lettrage|logo)s?\b|aucun texte\b"
+        r"|senza (?:testo|scritt[ae]|logo)\b"
+        r"|sem (?:nenhum )?(?:texto|letras|logo|escrita)\b|geen tekst\b"
+        r"|zonder (?:tekst|letters|logo)\b"
+        r"|bez (?:tekstu|napis\w*|liter|logo|textu|n\u00e1pis\w*)|nessun[ao]? (?:scritta|testo)\b"
+        r"|kein(?:e|en)? (?:text|schrift)\b|yaz\u0131s\u0131z\b|metinsiz\b|logosuz\b"
+        r"|f\u0103r\u0103 (?:text|inscrip\u021bii|litere|logo)\b|utan text\b|uten tekst\b"
+        r"|uden tekst\b|ilman teksti\u00e4\b|tanpa (?:teks|tulisan)\b|walang teksto\b"
+        r"|kh\u00f4ng (?:c\u00f3 )?ch\u1eef\b",
     ),
     # A blank or empty surface is asked for as such: "a blank greeting card", "an empty sign";
     # not "a poster of an empty street".
@@ -407,11 +415,26 @@ LATIN_RULES: Final[tuple[Rule, ...]] = (
 # Words in non-Latin scripts, for prompts written in them. Words there run together without
 # spaces, so these cannot start at a word boundary; they only run on prompts that are not ASCII.
 NATIVE_RULES: Final[tuple[Rule, ...]] = (
+    # An edit that takes writing away ("remove", "erase", "blur"), by language.
+    Rule(
+        "neg",
+        "消して|削除|除去|ぼかして|去掉|删除|去除|抹掉|擦掉|模糊|지워|제거|없애"
+        "|удали|убери|сотри|замажь|размой|احذف|أزل|امسح|हटा|मिटा",
+    ),
     # "no text": Japanese, Chinese, Korean, Russian.
     Rule(
         "neg",
-        "テキストなし|文字なし|无文字|不要文字|没有文字|텍스트 없이|글자 없이"
-        "|без текста|без надпис",
+        "テキストなし|文字なし|文字無し|ロゴなし|ラベルなし|文字を入れない|文字は入れない"
+        "|何も書かれていない"  # Japanese
+        "|无文字|不要文字|没有文字|不带文字|不含文字|无标签|无字|没有字|无logo"  # Chinese
+        "|텍스트 없|글자 없|글씨 없|문구 없|로고 없|라벨 없"  # Korean
+        "|без текст|без надпис|без напис|без логотип|без букв|без этикет|без етикет"
+        "|надписи нет|напису немає"  # Russian, Ukrainian
+        "|χωρίς (?:κείμενο|γράμματα|λογότυπο|επιγραφ)"  # Greek
+        "|בלי (?:שום )?(?:טקסט|כיתוב)|ללא (?:טקסט|כיתוב)"  # Hebrew
+        "|بدون (?:أي )?(?:نص|كتابة|شعار)|بلا نص"  # Arabic
+        "|बिना (?:किसी )?(?:टेक्स्ट|अक्षर|लिखावट)"  # Hindi
+        "|ไม่มี(?:ข้อความ|ตัวอักษร|โลโก้)",  # Thai
     ),
     # menu: Japanese, Chinese, Korean, Russian, Greek, Hindi, Thai, Hebrew, Arabic.
     Rule(
@@ -450,4 +473,26 @@ NATIVE_RULES: Final[tuple[Rule, ...]] = (
         "|लिखा|लिखे|लिखी|शीर्षक"  # Hindi
         "|เขียนว่า|ข้อความ",  # Thai
     ),
+)
+
+# Where a negative prompt starts ("Negative prompt: text, watermark, blurry"): what follows is what
+# the image must not show, so its "text" asks for none.
+NEGATIVE_PROMPT: Final = (
+    r"(?:\bnegative(?: prompts?)?|\bneg(?:ative)?[ _-]?prompts?|\bnegativo|\bnégatif|\bnegativ"
+    r"|ネガティブ(?:プロンプト)?|负面提示词|反向提示词|负面词|負面提示詞|네거티브(?: 프롬프트)?"
+    r"|부정 프롬프트|негативн\w*(?: промпт)?|негатив\w*|موجه سلبي|פרומפט שלילי"
+    r"|नेगेटिव(?: प्रॉम्प्ट)?|พรอมต์เชิงลบ|αρνητικ\w*)[ \t]*[:\uff1a]"
+)
+
+# An edit that takes writing away, in the verb it starts with: "remove the watermark", "please
+# blur the licence plate", "quita el logo". Text the same prompt quotes or spells out still
+# counts. (Only at the start: among the rules, these common words would slow every prompt.)
+REMOVAL: Final = (
+    r"\W*(?:(?:please|pls|can you|could you|por favor|bitte|prosz\u0119)\W+)?"
+    r"(?P<verb>remove|erase|delete|blur(?:ring)?|pixelate|get rid of|clean off|wipe off"
+    r"|crop out|quita(?:le|r)?|qu\u00edtale|elimina(?:r)?|borra(?:r)?|b\u00f3rra(?:le|me)"
+    r"|difumina|tira(?:r)?(?= (?:o|a|os|as|todo|todos) )|apaga(?:r)?|desfoca(?:r)?"
+    r"|retire(?:z)?|enl\u00e8ve(?:z)?|efface(?:z)?|supprime(?:z)?|floute(?:z)?"
+    r"|entfern\w*|l\u00f6sch\w*|verpixel\w*|rimuovi|togli|cancella|sfoca"
+    r"|verwijder\w*|wis|usu\u0144|zamaż|wymaż|kald\u0131r|bulan\u0131kla\u015ft\u0131r)\b"
 )

@@ -1,11 +1,9 @@
-"""Does an image prompt need legible text rendered in the picture, and how much?
+"""The rules' reading of a prompt: what in it asks for text, and how much literal text it spells.
 
-The router sends prompts that need text (posters with headlines, signs, menus, UI mockups,
-packaging, memes with captions, non-Latin writing...) to a backend with a high text grade and
-everything else to cheaper models. `detect_text_need` decides with a handful of regular
-expressions: no model, no network, a few microseconds per prompt. It is a heuristic, measured
-by ``bench/text_detection.py`` against two labelled sets of prompts, one of them in 13 languages
-with a held-out split.
+Regular expressions over the rules of `imagegate.routing.textneed.rules`: quoted text, cue words,
+text after "reading" or "titled", readouts, equations, non-Latin writing. Besides the verdict and
+its evidence, a scan names each thing it noticed (its cues), counted or set aside, for the learned
+scorer to weigh (`imagegate.routing.textneed.scorer`).
 """
 
 from __future__ import annotations
@@ -13,13 +11,19 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator
-from typing import Final
+from typing import Final, NamedTuple
 
 from imagegate.decision import TextNeed
 from imagegate.routing.interned import Interned
-from imagegate.routing.textneed_rules import LATIN_RULES, NATIVE_RULES, Rule
+from imagegate.routing.textneed.rules import (
+    LATIN_RULES,
+    NATIVE_RULES,
+    NEGATIVE_PROMPT,
+    REMOVAL,
+    Rule,
+)
 
-__all__ = ["detect_text_need", "text_need_of"]
+__all__ = ["Scan", "scan_text_need", "text_need_of"]
 
 
 def _alternatives(pattern: str) -> list[str]:
@@ -285,6 +289,18 @@ _EQUATION: Final = re.compile(
     rf"(?P<t>{_TERMS}[ \t]?=[ \t]?{_TERMS})(?![\w=])"
 )
 
+_NEGATIVE_PROMPT: Final = re.compile(NEGATIVE_PROMPT)
+_REMOVAL: Final = re.compile(REMOVAL)
+# A colon before words, not one inside a time ("10:45") or an aspect ratio.
+_COLON_WORDS: Final = re.compile(r"(?<![0-9]):[ \t]*[^\W\d_]")
+# A word in capitals, of three letters or more, or two or more in a row ("MOON LANDING").
+_CAPITAL = "A-Z\u00c0-\u00de\u0391-\u03a9\u0410-\u042f"
+# It starts with one set of characters, so that the engine skips to its candidates at C speed;
+# the word boundary before it is checked afterwards.
+_CAPITALS: Final = re.compile(
+    rf"[{_CAPITAL}](?<![^\W\d_][{_CAPITAL}])[{_CAPITAL}]+"
+    rf"(?:(?P<more>(?:[ \t]+[{_CAPITAL}0-9]{{2,}})+)\b|(?<=[^\W\d_]{{3}})\b)"
+)
 _QUOTE_AHEAD: Final = re.compile(rf"[ \t]*[:,]?[ \t]*[{_QUOTE_OPEN}]")
 
 
@@ -358,10 +374,30 @@ def _text_after(prompt: str, end: int, rule: Rule, *, runs: bool) -> list[str]:
     return []
 
 
-def detect_text_need(prompt: str) -> TextNeed:
-    """Whether an image prompt needs legible text rendered in the image, with the reasons,
-    the amount of literal text when the prompt spells it out, and the text grade needed."""
+class Scan(NamedTuple):
+    """What the rules make of a prompt."""
+
+    need: TextNeed
+    """The rules' verdict, its evidence, the literal text found and the grade it needs."""
+    lowered: str
+    """The prompt in lower case, every character where it was."""
+    cues: list[str]
+    """What the rules noticed, each as a short name ("quote", "type:a menu", "neg"), counted or
+    set aside: a quote taken for a style reference is a cue too."""
+    grade: int
+    """The grade the prompt's kind of image asks for, found even where the verdict is no."""
+
+
+def scan_text_need(prompt: str) -> Scan:
+    """What the rules find in an image prompt: whether it needs legible text in the image, why,
+    the amount of literal text when the prompt spells it out, the text grade needed, and the
+    cues noticed on the way."""
     lowered = _lowered(prompt)
+    cues: list[str] = []
+    # The image must show nothing of a negative prompt: only what comes before it is read.
+    if (":" in prompt or "\uff1a" in prompt) and (negative := _NEGATIVE_PROMPT.search(lowered)):
+        prompt, lowered = prompt[: negative.start()], lowered[: negative.start()]
+        cues.append("negative prompt")
     evidence: list[str] = []
     texts: list[str] = []
     emphasis: list[str] = []  # quoted single words: text only if something asks for text
@@ -373,26 +409,44 @@ def detect_text_need(prompt: str) -> TextNeed:
     grade = 0
 
     specials = set(_SPECIAL.findall(prompt))
+    if capitals := _CAPITALS.search(prompt):
+        # Not evidence by itself (acronyms, shouting), but literal text is often written so.
+        cues.append("capitals" if capitals["more"] else "capital word")
     has_quote = not specials.isdisjoint(_QUOTE_OPEN)
     for m in _QUOTE_RE.finditer(prompt) if has_quote else ():
         start, end = m.span()
         starts.append(start)
         ends.append(end)
         content = (m[m.lastgroup or ""] or "").strip()
-        if not content or _STYLE_BEFORE.search(lowered, max(0, start - 40), start):
+        if not content:
+            continue
+        if _STYLE_BEFORE.search(lowered, max(0, start - 40), start):
+            cues.append("quote:style before")
             continue
         if _STYLE_AFTER.match(lowered, end):
+            cues.append("quote:style after")
             continue
         if _NAMED_BEFORE.search(lowered, max(0, start - 13), start):
+            cues.append("quote:named")
             names.append((content, f'quoted text "{_short(content)}"'))
             continue
         if _EMPHASIS.fullmatch(content):
+            cues.append("quote:one word")
             emphasis.append(content)
             continue
+        cues.append("quote")
         explicit = True
         texts.append(content)
         evidence.append(f'quoted text "{_short(content)}"')
 
+    colon = _COLON_WORDS.search(prompt) if ":" in prompt else None
+    if colon and not _in_quote(starts, ends, colon.start()):
+        # Words after a colon are often the text ("a note on the fridge: buy milk").
+        cues.append("colon")
+    if removal := _REMOVAL.match(lowered):
+        negated = True
+        cues.append(f"neg:{removal['verb']}")
+        evidence.append(f'negative cue "{removal["verb"]}"')
     ascii_only = prompt.isascii()
     # Text after a native word is not set off by spaces or capitals: no text is read after one.
     matches = [(m, rule, True) for m, rule in _LATIN.find(lowered)]
@@ -403,6 +457,7 @@ def detect_text_need(prompt: str) -> TextNeed:
         if _in_quote(starts, ends, start):
             continue  # words inside quoted text are the text, not instructions
         phrase = m.group()
+        cues.append(f"{rule.kind}:{phrase}")
         if rule.kind == "neg":
             negated = True
             evidence.append(f'negative cue "{phrase}"')
@@ -423,6 +478,7 @@ def detect_text_need(prompt: str) -> TextNeed:
             evidence.append(f"non-Latin script ({name or phrase})")
             continue
         elif rule.after_surface and not _SURFACE_BEFORE.search(lowered, max(0, start - 40), start):
+            cues.append("no surface")
             continue
         if not latin:
             continue
@@ -433,6 +489,7 @@ def detect_text_need(prompt: str) -> TextNeed:
             and (before := _CAPS_BEFORE.search(prompt, max(0, start - 50), start))
         ):
             text = before["t"]
+            cues.append("text before")
             explicit = True
             if text not in texts:
                 texts.append(text)
@@ -440,11 +497,14 @@ def detect_text_need(prompt: str) -> TextNeed:
             continue
         if not found:
             if rule.kind == "intro" and _QUOTE_AHEAD.match(prompt, end):
+                cues.append("quote after intro")
                 quote_follows_intro = True
             continue
         if rule.kind == "named":
+            cues.append("name after")
             names.append((found[0], f'text "{_short(found[0])}" after "{phrase}"'))
             continue
+        cues.append("text after")
         explicit = True
         if new := [t for t in found if t not in texts]:  # a colon's text is found once
             texts.extend(new)
@@ -464,7 +524,9 @@ def detect_text_need(prompt: str) -> TextNeed:
             shown = _DISPLAY_BEFORE.match(lowered, max(0, start - 40), start)
             shown = shown or _DISPLAY_AFTER.match(lowered, end)
             if shown is None:
+                cues.append("number")
                 continue
+            cues.append("readout")
             value = prompt[start:end].strip()
             explicit = True
             _add_text(texts, evidence, value, f'{shown["d"] or shown["n"]} showing "{value}"')
@@ -474,10 +536,12 @@ def detect_text_need(prompt: str) -> TextNeed:
             if _in_quote(starts, ends, start):
                 continue  # a quote's content is its text already
             equation = m["t"].strip()
+            cues.append("equation")
             explicit = True
             _add_text(texts, evidence, equation, f'equation "{_short(equation)}"')
 
     if names and (has_carrier or implicit):
+        cues.append("name on a carrier")
         explicit = True
         for name, reason in names:
             texts.append(name)
@@ -487,15 +551,20 @@ def detect_text_need(prompt: str) -> TextNeed:
     if not ascii_only and (runs := _NON_LATIN_RUN.findall(prompt)):
         if len(_LATIN_LETTER.findall(prompt)) > sum(map(len, runs)):
             # Non-Latin words inside a Latin-script prompt are words to draw.
+            cues.append("non-Latin words")
             explicit = True
             for run in runs:
                 _add_text(texts, evidence, run, f'non-Latin text "{_short(run)}"')
         else:
             native_script = _script_of(prompt)
+            cues.append(f"written in {native_script}")
 
     needed = explicit or (implicit and not negated) or (quote_follows_intro and not negated)
+    cues.append("needed" if needed else "not needed")
     if not needed:
-        return text_need_of(False, tuple(dict.fromkeys(evidence)), 0, 0, 0)
+        return Scan(
+            text_need_of(False, tuple(dict.fromkeys(evidence)), 0, 0, 0), lowered, cues, grade
+        )
     if emphasis and (implicit or quote_follows_intro):
         texts.extend(emphasis)
         evidence.extend(f'quoted text "{word}"' for word in emphasis)
@@ -509,4 +578,9 @@ def detect_text_need(prompt: str) -> TextNeed:
     chars = sum(len(t) for t in texts)
     lines = sum(1 + t.count("\n") for t in texts)
     grade = max(grade, _grade_for_text(chars, lines))
-    return text_need_of(True, tuple(dict.fromkeys(evidence)), chars, lines, grade)
+    return Scan(
+        text_need_of(True, tuple(dict.fromkeys(evidence)), chars, lines, grade),
+        lowered,
+        cues,
+        grade,
+    )

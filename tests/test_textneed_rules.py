@@ -1,4 +1,7 @@
-"""`detect_text_need`: which prompts need legible text in the image, and how much."""
+"""The rules' reading of a prompt (`scan_text_need`): which prompts need legible text in the
+image, and how much. The learned scorer may overrule a verdict (`test_textneed_scorer.py`); how
+often the two together are right is measured on labelled prompts, here and in
+``bench/text_detection.py``."""
 
 from __future__ import annotations
 
@@ -10,12 +13,18 @@ from pydantic import ValidationError
 
 from imagegate.decision import TextNeed
 from imagegate.routing.textneed import detect_text_need
+from imagegate.routing.textneed.scan import scan_text_need
 
 DATA = Path(__file__).parent / "data" / "text_prompts.jsonl"
 
 
+def rules(prompt: str) -> TextNeed:
+    """The rules' verdict alone."""
+    return scan_text_need(prompt).need
+
+
 def test_quoted_text_is_detected_with_its_length() -> None:
-    need = detect_text_need('a storefront with a banner "GRAND OPENING" above the door')
+    need = rules('a storefront with a banner "GRAND OPENING" above the door')
     assert need.needed
     assert need.chars == len("GRAND OPENING")
     assert need.lines == 1
@@ -33,13 +42,13 @@ def test_quoted_text_is_detected_with_its_length() -> None:
     ],
 )
 def test_curly_quotes_guillemets_and_corner_brackets_are_quotes(prompt: str) -> None:
-    need = detect_text_need(prompt)
+    need = rules(prompt)
     assert need.needed
     assert need.chars == len("But first, coffee")
 
 
 def test_that_says_introduces_the_text_even_unquoted() -> None:
-    need = detect_text_need("a neon sign on a brick wall that says OPEN LATE, rainy night")
+    need = rules("a neon sign on a brick wall that says OPEN LATE, rainy night")
     assert need.needed
     assert need.chars == len("OPEN LATE")
     assert 'mentions "that says"' in need.evidence
@@ -58,13 +67,13 @@ def test_that_says_introduces_the_text_even_unquoted() -> None:
     ],
 )
 def test_kinds_of_image_made_of_text_need_text(prompt: str, reason: str) -> None:
-    need = detect_text_need(prompt)
+    need = rules(prompt)
     assert need.needed
     assert reason in need.evidence
 
 
 def test_non_latin_text_in_the_image_needs_the_top_grade() -> None:
-    need = detect_text_need("a Japanese izakaya lantern with the word \u5c45\u9152\u5c4b on it")
+    need = rules("a Japanese izakaya lantern with the word \u5c45\u9152\u5c4b on it")
     assert need.needed
     assert "non-Latin script (CJK)" in need.evidence
     assert need.grade == 5
@@ -75,11 +84,11 @@ def test_a_prompt_written_in_a_non_latin_script_needs_no_text_by_itself() -> Non
     cat = (
         "\u685c\u306e\u6728\u306e\u4e0b\u3067\u732b\u304c\u5bdd\u3066\u3044\u308b\u3001\u6c34\u5f69"
     )
-    assert not detect_text_need(cat).needed
+    assert not rules(cat).needed
 
 
 def test_a_poster_asked_for_in_japanese_needs_japanese_text() -> None:
-    need = detect_text_need("\u590f\u7965\u308a\u306e\u30dd\u30b9\u30bf\u30fc")  # festival poster
+    need = rules("\u590f\u7965\u308a\u306e\u30dd\u30b9\u30bf\u30fc")  # festival poster
     assert need.needed
     assert "non-Latin script (Japanese)" in need.evidence
 
@@ -95,25 +104,25 @@ def test_a_poster_asked_for_in_japanese_needs_japanese_text() -> None:
     ],
 )
 def test_negative_cues_rule_text_out(prompt: str) -> None:
-    need = detect_text_need(prompt)
+    need = rules(prompt)
     assert not need.needed
     assert need.grade == 0
     assert any(reason.startswith("negative cue") for reason in need.evidence)
 
 
 def test_text_spelled_out_wins_over_a_negative_cue() -> None:
-    assert detect_text_need('a mug that says "Hi", no watermark').needed
+    assert rules('a mug that says "Hi", no watermark').needed
 
 
 def test_grades_rise_from_a_word_to_a_headline_to_a_menu() -> None:
-    word = detect_text_need('a neon sign that says "OPEN"')
-    headline = detect_text_need('a poster with the headline "Summer Sale Starts Friday"')
-    menu = detect_text_need("a restaurant menu with ten dishes and prices")
+    word = rules('a neon sign that says "OPEN"')
+    headline = rules('a poster with the headline "Summer Sale Starts Friday"')
+    menu = rules("a restaurant menu with ten dishes and prices")
     assert (word.grade, headline.grade, menu.grade) == (3, 4, 5)
 
 
 def test_a_long_quote_needs_dense_text_rendering() -> None:
-    need = detect_text_need('a quote card: "Be yourself; everyone else is already taken."')
+    need = rules('a quote card: "Be yourself; everyone else is already taken."')
     assert need.chars > 40
     assert need.grade == 5
 
@@ -136,7 +145,7 @@ def test_a_long_quote_needs_dense_text_rendering() -> None:
     ],
 )
 def test_look_alike_prompts_need_no_text(prompt: str) -> None:
-    assert not detect_text_need(prompt).needed
+    assert not rules(prompt).needed
 
 
 @pytest.mark.parametrize(
@@ -148,30 +157,30 @@ def test_look_alike_prompts_need_no_text(prompt: str) -> None:
     ],
 )
 def test_apostrophes_are_not_quotes(prompt: str) -> None:
-    need = detect_text_need(prompt)
+    need = rules(prompt)
     assert not need.needed
     assert need.chars == 0
 
 
 def test_a_name_needs_text_only_on_something_that_displays_it() -> None:
-    logo = detect_text_need("a logo for a bakery called Crumb & Co, line art croissant")
+    logo = rules("a logo for a bakery called Crumb & Co, line art croissant")
     assert logo.needed
     assert logo.chars == len("Crumb & Co")
-    assert not detect_text_need("a cat called Mr Whiskers asleep on a sofa").needed
+    assert not rules("a cat called Mr Whiskers asleep on a sofa").needed
 
 
 def test_evidence_lists_every_reason() -> None:
-    need = detect_text_need('movie poster titled "DUNE", desert, two suns')
+    need = rules('movie poster titled "DUNE", desert, two suns')
     assert need.evidence == ('quoted text "DUNE"', "asks for a poster", 'mentions "titled"')
 
 
 @pytest.mark.parametrize("prompt", ["", "   ", "!!", "a"])
 def test_an_empty_prompt_needs_nothing(prompt: str) -> None:
-    assert detect_text_need(prompt) == TextNeed(needed=False)
+    assert rules(prompt) == TextNeed(needed=False)
 
 
 def test_text_need_is_frozen_and_strict() -> None:
-    need = detect_text_need("a poster")
+    need = rules("a poster")
     with pytest.raises(ValidationError):
         need.grade = 1  # type: ignore[misc]
     with pytest.raises(ValidationError):
@@ -182,7 +191,7 @@ def test_the_labelled_set_is_detected_with_high_precision_and_recall() -> None:
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
     assert len(rows) >= 240
     assert sum(row["category"] == "multilingual" for row in rows) >= 30
-    got = [(detect_text_need(row["prompt"]).needed, bool(row["needs_text"])) for row in rows]
+    got = [(rules(row["prompt"]).needed, bool(row["needs_text"])) for row in rows]
     tp = sum(needed and expected for needed, expected in got)
     fp = sum(needed and not expected for needed, expected in got)
     fn = sum(expected and not needed for needed, expected in got)
@@ -209,13 +218,13 @@ MULTILINGUAL = Path(__file__).parent / "data" / "text_prompts_multilingual.jsonl
     ],
 )
 def test_a_name_without_quotes_after_its_cue_is_text(prompt: str, reason: str) -> None:
-    need = detect_text_need(prompt)
+    need = rules(prompt)
     assert need.needed
     assert reason in need.evidence
 
 
 def test_text_before_its_verb_is_text() -> None:
-    need = detect_text_need("a cake with Happy Birthday Maya piped in blue icing")
+    need = rules("a cake with Happy Birthday Maya piped in blue icing")
     assert need.needed
     assert 'text "Happy Birthday Maya" before "piped in"' in need.evidence
     assert need.chars == len("Happy Birthday Maya")
@@ -233,19 +242,17 @@ def test_text_before_its_verb_is_text() -> None:
     ],
 )
 def test_a_readout_on_a_display_is_text(prompt: str, reason: str) -> None:
-    need = detect_text_need(prompt)
+    need = rules(prompt)
     assert need.needed
     assert any(reason in why for why in need.evidence)
 
 
 def test_a_scoreboard_is_a_display_of_text() -> None:
-    assert (
-        "asks for a plate or display board" in detect_text_need("a scoreboard at halftime").evidence
-    )
+    assert "asks for a plate or display board" in rules("a scoreboard at halftime").evidence
 
 
 def test_a_number_on_nothing_that_displays_it_is_not_text() -> None:
-    assert not detect_text_need("a portrait at 85mm, f/1.8, 3:15 in the afternoon sun").needed
+    assert not rules("a portrait at 85mm, f/1.8, 3:15 in the afternoon sun").needed
 
 
 @pytest.mark.parametrize(
@@ -258,7 +265,7 @@ def test_a_number_on_nothing_that_displays_it_is_not_text() -> None:
     ],
 )
 def test_equations_and_formulas_are_text(prompt: str, reason: str) -> None:
-    need = detect_text_need(prompt)
+    need = rules(prompt)
     assert need.needed
     assert reason in need.evidence
 
@@ -268,11 +275,11 @@ def test_equations_and_formulas_are_text(prompt: str, reason: str) -> None:
     ["a Formula One car at Monza", "a bottle of baby formula on a table", "portrait, cfg=7"],
 )
 def test_formula_one_and_settings_are_not_equations(prompt: str) -> None:
-    assert not detect_text_need(prompt).needed
+    assert not rules(prompt).needed
 
 
 def test_a_list_after_a_colon_is_its_text() -> None:
-    need = detect_text_need("a grocery list: eggs, milk, bread")
+    need = rules("a grocery list: eggs, milk, bread")
     assert need.needed
     assert 'text "eggs, milk, bread" after "grocery list"' in need.evidence
     assert need.lines == 3
@@ -299,7 +306,7 @@ def test_a_list_after_a_colon_is_its_text() -> None:
     ],
 )
 def test_cue_words_in_other_languages_ask_for_text(prompt: str) -> None:
-    assert detect_text_need(prompt).needed
+    assert rules(prompt).needed
 
 
 @pytest.mark.parametrize(
@@ -315,7 +322,7 @@ def test_cue_words_in_other_languages_ask_for_text(prompt: str) -> None:
     ],
 )
 def test_a_quoted_title_referred_to_is_not_text(prompt: str) -> None:
-    assert not detect_text_need(prompt).needed
+    assert not rules(prompt).needed
 
 
 @pytest.mark.parametrize(
@@ -323,21 +330,21 @@ def test_a_quoted_title_referred_to_is_not_text(prompt: str) -> None:
     ["a blank greeting card mockup", "un letrero vacío en una carretera", "a ship heading north"],
 )
 def test_blank_surfaces_and_look_alike_words_need_no_text(prompt: str) -> None:
-    assert not detect_text_need(prompt).needed
+    assert not rules(prompt).needed
 
 
 def test_empty_rules_out_text_only_on_a_surface() -> None:
-    assert detect_text_need("a poster of an empty street at night").needed
-    assert not detect_text_need("an empty billboard against a stormy sky").needed
+    assert rules("a poster of an empty street at night").needed
+    assert not rules("an empty billboard against a stormy sky").needed
 
 
 def test_a_price_in_a_figure_of_speech_is_not_a_readout() -> None:
-    assert not detect_text_need("a price of $5 for happiness, surreal painting").needed
+    assert not rules("a price of $5 for happiness, surreal painting").needed
 
 
 def test_a_quote_after_after_is_text_unless_a_work_is_named() -> None:
-    assert detect_text_need('a road sign after "Exit 12"').needed
-    assert not detect_text_need('after Van Gogh\'s "The Starry Night", impasto').needed
+    assert rules('a road sign after "Exit 12"').needed
+    assert not rules('after Van Gogh\'s "The Starry Night", impasto').needed
 
 
 def test_identical_verdicts_are_the_same_object() -> None:
