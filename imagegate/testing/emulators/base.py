@@ -481,7 +481,9 @@ class EventStream(StreamingResponse):
                 # Let the events' generator finish closing before the answer is over.
                 with suppress(asyncio.CancelledError):
                     await sending
-            if not self._ended:
+            # An answer that failed on the server's side was not left by its client.
+            failed = sending.done() and not sending.cancelled() and sending.exception() is not None
+            if not (self._ended or failed):
                 self._abandoned()
         if not sending.cancelled():
             sending.result()  # the dropped connection, for the server to break
