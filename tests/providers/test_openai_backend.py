@@ -218,8 +218,8 @@ async def test_missing_key_is_refused_before_any_request(
 async def test_provider_rejection_of_a_field_is_an_invalid_request(
     openai_emulator: OpenAIEmulator,
 ) -> None:
-    request = ImageRequest(prompt="x", provider_options={"openai": {"stream": True}})
-    with pytest.raises(InvalidRequestError, match="Streaming"):
+    request = ImageRequest(prompt="x", provider_options={"openai": {"moderation": "strict"}})
+    with pytest.raises(InvalidRequestError, match="strict"):
         await backend(openai_emulator).generate(request)
 
 

@@ -16,10 +16,13 @@ must be exercised::
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -28,9 +31,9 @@ import httpx
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from imagegate.extras import require
 from imagegate.images.formats import MEDIA_TYPES
@@ -44,10 +47,14 @@ from imagegate.testing.serving import BackgroundServer
 if TYPE_CHECKING:
     from imagegate.providers.config import HostedConfig
 
-__all__ = ["Emulator", "Endpoint", "TestCA"]
+__all__ = ["Emulator", "Endpoint", "EventStream", "TestCA", "sse_event"]
 
 Endpoint = Callable[[Request, Fault | None], Awaitable[Response]]
 """A provider route: the request and the fault planned for this call (if any)."""
+
+# The faults that, on a streamed answer, strike between its events rather than replace it.
+_MID_STREAM = frozenset({"drop_connection", "malformed_json", "stream_error"})
+_GARBLED_EVENT = b'data: {"unterminated\n\n'
 
 
 class TestCA:
@@ -95,6 +102,9 @@ class Emulator(ABC):
         reuse_images: serve, for each size and format, the first image drawn at it, instead
             of drawing every output (its prompt and seed on it): for load tests, where
             drawing would be most of the emulator's work. False by default.
+        abandoned_streams: streamed answers whose client went away before their last event
+            was sent (seen only over a socket: the in-process transport reads a whole answer
+            before the client gets any of it).
     """
 
     provider: ClassVar[str]
@@ -118,6 +128,7 @@ class Emulator(ABC):
         self.files = FileStore(ttl_s=output_ttl_s, clock=self.jobs.clock)
         self.tls = tls
         self.reuse_images = False
+        self.abandoned_streams = 0
         self._drawn: dict[tuple[int, int, str], bytes] = {}
         self.app = Starlette(
             routes=[*self.routes(), self.route("/files/{name}", "output", self._serve_file)]
@@ -150,6 +161,11 @@ class Emulator(ABC):
     def client_settings(self) -> dict[str, str]:
         """Environment variables (or client arguments) that point clients at this emulator."""
         return {"base_url": self.base_url, "api_key": self.api_key}
+
+    def stream_error(self, fault: Fault) -> bytes:
+        """The event a ``stream_error`` fault ends a stream with: the provider's 500 body."""
+        error = self.error(500, fault.message, fault=fault)
+        return sse_event(json.loads(bytes(error.body)))
 
     @property
     def api_root(self) -> str:
@@ -285,6 +301,18 @@ class Emulator(ABC):
         if fault is not None and fault.kind == "slow":
             await self.sleep(fault.delay_s)
         response = self.decorate(await endpoint(request, fault))
+        if isinstance(response, EventStream):
+            if fault is not None and fault.kind in _MID_STREAM:
+                response.interrupt(
+                    None
+                    if fault.kind == "drop_connection"
+                    else _GARBLED_EVENT
+                    if fault.kind == "malformed_json"
+                    else self.stream_error(fault)
+                )
+            return response
+        if fault is not None and fault.kind == "stream_error" and response.status_code < 400:
+            return self.decorate(self.error(500, fault.message, fault=fault))
         if fault is not None and fault.kind == "malformed_json":
             return Response(
                 b'{"id": "unterminated',
@@ -308,6 +336,18 @@ class Emulator(ABC):
             data = fault.spoiled(data)
             self.files.rewrite(name, data)
         return Response(data, media_type=stored.media_type)
+
+    def event_stream(
+        self, events: AsyncGenerator[bytes, None], *, cut_after: int = 1
+    ) -> EventStream:
+        """A ``text/event-stream`` answer of `events` (each from `sse_event`), counted in
+        `abandoned_streams` when its client leaves early; mid-stream faults strike after
+        `cut_after` events."""
+
+        def abandoned() -> None:
+            self.abandoned_streams += 1
+
+        return EventStream(events, cut_after=cut_after, abandoned=abandoned)
 
     async def sleep(self, seconds: float) -> None:
         """Wait `seconds` of the emulator's time."""
@@ -387,3 +427,112 @@ class _DroppedResponse(Response):
             }
         )
         raise ConnectionAbortedError("emulated dropped connection")
+
+
+def sse_event(data: Mapping[str, Any], event: str | None = None) -> bytes:
+    """One server-sent event: an optional ``event:`` line, one line of JSON, a blank line."""
+    named = f"event: {event}\n" if event is not None else ""
+    return f"{named}data: {json.dumps(data)}\n\n".encode()
+
+
+class EventStream(StreamingResponse):
+    """A ``text/event-stream`` answer, each event sent as soon as it is made.
+
+    The client leaving before the last event was sent (a disconnect, a failed send, or the
+    server cancelling the answer) calls `abandoned`; `interrupt` makes it end early instead.
+
+    Args:
+        events: the events, each whole (`sse_event`).
+        cut_after: how many events go out before an interruption.
+        abandoned: called once when the client leaves early.
+    """
+
+    def __init__(
+        self,
+        events: AsyncGenerator[bytes, None],
+        *,
+        cut_after: int,
+        abandoned: Callable[[], None],
+    ) -> None:
+        super().__init__(
+            events, media_type="text/event-stream", headers={"cache-control": "no-cache"}
+        )
+        self._events = events
+        self._cut_after = cut_after
+        self._abandoned = abandoned
+        self._interrupted = False
+        self._ending: bytes | None = None
+        self._ended = False
+
+    def interrupt(self, ending: bytes | None) -> None:
+        """After `cut_after` events, send `ending` and end the stream, or (None) drop the
+        connection instead."""
+        self._interrupted, self._ending = True, ending
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG002
+        sending = asyncio.ensure_future(self._send_events(send))
+        leaving = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait((sending, leaving), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            leaving.cancel()
+            if not sending.done():
+                sending.cancel()
+                # Let the events' generator finish closing before the answer is over.
+                with suppress(asyncio.CancelledError):
+                    await sending
+            # An answer that failed on the server's side was not left by its client.
+            failed = sending.done() and not sending.cancelled() and sending.exception() is not None
+            if not (self._ended or failed):
+                self._abandoned()
+        if not sending.cancelled():
+            sending.result()  # the dropped connection, for the server to break
+
+    async def _send_events(self, send: Send) -> None:
+        async def deliver(message: Message) -> None:
+            try:
+                await send(message)
+            except OSError as gone:
+                raise _ClientGone from gone
+
+        async def chunk(body: bytes, more: bool = True) -> None:
+            await deliver({"type": "http.response.body", "body": body, "more_body": more})
+
+        dropping = self._interrupted and self._ending is None
+        try:
+            await deliver(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            async with aclosing(self._events) as events:
+                sent = 0
+                while not (self._interrupted and sent >= self._cut_after):
+                    try:
+                        event = await anext(events)
+                    except StopAsyncIteration:
+                        break
+                    await chunk(event)
+                    sent += 1
+            if self._interrupted and self._ending is not None:
+                await chunk(self._ending)
+            if not dropping:
+                await chunk(b"", more=False)
+        except _ClientGone:
+            return
+        self._ended = True
+        if dropping:
+            # The server breaking the connection (the fault) is no abandonment by the client.
+            raise ConnectionAbortedError("emulated dropped connection")
+
+
+class _ClientGone(Exception):
+    """A send failed because the client has gone (ASGI spec 2.4 servers raise OSError)."""
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone (the request body was read before the answer)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -7,9 +7,12 @@ Faults are taken in the order they were added, one per matching call.
 Two families, with different side effects:
 - HTTP errors (429, 500, 502, 503, 504, content-policy refusal of the request): the emulator
   answers the error and does nothing else, as an overloaded gateway would;
-- lost or garbled answers (``drop_connection``, ``slow``, ``malformed_json``): the emulator does
-  the work (a job *is* created and would be billed) and the answer never arrives intact. These
-  are the ambiguous failures that make a careless client pay twice.
+- lost or garbled answers (``drop_connection``, ``slow``, ``malformed_json``, ``stream_error``):
+  the emulator does the work (a job *is* created and would be billed) and the answer never
+  arrives intact. These are the ambiguous failures that make a careless client pay twice. On a
+  streamed answer (server-sent events) ``drop_connection``, ``malformed_json`` and
+  ``stream_error`` strike mid-stream, after the first partial result: the connection breaks, a
+  garbled event comes, or the provider's error event ends the stream.
 Job fates (``job_failed``, ``job_canceled``, ``content_policy`` on an async job) are given to
 the job the call creates; ``output_expired`` makes an output URL answer 404, and
 ``output_redirect`` makes it redirect elsewhere (an SSRF attempt, for the downloader to refuse).
@@ -39,6 +42,7 @@ FaultKind = Literal[
     "drop_connection",
     "slow",
     "malformed_json",
+    "stream_error",
     "content_policy",
     "job_failed",
     "job_canceled",
@@ -143,6 +147,12 @@ class Fault:
     def malformed_json(cls) -> Fault:
         """The work is done, and the answer is not valid JSON."""
         return cls("malformed_json")
+
+    @classmethod
+    def stream_error(cls, message: str = "") -> Fault:
+        """The generation fails after it began: a stream ends with the provider's error event
+        after its first partial result; a plain answer is the provider's 500."""
+        return cls("stream_error", message=message)
 
     @classmethod
     def content_policy(cls, message: str = "") -> Fault:

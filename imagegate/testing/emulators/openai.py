@@ -4,6 +4,11 @@ Reproduces what `shared/reference/providers.md` section 1 and openai-python's so
 parameter validation with OpenAI's error shape, base64 output, ``usage`` tokens, rate-limit
 headers and ``x-request-id`` on every response, and no job id (a retried POST is a new, billed
 generation; the request log counts them).
+
+With ``stream``, the answer is server-sent events as openai-python parses them
+(``openai/_streaming.py``, ``types/image_gen_stream_event.py``): ``partial_images`` events
+``image_generation.partial_image`` (``image_edit.`` for edits), each a blurred preview of the
+final image, then one ``*.completed`` event with the image and ``usage``; no ``[DONE]``.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import math
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from PIL import Image
@@ -24,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from imagegate.testing.emulators.base import Emulator
+from imagegate.testing.emulators.base import Emulator, sse_event
 from imagegate.testing.emulators.faults import Fault
 
 __all__ = ["OpenAIEmulator"]
@@ -38,6 +44,10 @@ FORMATS = ("png", "jpeg", "webp")
 GPT_IMAGE_1_TOKENS = {"low": (272, 408), "medium": (1056, 1584), "high": (4160, 6240)}
 GPT_IMAGE_2_QUALITY = {"low": 16, "medium": 48, "high": 96}
 RATE_LIMIT_REQUESTS = 500
+MAX_PARTIAL_IMAGES = 3
+# OpenAI's image generation guide: each partial image costs 100 more image output tokens.
+PARTIAL_IMAGE_OUTPUT_TOKENS = 100
+_PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 
 
@@ -56,7 +66,8 @@ class OpenAIEmulator(Emulator):
     ``detail="insufficient_quota"`` answers OpenAI's quota 429 (not worth retrying); a 5xx
     with ``detail="no-retry"`` carries ``x-should-retry: false``. A bad-output fault
     (``output_not_image``, ``output_truncated``, ``output_bomb``) puts its bytes in every
-    ``b64_json`` of an otherwise normal, billed answer.
+    ``b64_json`` of an otherwise normal, billed answer (partial images too). HTTP-error
+    faults and ``content_policy`` answer a streamed request before its stream begins.
 
     Args:
         image: the bytes of every image answered, in place of one drawn for its prompt (a
@@ -73,7 +84,8 @@ class OpenAIEmulator(Emulator):
         self.generation_s: list[float] = []
         """How long each timed generation took (with a `timing`)."""
         self.billed_images = 0
-        """Images generated, which OpenAI bills whether or not the answer reaches the client."""
+        """Images generated, which OpenAI bills whether or not the answer reaches the client
+        (a stream's, once it begins)."""
 
     def routes(self) -> Sequence[Route]:
         return [
@@ -132,6 +144,10 @@ class OpenAIEmulator(Emulator):
         body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
         return JSONResponse(body, status_code=status, headers=headers)
 
+    def stream_error(self, fault: Fault) -> bytes:
+        error = json.loads(bytes(self.error(500, fault.message, fault=fault).body))
+        return sse_event({"type": "error", **error}, "error")
+
     # ------------------------------------------------------------------ endpoints
 
     async def _generate(self, request: Request, fault: Fault | None) -> Response:
@@ -185,11 +201,16 @@ class OpenAIEmulator(Emulator):
             resolved = _validate(params)
         except BadRequest as bad:
             return self._bad(bad)
+        seconds = 0.0
         if self.timing is not None:
             # A valid request takes the model's time; without a timing the answer is at once.
             queue_s, run_s = self.timing.draw()
-            self.generation_s.append(queue_s + run_s)
-            await self.sleep(queue_s + run_s)
+            seconds = queue_s + run_s
+            self.generation_s.append(seconds)
+        refused = fault is not None and fault.kind == "content_policy"
+        if self.timing is not None and (refused or not resolved["stream"]):
+            # A stream spreads the time over its events instead.
+            await self.sleep(seconds)
         if fault is not None and fault.kind == "content_policy":
             body: dict[str, Any] = {
                 "error": {
@@ -202,47 +223,89 @@ class OpenAIEmulator(Emulator):
                 }
             }
             return JSONResponse(body, status_code=400)
-        width, height = resolved["width"], resolved["height"]
+        if resolved["stream"]:
+            # An edit always has an input image; a generation never does.
+            prefix = "image_edit" if inputs else "image_generation"
+            return self._streamed(resolved, inputs, fault, seconds, prefix)
         base_seed = len(self.log)
         data = []
         for index in range(resolved["n"]):
-            if self.image is not None:
-                raw = self.image
-            else:
-                # Off the event loop, so that concurrent requests are not served one at a time.
-                raw = await asyncio.to_thread(
-                    self.draw,
-                    resolved["prompt"],
-                    width,
-                    height,
-                    resolved["output_format"],
-                    base_seed + index,
-                )
+            raw = await self._image(resolved, base_seed + index)
             if fault is not None and fault.spoils_output:
                 raw = fault.spoiled(raw)
             data.append({"b64_json": base64.b64encode(raw).decode()})
             self.billed_images += 1
-        input_text = math.ceil(len(resolved["prompt"]) / 4)
-        input_image = sum(_input_image_tokens(*image.size) for image in inputs)
-        output_image = resolved["n"] * _output_tokens(
-            resolved["model"], width, height, resolved["quality"]
-        )
+        usage = _usage(resolved, inputs)
+        total = usage.pop("total_tokens")
         body = {
             "created": int(time.time()),
-            "background": resolved["background"],
-            "output_format": resolved["output_format"],
-            "quality": resolved["quality"],
-            "size": f"{width}x{height}",
+            **_echo(resolved),
             "data": data,
             "usage": {
-                "input_tokens": input_text + input_image,
-                "input_tokens_details": {"text_tokens": input_text, "image_tokens": input_image},
-                "output_tokens": output_image,
-                "output_tokens_details": {"text_tokens": 0, "image_tokens": output_image},
-                "total_tokens": input_text + input_image + output_image,
+                **usage,
+                "output_tokens_details": {"text_tokens": 0, "image_tokens": usage["output_tokens"]},
+                "total_tokens": total,
             },
         }
         return JSONResponse(body)
+
+    def _streamed(
+        self,
+        resolved: Mapping[str, Any],
+        inputs: list[Image.Image],
+        fault: Fault | None,
+        seconds: float,
+        prefix: str,
+    ) -> Response:
+        """The events of one image: its partials spread over `seconds`, then the image."""
+        # The generation has begun: OpenAI bills it even if the client drops the stream.
+        self.billed_images += 1
+        started = self.clock()
+        seed = len(self.log)
+        count = resolved["partial_images"]
+        usage = _usage(resolved, inputs)
+        usage["output_tokens"] += count * PARTIAL_IMAGE_OUTPUT_TOKENS
+        usage["total_tokens"] += count * PARTIAL_IMAGE_OUTPUT_TOKENS
+
+        def encoded(raw: bytes) -> str:
+            if fault is not None and fault.spoils_output:
+                raw = fault.spoiled(raw)
+            return base64.b64encode(raw).decode()
+
+        async def events() -> AsyncGenerator[bytes, None]:
+            raw = await self._image(resolved, seed)
+            echo = {"created_at": int(time.time()), **_echo(resolved)}
+            for index in range(count):
+                preview = await asyncio.to_thread(
+                    _preview, raw, resolved["output_format"], 2 ** (count - index + 2)
+                )
+                await self.clock.sleep_until(started + seconds * (index + 1) / (count + 1))
+                kind = f"{prefix}.partial_image"
+                yield sse_event(
+                    {"type": kind, "b64_json": encoded(preview), **echo}
+                    | {"partial_image_index": index},
+                    kind,
+                )
+            await self.clock.sleep_until(started + seconds)
+            kind = f"{prefix}.completed"
+            yield sse_event({"type": kind, "b64_json": encoded(raw), **echo, "usage": usage}, kind)
+
+        # Mid-stream faults come after the first partial (with none, before the image).
+        return self.event_stream(events(), cut_after=min(1, count))
+
+    async def _image(self, resolved: Mapping[str, Any], seed: int) -> bytes:
+        """The encoded bytes of one answered image."""
+        if self.image is not None:
+            return self.image
+        # Off the event loop, so that concurrent requests are not served one at a time.
+        return await asyncio.to_thread(
+            self.draw,
+            resolved["prompt"],
+            resolved["width"],
+            resolved["height"],
+            resolved["output_format"],
+            seed,
+        )
 
     def _bad(self, bad: BadRequest) -> Response:
         body = {
@@ -314,13 +377,49 @@ def _validate(params: Mapping[str, Any]) -> dict[str, Any]:
             "response_format",
             "unknown_parameter",
         )
-    if params.get("stream"):
-        raise BadRequest("Streaming is not supported by imagegate's emulator.", "stream")
+    stream = params.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise BadRequest(
+            f"Invalid type for 'stream': expected a boolean, but got {_json_type(stream)} instead.",
+            "stream",
+            "invalid_type",
+        )
+    partial_images = params.get("partial_images", 0)
+    if partial_images is None:
+        partial_images = 0
+    if isinstance(partial_images, bool) or not isinstance(partial_images, int):
+        raise BadRequest(
+            "Invalid type for 'partial_images': expected an integer, but got "
+            f"{_json_type(partial_images)} instead.",
+            "partial_images",
+            "invalid_type",
+        )
+    if partial_images < 0:
+        raise BadRequest(
+            "Invalid 'partial_images': integer below minimum value. Expected a value >= 0, "
+            f"but got {partial_images} instead.",
+            "partial_images",
+            "integer_below_min_value",
+        )
+    if partial_images > MAX_PARTIAL_IMAGES:
+        raise BadRequest(
+            "Invalid 'partial_images': integer above maximum value. Expected a value <= "
+            f"{MAX_PARTIAL_IMAGES}, but got {partial_images} instead.",
+            "partial_images",
+            "integer_above_max_value",
+        )
+    if stream and n > 1:
+        # openai-python's completed event has no image index: how n > 1 streams is undefined.
+        raise BadRequest(f"Invalid 'n': streaming answers one image, but {n} were asked for.", "n")
     width, height = _size(model, params.get("size", "auto"))
     return {
         "model": model,
         "prompt": prompt,
         "n": n,
+        "stream": stream,
+        "partial_images": partial_images,
         "quality": "medium" if quality == "auto" else quality,
         "output_format": output_format,
         "background": "transparent" if background == "transparent" else "opaque",
@@ -357,6 +456,56 @@ def _size(model: str, size: Any) -> tuple[int, int]:
     if problems:
         raise BadRequest(f"Invalid size '{size}': {'; '.join(problems)}.", "size")
     return width, height
+
+
+def _json_type(value: Any) -> str:
+    """How OpenAI names a value's JSON type in its errors."""
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number" if isinstance(value, float) else "an integer"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _echo(resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved settings an answer repeats."""
+    return {
+        "background": resolved["background"],
+        "output_format": resolved["output_format"],
+        "quality": resolved["quality"],
+        "size": f"{resolved['width']}x{resolved['height']}",
+    }
+
+
+def _usage(resolved: Mapping[str, Any], inputs: list[Image.Image]) -> dict[str, Any]:
+    """The tokens of an answer: the prompt's text, the input images, the images made."""
+    input_text = math.ceil(len(resolved["prompt"]) / 4)
+    input_image = sum(_input_image_tokens(*image.size) for image in inputs)
+    output_image = resolved["n"] * _output_tokens(
+        resolved["model"], resolved["width"], resolved["height"], resolved["quality"]
+    )
+    return {
+        "input_tokens": input_text + input_image,
+        "input_tokens_details": {"text_tokens": input_text, "image_tokens": input_image},
+        "output_tokens": output_image,
+        "total_tokens": input_text + input_image + output_image,
+    }
+
+
+def _preview(raw: bytes, output_format: str, coarseness: int) -> bytes:
+    """A cheap-looking preview of an encoded image: as blurred as `coarseness` (the side of
+    the squares averaged), at the image's size and in `output_format`."""
+    image = Image.open(io.BytesIO(raw))
+    image.load()
+    blurred = image.reduce(coarseness).resize(image.size, Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    fmt = _PIL_FORMATS[output_format]
+    (blurred.convert("RGB") if fmt == "JPEG" else blurred).save(buffer, format=fmt)
+    return buffer.getvalue()
 
 
 def _output_tokens(model: str, width: int, height: int, quality: str) -> int:
@@ -407,5 +556,7 @@ def _coerce_form(params: Mapping[str, Any]) -> dict[str, Any]:
             except ValueError:
                 raise BadRequest(f"Invalid '{key}': expected an integer.", key) from None
     if "stream" in coerced:
-        coerced["stream"] = str(coerced["stream"]).lower() == "true"
+        # openai-python writes booleans as "true"/"false"; anything else is refused as a string.
+        text = str(coerced["stream"]).lower()
+        coerced["stream"] = {"true": True, "false": False}.get(text, coerced["stream"])
     return coerced
