@@ -43,6 +43,11 @@ class Capabilities(BaseModel):
         "what was priced (number, size, quality of images), each with the request field to "
         "use instead; such keys, and any named like a request field, are refused.",
     )
+    partial_images: int = Field(
+        0,
+        ge=0,
+        description="Previews it can report of an image it makes (`ImageRequest.partial_images`).",
+    )
     text_grade: int = Field(
         0,
         ge=0,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
@@ -26,6 +26,7 @@ from imagegate.catalog.models import Catalog, ModelSpec
 from imagegate.catalog.native import parse_native_name
 from imagegate.decision import RouteDecision
 from imagegate.errors import InvalidRequestError, NoRouteError, UnknownModelError
+from imagegate.events import ImageEvent, Queued, report, streamed
 from imagegate.guards import Admission, Gate, Guarded, gated, guard
 from imagegate.guards.admission import close_backend, require_operation
 from imagegate.providers import HOSTED_PROVIDERS, ProviderConfig, build_backend
@@ -255,6 +256,23 @@ class Client:
         require_operation(req, edit=True)
         return await self._run(req)
 
+    def stream(
+        self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]
+    ) -> AsyncGenerator[ImageEvent, None]:
+        """Make or edit images as `generate` and `edit` do (an edit when the request has
+        images), reporting while it works: `Queued` once admitted, then `Progress` and
+        `PartialImage` (``partial_images=`` previews, where the backend makes them), and last
+        `Completed` with the result. Routing, budgets, privacy and fallbacks are those of
+        `generate`; leaving the iteration early cancels the request as a cancelled call would.
+
+        Raises:
+            InvalidRequestError: the request is malformed (at once); the errors of `generate`
+                and `edit` while iterating.
+        """
+        req = _as_request(request, options)
+        require_operation(req, edit=req.is_edit)
+        return streamed(functools.partial(self._run, req))
+
     def batch_preview(
         self,
         items: BatchItems,
@@ -410,6 +428,7 @@ class Client:
                 await self.discover(name)
         backend = self.backend_for(request)
         admission = self._admit(request, backend)
+        report(Queued(backend=admission.backend, estimate=admission.estimate))
         with gated(gate):
             result = await backend.run(admission)
         if result.route is None:
@@ -490,6 +509,22 @@ class SyncClient(AbstractContextManager["SyncClient"]):
     ) -> ImageResult:
         """Blocking `Client.edit`."""
         return self._portal.call(functools.partial(self.client.edit, request, **options))
+
+    def stream(
+        self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]
+    ) -> Iterator[ImageEvent]:
+        """`Client.stream`, each event as it comes; leaving the loop early cancels the
+        request."""
+        events = self.client.stream(request, **options)
+
+        async def following() -> ImageEvent | None:
+            return await anext(events, None)
+
+        try:
+            while (event := self._portal.call(following)) is not None:
+                yield event
+        finally:
+            self._portal.call(events.aclose)
 
     def estimate(
         self, request: ImageRequest | str | None = None, /, **options: Unpack[RequestOptions]

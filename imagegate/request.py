@@ -32,6 +32,7 @@ from imagegate.images.sizes import AspectRatio, Size, parse_aspect_ratio, parse_
 
 __all__ = [
     "AUTO",
+    "MAX_PARTIAL_IMAGES",
     "QUALITY_LEVELS",
     "Background",
     "ImageRequest",
@@ -56,6 +57,9 @@ AUTO = "auto"
 
 MAX_N = 100
 """Most images one request may ask for; each model has its own, lower, limit."""
+
+MAX_PARTIAL_IMAGES = 3
+"""Most previews one request may ask for (OpenAI's limit; a backend may give fewer)."""
 
 ImageSource = bytes | str | os.PathLike[str] | Image.Image | InputImage
 
@@ -108,6 +112,7 @@ class RequestOptions(TypedDict, total=False):
     user: str | None
     request_id: str
     provider_options: dict[str, dict[str, Any]]
+    partial_images: int
 
 
 class ImageRequest(BaseModel):
@@ -175,6 +180,14 @@ class ImageRequest(BaseModel):
         default_factory=dict,
         description="Per-provider fields imagegate does not model, sent verbatim, e.g. "
         "{'fal': {'num_inference_steps': 8}}.",
+    )
+    partial_images: int = Field(
+        0,
+        ge=0,
+        le=MAX_PARTIAL_IMAGES,
+        description="Previews of the image while it is made, streamed by `Client.stream` "
+        "(a backend may give fewer; with n=1 only). A provider may bill them: OpenAI adds "
+        "100 output image tokens each, and the estimate includes them.",
     )
 
     @model_validator(mode="wrap")
@@ -336,6 +349,11 @@ class ImageRequest(BaseModel):
                 f"{first.width}x{first.height}: they must be the same size",
                 field="mask",
             )
+
+    @property
+    def previews(self) -> int:
+        """The previews a backend makes of this request: `partial_images`, of one image only."""
+        return self.partial_images if self.n == 1 else 0
 
     @property
     def is_edit(self) -> bool:

@@ -132,4 +132,15 @@ def _soft_mismatches(request: ImageRequest, caps: Capabilities, backend: str) ->
                 message=f"{backend} does not take a negative prompt; it was not applied",
             )
         )
+    if request.partial_images > (caps.partial_images if request.n == 1 else 0):
+        given = min(request.previews, caps.partial_images)
+        why = "one image at a time" if request.n > 1 else f"at most {caps.partial_images}"
+        warnings.append(
+            ImageWarning(
+                kind="unsupported",
+                feature="partial_images",
+                message=f"{backend} previews {why}: {given} of {request.partial_images} "
+                "partial images will come",
+            )
+        )
     return warnings

@@ -20,6 +20,7 @@ RINGS = {
             "extras",
             "request",
             "result",
+            "events",
             "decision",
             "backend",
             "validation",

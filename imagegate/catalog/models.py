@@ -110,6 +110,7 @@ class ModelSpec(BaseModel):
             request.aspect_ratio,
             request.quality,
             self.pricing.prompt_units(chars),
+            request.previews,
         )
         known = _ESTIMATES.get(key)
         if known is not None and known[0] is self:

@@ -42,6 +42,7 @@ class PricedJob(NamedTuple):
     prompt_chars: int
     input_sizes: tuple[Size, ...] = ()
     expected_seconds: float = 0.0
+    previews: int = 0
 
 
 def job_for(request: ImageRequest, sizes: SizeRule, expected_seconds: float) -> PricedJob:
@@ -56,6 +57,7 @@ def job_for(request: ImageRequest, sizes: SizeRule, expected_seconds: float) -> 
         prompt_chars=len(request.prompt) + len(request.negative_prompt or ""),
         input_sizes=tuple(Size(i.width, i.height) for i in request.images),
         expected_seconds=expected_seconds,
+        previews=request.previews,
     )
 
 
@@ -135,6 +137,12 @@ class TokenPrice(_Price):
         description="How many output tokens an image costs: OpenAI's gpt-image-2 size formula, "
         "or a table by quality."
     )
+    output_tokens_per_preview: int = Field(
+        0,
+        ge=0,
+        description="Output image tokens each streamed preview (partial image) adds: 100 on "
+        "OpenAI, by its image generation guide.",
+    )
 
     def output_tokens_per_image(self, size: Size, quality: Quality) -> int:
         """Output image tokens for one image of `size` at `quality` (auto priced as high)."""
@@ -171,10 +179,12 @@ class TokenPrice(_Price):
             self.prompt_units(job.prompt_chars),
             sum(_input_image_tokens(size) for size in job.input_sizes),
             0,
-            job.n * self.output_tokens_per_image(job.size, job.quality),
+            job.n * self.output_tokens_per_image(job.size, job.quality)
+            + job.previews * self.output_tokens_per_preview,
         )
         note = " (quality auto priced as high)" if job.quality == "auto" else ""
-        return self._estimate(usd, f"{basis}; {job.n} x {job.size}{note}")
+        previews = f" + {job.previews} preview(s)" if job.previews else ""
+        return self._estimate(usd, f"{basis}; {job.n} x {job.size}{note}{previews}")
 
     def _cost(
         self, text_in: int, image_in: int, text_out: int, image_out: int

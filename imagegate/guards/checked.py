@@ -147,6 +147,7 @@ class CheckedBackend(Guard):
             or (request.background == "transparent" and not self._transparent)
             or (request.seed is not None and not self._seed)
             or (request.negative_prompt and not self._negative_prompt)
+            or request.partial_images
         ):
             return False
         if request.size is None and request.aspect_ratio is None:

@@ -9,6 +9,10 @@ billed image; those fail without a retry, saying so.
 
 Cost: the actual cost is the response's ``usage`` priced with the catalog's token prices, text
 and image tokens separately, input tokens (prompt and reference images) included.
+
+Previews: a request with ``partial_images`` is streamed (the SDK's ``stream=True``); each
+partial image is reported as it comes (`imagegate.events.report`) and the completed event makes
+the result. Once the stream has begun the generation is billed: nothing after that is retried.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from imagegate.errors import (
     ProviderError,
     ProviderUnavailableError,
 )
+from imagegate.events import PartialImage, report
 from imagegate.extras import require
 from imagegate.images import b64, untrusted
 from imagegate.providers.config import HostedConfig
@@ -143,7 +148,11 @@ class OpenAIBackend(HostedBackend):
         body = {k: v for k, v in params.items() if k != "extra_body"}
         extra = params.get("extra_body")
 
+        previews = min(request.previews, self.capabilities.partial_images)
+
         async def attempt() -> tuple[dict[str, Any], str | None]:
+            if previews:
+                return await self._streamed(sdk, params, previews, edit=edit)
             try:
                 if edit:
                     raw = await sdk.images.with_raw_response.edit(**params)
@@ -197,6 +206,53 @@ class OpenAIBackend(HostedBackend):
             usage=usage,
             quality=_reported(answer, "quality"),
             background=_reported(answer, "background"),
+        )
+
+    async def _streamed(
+        self, sdk: Any, params: dict[str, Any], previews: int, *, edit: bool
+    ) -> tuple[dict[str, Any], str | None]:
+        """The answer of a streamed call, its partial images reported as they come."""
+        call = sdk.images.edit if edit else sdk.images.generate
+        try:
+            stream = await call(**params, stream=True, partial_images=previews)
+        except Exception as exc:
+            raise self._typed(exc) from exc  # refused before it began: retried as any call
+        request_id = stream.response.headers.get("x-request-id")
+        try:
+            async with stream:
+                async for event in stream:
+                    kind = getattr(event, "type", "")
+                    if kind.endswith(".partial_image"):
+                        index = event.partial_image_index
+                        image = self._decoded(
+                            {"b64_json": event.b64_json}, f"partial image {index}", request_id
+                        )
+                        report(PartialImage(index=index, image=image))
+                    elif kind.endswith(".completed"):
+                        usage = event.usage.model_dump() if event.usage is not None else None
+                        return {
+                            "data": [{"b64_json": event.b64_json}],
+                            "usage": usage,
+                            "quality": event.quality,
+                            "background": event.background,
+                        }, request_id
+        except ImagegateError:
+            raise
+        except Exception as exc:
+            raise self._begun(self._typed(exc), request_id) from exc
+        raise self._begun(
+            ProviderError("OpenAI's stream ended without the image", backend=self.name),
+            request_id,
+        )
+
+    def _begun(self, error: ImagegateError, request_id: str | None) -> ProviderError:
+        """`error` after a stream began: the generation is billed, and never retried."""
+        return ProviderError(
+            f"{error.message} (the stream had begun: OpenAI bills the image)",
+            backend=self.name,
+            provider_request_id=request_id,
+            retryable=False,
+            may_be_billed=True,
         )
 
     def _decoded(self, item: dict[str, Any], what: str, request_id: str | None) -> GeneratedImage:

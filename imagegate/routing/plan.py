@@ -69,6 +69,7 @@ def shape_of(request: ImageRequest) -> Hashable | None:
         request.private,
         request.max_cost_usd,
         request.latency_target_s,
+        request.previews,
     )
 
 

@@ -14,17 +14,18 @@ recent decisions) come with it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from imagegate.client import Client
-from imagegate.errors import ConfigError, ImagegateError
+from imagegate.errors import ConfigError, ImagegateError, InvalidRequestError
+from imagegate.events import Completed, ImageEvent
 from imagegate.images.b64 import keeping_base64
 from imagegate.request import AUTO, ImageRequest
 from imagegate.routing.allowed import allowed_models
@@ -36,11 +37,14 @@ from imagegate.server.status import Metrics, status_html
 from imagegate.server.tenants import Refused, Tenant, Tenants
 from imagegate.server.wire import (
     FastJSONResponse,
+    error_event,
     error_response,
     form_fields,
     http_error,
     json_fields,
     openai_body,
+    stream_event,
+    streaming,
     typed_error,
     unexpected_error,
 )
@@ -115,6 +119,13 @@ def create_app(
         try:
             rates.request(who)
             fields = await (form_fields(request, bounds) if edit else json_fields(request, bounds))
+            streamed = streaming(fields)
+            if streamed and key is not None:
+                raise InvalidRequestError(
+                    f"{idempotency.HEADER} is not taken with stream: a retried stream cannot be "
+                    "replayed, so send it without the header, or without stream",
+                    field="stream",
+                )
             plain, given = passthrough.split(fields)
             if edit:
                 # Validation decodes every input image (seconds for large ones): off the event
@@ -129,6 +140,8 @@ def create_app(
             with allowed_models(who.models):
                 image_request = passthrough.carried(client, who.bind(validated), given)
             rates.images(who, image_request.n)
+            if streamed:
+                return await run_stream(who, image_request, edit=edit)
             if key is None:
                 return await run(who, image_request, edit=edit)
             digest = idempotency.fingerprint(request.url.path, fields)
@@ -154,6 +167,39 @@ def create_app(
             return typed_error(error)
         metrics.served(image_request, result)
         return FastJSONResponse(body, headers={"x-request-id": result.request_id})
+
+    async def run_stream(who: Tenant, image_request: ImageRequest, *, edit: bool) -> Response:
+        """A streamed answer: refusals before it (the first event is awaited here, so that they
+        are answered with their status), then OpenAI's events as they come; a caller who goes
+        away cancels the request as a cancelled call would be."""
+        try:
+            # The stream's task takes a copy of this context, scopes and all, when it starts.
+            with caller_scope(who.name), allowed_models(who.models), keeping_base64() as kept:
+                events = client.stream(image_request)
+                first = await anext(events)
+        except ImagegateError as error:
+            metrics.failed(error)
+            return typed_error(error)
+
+        async def body() -> AsyncIterator[bytes]:
+            event: ImageEvent | None = first
+            try:
+                while event is not None:
+                    yield stream_event(event, image_request, edit=edit, kept=kept)
+                    if isinstance(event, Completed):
+                        metrics.served(image_request, event.result)
+                    event = await anext(events, None)
+            except ImagegateError as error:
+                metrics.failed(error)
+                yield error_event(error)
+            finally:
+                await events.aclose()
+
+        return StreamingResponse(
+            body(),
+            media_type="text/event-stream",
+            headers={"x-request-id": image_request.request_id, "cache-control": "no-cache"},
+        )
 
     async def generations(request: Request) -> Response:
         return await serve(request, edit=False)

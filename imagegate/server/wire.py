@@ -36,7 +36,10 @@ from imagegate.errors import (
     RequestTooLargeError,
     UnsafeOutputURLError,
 )
+from imagegate.events import ImageEvent, PartialImage, Progress, Queued
+from imagegate.images import b64
 from imagegate.images.b64 import Base64Kept
+from imagegate.request import ImageRequest
 from imagegate.result import ImageResult, TokenUsage
 from imagegate.server.body import parse_json, read_body
 from imagegate.server.idempotency import IdempotencyKeyReusedError
@@ -48,12 +51,15 @@ __all__ = [
     "MAY_BE_BILLED_STATUS",
     "OPENAI_FIELDS",
     "FastJSONResponse",
+    "error_event",
     "error_response",
     "form_fields",
     "http_error",
     "json_fields",
     "known_fields",
     "openai_body",
+    "stream_event",
+    "streaming",
     "typed_error",
     "unexpected_error",
     "usage_body",
@@ -71,9 +77,9 @@ IMAGEGATE_FIELDS = {
     "negative_prompt", "aspect_ratio", "request_id", "provider_options", "exact_size", "lora",
 }  # fmt: skip
 # How multipart text fields are typed (JSON bodies carry their own types).
-_FORM_NUMBERS = {"n", "output_compression", "seed"}
+_FORM_NUMBERS = {"n", "output_compression", "seed", "partial_images"}
 _FORM_FLOATS = {"max_cost_usd", "latency_target_s"}
-_FORM_BOOLS = {"private", "needs_text", "exact_size"}
+_FORM_BOOLS = {"private", "needs_text", "exact_size", "stream"}
 _FORM_OBJECTS = {"provider_options"}
 # Fields that may repeat, as ``name`` or (how openai-python and openai-node send a list)
 # ``name[]``; each lora value is a name, or a JSON object or list of them.
@@ -218,8 +224,8 @@ def _form_items(key: str, value: str, limits: Limits) -> list[Any]:
 
 def known_fields(fields: dict[str, Any], extra: frozenset[str] = frozenset()) -> dict[str, Any]:
     """`fields` that are set (a JSON ``null`` is "not set", as OpenAI's SDK types allow), less
-    ``response_format`` and the streaming fields; InvalidRequestError for a field imagegate
-    does not take, and for a streamed answer."""
+    ``response_format``; InvalidRequestError for a field imagegate does not take. ``stream``
+    stays among them, a boolean (see `streaming`)."""
     allowed = OPENAI_FIELDS | IMAGEGATE_FIELDS | extra
     unknown = sorted(set(fields) - allowed - {"response_format"})
     if unknown:
@@ -232,20 +238,20 @@ def known_fields(fields: dict[str, Any], extra: frozenset[str] = frozenset()) ->
         raise InvalidRequestError(
             "only response_format b64_json is served", field="response_format"
         )
-    # The multipart spellings of "no" too: a form's fields arrive as text.
-    if fields.get("stream") not in (None, False, "false", "0"):
+    if fields.get("stream") not in (None, True, False):
+        raise InvalidRequestError("stream must be true or false", field="stream")
+    if fields.get("partial_images") not in (None, 0) and fields.get("stream") is not True:
         raise InvalidRequestError(
-            "streaming is not supported yet: leave stream out (or false) for the whole answer",
-            field="stream",
-        )
-    if fields.get("partial_images") not in (None, 0, "0"):
-        raise InvalidRequestError(
-            "partial_images needs streaming, which is not supported yet: leave it out",
+            "partial_images are streamed: set stream to true (or leave partial_images out)",
             field="partial_images",
         )
     _lora_names_only(fields.get("lora"))
-    dropped = {"response_format", "stream", "partial_images"}
-    return {k: v for k, v in fields.items() if v is not None and k not in dropped}
+    return {k: v for k, v in fields.items() if v is not None and k != "response_format"}
+
+
+def streaming(fields: dict[str, Any]) -> bool:
+    """Whether the caller asked for a streamed answer; takes ``stream`` out of `fields`."""
+    return fields.pop("stream", False) is True
 
 
 def _lora_names_only(lora: Any) -> None:
@@ -281,19 +287,80 @@ def openai_body(result: ImageResult, kept: Base64Kept | None = None) -> dict[str
             }
             for image in result.images
         ],
-        "imagegate": {
-            "backend": result.backend,
-            "request_id": result.request_id,
-            "cost_usd": result.cost.usd,
-            "cost_basis": result.cost.actual_basis or result.cost.estimate.basis,
-            "seconds": result.timings.total_s,
-            "warnings": [w.message for w in result.warnings],
-            "route": result.route.explain() if result.route else None,
-        },
+        "imagegate": _account(result),
     }
     if result.usage is not None:
         body["usage"] = usage_body(result.usage)
     return body
+
+
+def _account(result: ImageResult) -> dict[str, Any]:
+    """imagegate's account of a request, beside OpenAI's fields."""
+    return {
+        "backend": result.backend,
+        "request_id": result.request_id,
+        "cost_usd": result.cost.usd,
+        "cost_basis": result.cost.actual_basis or result.cost.estimate.basis,
+        "seconds": result.timings.total_s,
+        "warnings": [w.message for w in result.warnings],
+        "route": result.route.explain() if result.route else None,
+    }
+
+
+_NO_USAGE = {
+    "input_tokens": 0,
+    "input_tokens_details": {"image_tokens": 0, "text_tokens": 0},
+    "output_tokens": 0,
+    "total_tokens": 0,
+}
+
+
+def stream_event(
+    event: ImageEvent, request: ImageRequest, *, edit: bool, kept: Base64Kept | None = None
+) -> bytes:
+    """One event of a streamed answer as OpenAI sends it (``image_generation.partial_image``
+    and ``.completed``, ``image_edit.`` for edits); queued and progress as comments, which
+    OpenAI's SDKs skip and proxies take for traffic."""
+    if isinstance(event, Queued):
+        return f": queued on {event.backend}\n\n".encode()
+    if isinstance(event, Progress):
+        done = "" if event.fraction is None else f" {event.fraction:.0%}"
+        return f": progress{done}\n\n".encode()
+    prefix = "image_edit" if edit else "image_generation"
+    if isinstance(event, PartialImage):
+        image = event.image
+        body: dict[str, Any] = {
+            "type": f"{prefix}.partial_image",
+            "b64_json": b64.encoded(image.data),
+            "partial_image_index": event.index,
+            "background": request.background,
+            "quality": request.quality,
+        }
+    else:
+        result = event.result
+        base64 = kept or Base64Kept()
+        image = result.image
+        body = {
+            "type": f"{prefix}.completed",
+            "b64_json": base64.of(image.data),
+            "background": result.background or request.background,
+            "quality": result.quality or request.quality,
+            "usage": _NO_USAGE if result.usage is None else usage_body(result.usage),
+            "imagegate": _account(result),
+        }
+    body |= {
+        "created_at": int(time.time()),
+        "output_format": image.media_type.removeprefix("image/"),
+        "size": f"{image.width}x{image.height}",
+    }
+    kind: str = body["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(body) + b"\n\n"
+
+
+def error_event(error: ImagegateError) -> bytes:
+    """A failure after a streamed answer began, as an error event (OpenAI's SDKs raise it)."""
+    body = orjson.loads(typed_error(error).body)
+    return b"event: error\ndata: " + orjson.dumps({"type": "error", **body}) + b"\n\n"
 
 
 def usage_body(usage: TokenUsage) -> dict[str, Any]:

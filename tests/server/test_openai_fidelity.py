@@ -5,7 +5,6 @@ OpenAI's shape wherever they come from."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
@@ -75,18 +74,9 @@ def test_json_nulls_mean_not_set(gateway: str) -> None:
     assert response.output_format == "png"
 
 
-@pytest.mark.parametrize(
-    ("options", "field"),
-    [({"stream": True}, "stream"), ({"partial_images": 2}, "partial_images")],
-)
-def test_streaming_is_refused_as_not_supported_yet(
-    gateway: str, options: dict[str, Any], field: str
-) -> None:
-    with pytest.raises(openai.BadRequestError) as exc:
-        sdk(gateway).images.generate(model="auto", prompt="a fox", **options)
-    assert exc.value.param == field
-    assert "not supported yet" in exc.value.message
-    assert "unknown" not in exc.value.message
+def test_a_stream_without_partial_images_brings_the_completed_image_alone(gateway: str) -> None:
+    stream = sdk(gateway).images.generate(model="auto", prompt="a fox", stream=True)
+    assert [event.type for event in stream] == ["image_generation.completed"]
 
 
 def test_openai_only_fields_reach_an_openai_backend(

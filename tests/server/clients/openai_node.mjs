@@ -5,6 +5,8 @@
 //    "mask": base64 PNG | null, "maxRetries": 0}
 // stdout: one answer per call, in order: {"ok": true, "body": <the parsed response>,
 //   "requestId": <x-request-id or null>} or {"ok": false, "error": {...}} (see describe).
+//   With params.stream the body is {"events": [...]}: each event's type, partial_image_index,
+//   size, usage and decoded b64_json length, as the SDK's stream yielded them.
 import OpenAI, { toFile } from "openai";
 import { text } from "node:stream/consumers";
 
@@ -23,18 +25,42 @@ function describe(error) {
   };
 }
 
-async function call({ op, params, images = [], mask = null, maxRetries = 0 }) {
-  const client = new OpenAI({ baseURL: spec.baseURL, apiKey: spec.apiKey, maxRetries });
-  if (op === "generate") {
-    return client.images.generate(params).withResponse();
-  }
+/** The body of an edit: the params with the images and mask as files. */
+async function editBody({ params, images = [], mask = null }) {
   const png = (b64, name) => toFile(Buffer.from(b64, "base64"), name, { type: "image/png" });
   const files = await Promise.all(images.map((b64, i) => png(b64, `image-${i}.png`)));
   const body = { ...params, image: files.length === 1 ? files[0] : files };
   if (mask !== null) {
     body.mask = await png(mask, "mask.png");
   }
-  return client.images.edit(body).withResponse();
+  return body;
+}
+
+async function call(one) {
+  const client = new OpenAI({
+    baseURL: spec.baseURL,
+    apiKey: spec.apiKey,
+    maxRetries: one.maxRetries ?? 0,
+  });
+  // The SDK's own promise (not one an async function wraps it in), for `withResponse`.
+  const request =
+    one.op === "generate"
+      ? client.images.generate(one.params)
+      : client.images.edit(await editBody(one));
+  if (!one.params.stream) {
+    return request.withResponse();
+  }
+  const events = [];
+  for await (const event of await request) {
+    events.push({
+      type: event.type,
+      partial_image_index: event.partial_image_index ?? null,
+      size: event.size ?? null,
+      usage: event.usage ?? null,
+      bytes: Buffer.from(event.b64_json ?? "", "base64").length,
+    });
+  }
+  return { data: { events }, request_id: null };
 }
 
 const answers = [];

@@ -58,6 +58,26 @@ CALLS: dict[str, dict[str, Any]] = {
         "op": "generate",
         "params": {"model": "openai/gpt-image-2", "prompt": "node: usage", "size": "1024x1024"},
     },
+    "stream": {
+        "op": "generate",
+        "params": {
+            "model": "openai/gpt-image-2",
+            "prompt": "node: a streamed fox",
+            "size": "1024x1024",
+            "stream": True,
+            "partial_images": 2,
+        },
+    },
+    "stream_edit": {
+        "op": "edit",
+        "params": {
+            "model": "openai/gpt-image-2",
+            "prompt": "node: a streamed hat",
+            "stream": True,
+            "partial_images": 1,
+        },
+        "images": [PHOTO],
+    },
 }
 
 
@@ -131,3 +151,30 @@ def test_the_response_carries_usage_and_quality(answers: dict[str, Any]) -> None
 
 def test_the_response_carries_a_request_id(answers: dict[str, Any]) -> None:
     assert answers["usage"]["requestId"]
+
+
+def test_a_stream_brings_the_partial_images_then_the_image(
+    answers: dict[str, Any], stack: Stack
+) -> None:
+    answer = answers["stream"]
+    assert answer["ok"], answer.get("error")
+    events = answer["body"]["events"]
+    assert [event["type"] for event in events] == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+    assert [event["partial_image_index"] for event in events[:2]] == [0, 1]
+    assert all(event["bytes"] > 0 and event["size"] == "1024x1024" for event in events)
+    assert events[-1]["usage"]["output_tokens"] > 200
+    [sent] = upstream(stack.openai, "generate", "node: a streamed fox")
+    assert sent.json["stream"] is True
+
+
+def test_a_streamed_edit_brings_image_edit_events(answers: dict[str, Any]) -> None:
+    answer = answers["stream_edit"]
+    assert answer["ok"], answer.get("error")
+    assert [event["type"] for event in answer["body"]["events"]] == [
+        "image_edit.partial_image",
+        "image_edit.completed",
+    ]

@@ -115,3 +115,71 @@ def test_the_response_carries_usage_and_quality(stack: Stack) -> None:
 def test_the_response_carries_a_request_id(stack: Stack) -> None:
     response = sdk(stack.url).images.generate(model="auto", prompt="python: request id")
     assert response._request_id  # x-request-id, as openai-python reads it
+
+
+def test_a_stream_brings_the_partial_images_then_the_image(stack: Stack) -> None:
+    prompt = "python: a streamed fox"
+    stream = sdk(stack.url).images.generate(
+        model="openai/gpt-image-2",
+        prompt=prompt,
+        size="1024x1024",
+        stream=True,
+        partial_images=2,
+    )
+    events = list(stream)
+    assert [event.type for event in events] == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+    first, second, completed = events
+    assert isinstance(first, openai.types.ImageGenPartialImageEvent)
+    assert isinstance(second, openai.types.ImageGenPartialImageEvent)
+    assert (first.partial_image_index, second.partial_image_index) == (0, 1)
+    assert isinstance(completed, openai.types.ImageGenCompletedEvent)
+    image = Image.open(io.BytesIO(base64.b64decode(completed.b64_json)))
+    assert image.size == (1024, 1024)
+    assert completed.size == "1024x1024"
+    [sent] = upstream(stack.openai, "generate", prompt)
+    assert sent.json["stream"] is True
+    assert sent.json["partial_images"] == 2
+    # The previews are billed (100 output tokens each), and the usage says so.
+    plain = sdk(stack.url).images.generate(
+        model="openai/gpt-image-2", prompt=prompt, size="1024x1024"
+    )
+    assert plain.usage is not None
+    assert completed.usage.output_tokens == plain.usage.output_tokens + 200
+
+
+def test_a_streamed_edit_brings_image_edit_events(stack: Stack) -> None:
+    stream = sdk(stack.url).images.edit(
+        model="openai/gpt-image-2",
+        prompt="python: a streamed hat",
+        image=("a.png", PHOTO, "image/png"),
+        stream=True,
+        partial_images=1,
+    )
+    assert [event.type for event in stream] == [
+        "image_edit.partial_image",
+        "image_edit.completed",
+    ]
+
+
+def test_a_refused_stream_is_an_ordinary_error_with_its_status(stack: Stack) -> None:
+    with pytest.raises(openai.BadRequestError) as exc:
+        sdk(stack.url).images.generate(
+            model="openai/gpt-image-2",
+            prompt="python: a private stream",
+            stream=True,
+            partial_images=1,
+            extra_body={"private": True},
+        )
+    assert exc.value.status_code == 400
+
+
+def test_partial_images_without_stream_is_a_bad_request_error(stack: Stack) -> None:
+    with pytest.raises(openai.BadRequestError) as exc:
+        sdk(stack.url).images.generate(
+            model="openai/gpt-image-2", prompt="python: previews", partial_images=1
+        )
+    assert exc.value.param == "partial_images"
