@@ -318,3 +318,40 @@ def test_models_refresh_of_a_name_no_provider_serves_is_one_error_line() -> None
     )
     assert result.exit_code != 0
     assert "fal-ai/no-such-model" in result.output
+
+
+def test_generate_with_preview_writes_each_preview_then_the_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGEGATE_STATE", str(tmp_path / "state.db"))
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "a poster that says OPEN LATE",
+            "--model",
+            "openai/gpt-image-2",
+            "--preview",
+            "2",
+            "--emulators",
+            "--policy",
+            str(ROOT / "routing.yaml"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("preview 0: ")
+    assert lines[1].startswith("preview 1: ")
+    assert lines[2].startswith("openai/gpt-image-2")
+    previews = sorted(out.glob("*-preview-*.png"))
+    assert [path.name[-13:] for path in previews] == ["preview-0.png", "preview-1.png"]
+    assert len(list(out.glob("*.png"))) == 3
+
+
+def test_more_previews_than_a_stream_gives_is_refused_by_the_command() -> None:
+    result = runner.invoke(app, ["generate", "a fox", "--preview", "4", "--emulators"])
+    assert result.exit_code == 2
+    assert "--preview" in result.output

@@ -20,11 +20,12 @@ from imagegate.batch import BatchLimits, BatchPreview
 from imagegate.batch.items import read_batch_file
 from imagegate.catalog.models import ModelSpec, models
 from imagegate.cli.listing import matching, render_models
+from imagegate.cli.preview import watched
 from imagegate.client import Client
 from imagegate.errors import ConfigError, ImagegateError, InvalidRequestError
 from imagegate.extras import require
 from imagegate.providers import ADAPTERS
-from imagegate.request import ImageRequest
+from imagegate.request import MAX_PARTIAL_IMAGES, ImageRequest
 from imagegate.routing.policy import Policy, StatePolicy
 from imagegate.routing.stores import StateStores
 from imagegate.server.limits import Limits
@@ -110,11 +111,17 @@ def _errors_as_one_line(debug: bool = False) -> Iterator[None]:
 def _run_and_save(
     client: Client, request: ImageRequest, out: Path, *, edit: bool, console: Console
 ) -> None:
-    """Run `request` with a spinner while it is in flight, save the images, print a summary."""
-    call = client.edit if edit else client.generate
-    with console.status(f"{'editing' if edit else 'generating'}: routing and waiting..."):
-        result = asyncio.run(_in_client(client, call, request))
-    paths = result.save(out, stem=result.request_id[:8])
+    """Run `request` with a spinner while it is in flight (streamed, its previews saved, when
+    it asks for some), save the images, print a summary."""
+    stem = request.request_id[:8]
+    if request.partial_images:
+        out.mkdir(parents=True, exist_ok=True)
+        result = asyncio.run(watched(client, request, out, stem, console))
+    else:
+        call = client.edit if edit else client.generate
+        with console.status(f"{'editing' if edit else 'generating'}: routing and waiting..."):
+            result = asyncio.run(_in_client(client, call, request))
+    paths = result.save(out, stem=stem)
     route = result.route
     console.print(
         f"{result.backend} ({route.reason if route else 'named'}): {len(paths)} image(s), "
@@ -134,6 +141,14 @@ async def _in_client(client: Client, call: Callable[[Any], Awaitable[T]], argume
 
 
 _DEBUG = typer.Option(False, "--debug", help="Show the traceback of an error.")
+_PREVIEW = typer.Option(
+    0,
+    "--preview",
+    min=0,
+    max=MAX_PARTIAL_IMAGES,
+    help="Stream: show progress and write this many previews as they come (OpenAI: 100 "
+    "output tokens each).",
+)
 _EMULATORS = typer.Option(
     False,
     "--emulators",
@@ -185,6 +200,7 @@ def generate(
     private: bool = typer.Option(False, help="Never leave this machine."),
     max_cost: float | None = typer.Option(None, help="Cost cap in USD."),
     out: Path = typer.Option(Path("."), help="Folder for the images."),
+    preview: int = _PREVIEW,
     policy: Path | None = _POLICY,
     emulators: bool = _EMULATORS,
     debug: bool = _DEBUG,
@@ -192,7 +208,13 @@ def generate(
     """Generate images, routed by the policy; prints backend, cost, time and file paths."""
     with _errors_as_one_line(debug), _policy_client(policy, emulators) as client:
         request = ImageRequest(
-            prompt=prompt, model=model, size=size, n=n, private=private, max_cost_usd=max_cost
+            prompt=prompt,
+            model=model,
+            size=size,
+            n=n,
+            private=private,
+            max_cost_usd=max_cost,
+            partial_images=preview,
         )
         _run_and_save(client, request, out, edit=False, console=Console())
 
@@ -205,6 +227,7 @@ def edit(
     model: str | None = typer.Option(None, help="A model name, or auto."),
     size: str | None = typer.Option(None, help="WIDTHxHEIGHT."),
     out: Path = typer.Option(Path("."), help="Folder for the images."),
+    preview: int = _PREVIEW,
     policy: Path | None = _POLICY,
     emulators: bool = _EMULATORS,
     debug: bool = _DEBUG,
@@ -212,7 +235,14 @@ def edit(
     """Edit an image (with an optional mask), routed by the policy."""
     with _errors_as_one_line(debug), _policy_client(policy, emulators) as client:
         request = ImageRequest.model_validate(
-            {"prompt": prompt, "model": model, "size": size, "images": [image], "mask": mask}
+            {
+                "prompt": prompt,
+                "model": model,
+                "size": size,
+                "images": [image],
+                "mask": mask,
+                "partial_images": preview,
+            }
         )
         _run_and_save(client, request, out, edit=True, console=Console())
 
