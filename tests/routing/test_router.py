@@ -171,6 +171,23 @@ async def test_a_retryable_failure_falls_back_to_the_next_candidate(
     assert [f.backend for f in result.route.fallbacks] == ["fal/flux-schnell"]
 
 
+async def test_a_stream_hears_where_its_request_went_after_a_fallback(
+    make_router: MakeRouter,
+) -> None:
+    router = make_router(
+        [
+            routed("fal/flux-schnell", failures=[ProviderUnavailableError("503")]),
+            routed("replicate/flux-dev"),
+        ]
+    )
+    events = [event async for event in client_for(router).stream(FOX, size="256x256")]
+    assert [(event.kind, getattr(event, "backend", None)) for event in events] == [
+        ("queued", "fal/flux-schnell"),
+        ("queued", "replicate/flux-dev"),
+        ("completed", None),
+    ]
+
+
 async def test_a_content_policy_refusal_does_not_fall_back_by_default(
     make_router: MakeRouter,
 ) -> None:

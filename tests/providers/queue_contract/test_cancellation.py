@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from imagegate import Client
 from imagegate.testing import Fault, JobTiming
 
 from .harness import FOX, WAITING, Adapter, Queue
@@ -26,6 +27,20 @@ async def test_a_caller_cancelling_while_its_job_waits_cancels_the_job(
         task = asyncio.create_task(queue.backend().generate(FOX))
         await queue.turns_until(lambda: queue.polls > 0)
         await cancelled(task)
+        assert queue.count("cancel") == 1
+        assert queue.canceled(queue.job())
+
+
+async def test_a_stream_given_up_while_its_job_waits_cancels_the_job(
+    cancelling_adapter: Adapter,
+) -> None:
+    async with Queue(cancelling_adapter, WAITING) as queue:
+        backend = queue.backend()
+        events = Client([backend]).stream(FOX.model_copy(update={"model": backend.name}))
+        assert (await anext(events)).kind == "queued"
+        following = asyncio.create_task(anext(events))
+        await queue.turns_until(lambda: queue.polls > 0)
+        await cancelled(following)
         assert queue.count("cancel") == 1
         assert queue.canceled(queue.job())
 
