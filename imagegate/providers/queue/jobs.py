@@ -72,8 +72,8 @@ class JobStatus:
         refused: the failure is the provider's content policy.
         may_be_billed: the failed job may be charged for (it ran to its end).
         queued_s, running_s: time spent waiting and running, when the provider says.
-        progress: how far a pending job has come, as far as the answer says (None: it says
-            nothing the request's `Queued` did not).
+        progress: how far a pending job has come, as far as the answer says (its queue
+            position, step counts from its logs, or only its status word; None: nothing).
         detail: provider-specific extras (seed, metrics) for the adapter.
     """
 
