@@ -183,6 +183,32 @@ def test_sdk_subscribe_sees_the_queue_count_down_then_progress_logs(
     assert all(logs and logs[0]["message"] == f"Running {APP}" for logs in progress_logs)
 
 
+def test_sdk_status_with_logs_holds_every_line_so_far_a_step_count_each(
+    tls_emulator: Callable[..., FalEmulator],
+) -> None:
+    # Each status read moves time on a quarter of the run: one of schnell's four steps.
+    fal_emulator_tls = tls_emulator(
+        timing=JobTiming(queue_s=0.0, run_s=0.4), clock=ManualClock().step_on(["status"], 0.1)
+    )
+    out = sdk(
+        fal_emulator_tls,
+        """
+        handle = fal_client.submit(APP, {**TINY, "num_inference_steps": 4})
+        seen = []
+        for _ in range(3):
+            status = handle.status(with_logs=True)
+            seen.append([type(status).__name__, [line["message"] for line in status.logs]])
+        report(seen=seen)
+        """,
+    )
+    running = f"Running {APP}"
+    assert out["seen"] == [
+        ["InProgress", [running, "0/4 steps", "1/4 steps"]],
+        ["InProgress", [running, "0/4 steps", "1/4 steps", "2/4 steps"]],
+        ["InProgress", [running, "0/4 steps", "1/4 steps", "2/4 steps", "3/4 steps"]],
+    ]
+
+
 def test_sdk_run_posts_once_to_the_run_host_and_gets_the_output(
     fal_emulator_tls: FalEmulator,
 ) -> None:

@@ -248,6 +248,27 @@ def test_prediction_reads_starting_while_the_model_boots(cold_emulator: Replicat
     )
 
 
+def test_sdk_progress_rises_with_the_log_bars_as_the_prediction_runs() -> None:
+    clock = ManualClock()
+    with ReplicateEmulator(timing=JobTiming(queue_s=1.0, run_s=2.0), clock=clock) as emulator:
+        client = sdk(emulator)
+        created = client.models.predictions.create(model=SCHNELL, input=SMALL, wait=False)
+        seen = []
+        for _ in range(5):
+            clock.advance(0.5)  # a quarter of the run: one step of schnell's four
+            fetched = client.predictions.get(created.id)
+            progress = fetched.progress
+            seen.append((fetched.status, progress and (progress.percentage, progress.current)))
+
+    assert seen == [
+        ("starting", None),
+        ("processing", (0.0, 0)),
+        ("processing", (0.25, 1)),
+        ("processing", (0.5, 2)),
+        ("processing", (0.75, 3)),
+    ]
+
+
 def test_cancel_moves_a_running_prediction_to_canceled(endless_emulator: ReplicateEmulator) -> None:
     client = sdk(endless_emulator)
     prediction = client.models.predictions.create(model=SCHNELL, input=SMALL, wait=False)

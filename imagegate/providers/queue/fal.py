@@ -7,6 +7,8 @@ after the app took the job, would enqueue (and bill) it again. imagegate posts t
 itself, once, and retries it only when fal cannot have accepted it (429, or a connection
 that failed before the request was sent).
 Queue URLs are rebuilt from the job id, so a journalled job can be resumed after a crash.
+A pending job's status tells its queue position, and its runner's logs once it runs: they are
+asked for (``logs=1``) only while a stream listens, and reported as its progress.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, ClassVar
 import httpx
 
 from imagegate.errors import ImagegateError
+from imagegate.events import reporting
 from imagegate.extras import require
 from imagegate.providers.failures import (
     malformed_answer,
@@ -26,6 +29,7 @@ from imagegate.providers.failures import (
 from imagegate.providers.native import native_payload
 from imagegate.providers.queue.backend import QueueBackend
 from imagegate.providers.queue.jobs import JobAPI, JobStatus
+from imagegate.providers.queue.progress import from_logs, progress
 from imagegate.providers.sizing import fit_size
 from imagegate.request import ImageRequest
 from imagegate.result import ImageWarning
@@ -125,9 +129,13 @@ class _Queue:
     async def status(self, job_id: str) -> JobStatus:
         fal_client = require("fal_client", purpose=f"the {self.backend} backend")
         handle = self._handle(job_id)
-        state = await self._sdk(handle.status(), job_id)
-        if not isinstance(state, fal_client.Completed):
-            return JobStatus(state="pending")
+        state = await self._sdk(handle.status(with_logs=reporting()), job_id)
+        if isinstance(state, fal_client.Queued):
+            return JobStatus(state="pending", progress=progress(queue_position=state.position))
+        if not isinstance(state, fal_client.Completed):  # InProgress
+            logs = [entry for entry in state.logs or [] if isinstance(entry, dict)]
+            messages = [str(entry.get("message") or "") for entry in logs]
+            return JobStatus(state="pending", progress=from_logs(messages, otherwise="in progress"))
         inference = (state.metrics or {}).get("inference_time")
         try:
             result = await self._sdk(self._result(job_id), job_id, completed=True)

@@ -16,6 +16,10 @@ that once for all of them, with the guarantees the adapters must keep:
   already, so its answer is awaited (for at most the request timeout) and that job cancelled;
 - a paid result is not lost: when a download fails after the job succeeded, the job is read
   again for fresh output URLs and the download retried, rather than regenerating.
+
+While the job is pending, what each poll says of its progress (a queue position, a step count
+from the provider's logs) is reported to the request's stream (`imagegate.events.report`),
+each time it says something new.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from imagegate.errors import (
     ProviderTimeoutError,
     RequestIdConflictError,
 )
+from imagegate.events import Progress, report
 from imagegate.providers.connections import Sending, watching_send
 from imagegate.providers.download import Downloader
 from imagegate.providers.queue.polling import poll_until
@@ -67,6 +72,8 @@ class JobStatus:
         refused: the failure is the provider's content policy.
         may_be_billed: the failed job may be charged for (it ran to its end).
         queued_s, running_s: time spent waiting and running, when the provider says.
+        progress: how far a pending job has come, as far as the answer says (its queue
+            position, step counts from its logs, or only its status word; None: nothing).
         detail: provider-specific extras (seed, metrics) for the adapter.
     """
 
@@ -77,6 +84,7 @@ class JobStatus:
     may_be_billed: bool = False
     queued_s: float | None = None
     running_s: float | None = None
+    progress: Progress | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -325,10 +333,22 @@ def _may_have_made_a_job(attempt: asyncio.Future[str], sending: Sending) -> bool
 
 async def _wait(api: JobAPI, job_id: str, run: JobRun, *, submitted: bool) -> JobStatus:
     """The job's final status. A caller that gives up cancels the job only when this attempt
-    `submitted` it: a job it joined or resumed may be another attempt's, still collecting it."""
+    `submitted` it: a job it joined or resumed may be another attempt's, still collecting it.
+    Each poll's progress is reported when it differs from the last one reported."""
+    reported: Progress | None = None
+
+    async def poll() -> JobStatus:
+        nonlocal reported
+        status = await api.status(job_id)
+        news = status.progress
+        if status.state == "pending" and news is not None and news != reported:
+            reported = news
+            report(news)
+        return status
+
     try:
         return await poll_until(
-            lambda: api.status(job_id),
+            poll,
             lambda status: status.state != "pending",
             expected_s=run.expected_s,
             deadline_s=run.deadline_s,

@@ -7,6 +7,10 @@ or the connection failed before the request was sent.
 
 The SDK retries GETs on 429/503/504 inside its transport and offers no switch for it; those
 are status reads, which cannot create or bill anything, so only latency is at stake.
+
+A pending prediction's progress is its status, and once it runs the step counts its logs show
+(the tqdm bars diffusion models print, read by the SDK's `Prediction.progress`), with the
+last log line as its message.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ import anyio
 import httpx
 
 from imagegate.errors import ImagegateError, ProviderError
+from imagegate.events import Progress
 from imagegate.extras import require
 from imagegate.providers.connections import watching_send
 from imagegate.providers.failures import malformed_answer, status_error, transport_error
 from imagegate.providers.native import native_payload
 from imagegate.providers.queue.backend import QueueBackend
 from imagegate.providers.queue.jobs import JobAPI, JobStatus
+from imagegate.providers.queue.progress import progress
 from imagegate.providers.sizing import fit_size
 from imagegate.request import ImageRequest
 from imagegate.result import ImageWarning
@@ -165,6 +171,7 @@ class _Predictions:
             refused=state == "failed" and bool(_NSFW.search(error)),
             queued_s=_seconds_between(prediction.created_at, prediction.started_at),
             running_s=metrics.get("predict_time"),
+            progress=_progress(prediction) if state == "pending" else None,
         )
 
     async def cancel(self, job_id: str) -> bool:
@@ -197,6 +204,15 @@ class _Predictions:
         if isinstance(exc, ValueError):  # a body that is not JSON
             return malformed_answer("Replicate", str(exc), submitting=submitting, **where)
         return ProviderError(f"Replicate call failed: {type(exc).__name__}: {exc}", **where)
+
+
+def _progress(prediction: Any) -> Progress:
+    """What a pending prediction shows of its progress: its steps, by its logs' last bar."""
+    lines = [line.strip() for line in str(prediction.logs or "").splitlines() if line.strip()]
+    bar = prediction.progress
+    if bar is None:
+        return progress(message=lines[-1] if lines else str(prediction.status))
+    return progress(message=lines[-1], fraction=bar.percentage, step=bar.current, steps=bar.total)
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:

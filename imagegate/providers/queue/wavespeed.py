@@ -7,6 +7,8 @@ When the request's latency target is tight, the submit asks for ``enable_sync_mo
 answer carries the finished task, saving the polling delay; if the sync wait runs out, the
 task is polled like any other. The v3 API documents no cancel endpoint, so a task the caller
 abandons runs to its end (WaveSpeed refunds failed tasks, not abandoned ones).
+A pending task's answer has no progress figures (no queue position, no logs): its status word
+(``created``, then ``processing``) is all the progress it reports.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from imagegate.providers.failures import (
 from imagegate.providers.native import native_payload
 from imagegate.providers.queue.backend import QueueBackend
 from imagegate.providers.queue.jobs import JobAPI, JobStatus
+from imagegate.providers.queue.progress import progress
 from imagegate.providers.sizing import fit_size
 from imagegate.request import ImageRequest
 from imagegate.result import ImageWarning
@@ -159,6 +162,8 @@ class _Tasks:
 
 def _status(data: dict[str, Any]) -> JobStatus:
     state = _STATES.get(str(data.get("status")), "pending")
+    if state == "pending":
+        return JobStatus(state="pending", progress=progress(message=str(data.get("status"))))
     nsfw = any(data.get("has_nsfw_contents") or [])
     if state == "succeeded" and nsfw:
         # The image was blacked out by the safety checker: there is nothing to deliver, but

@@ -481,7 +481,8 @@ class FalEmulator(Emulator):
         }
 
     def _logs(self, job: Job, now: float) -> list[dict[str, str]]:
-        """The runner's log lines so far."""
+        """The runner's log lines so far: every line since it started, each step's as it was
+        reached (fal answers the whole log, not what is new since the last read)."""
         started = job.started_at()
         if now < started or job.state(now) == "canceled":
             return []
@@ -490,7 +491,10 @@ class FalEmulator(Emulator):
         steps = params.get("steps") or 28
         if job.run_s > 0:
             done = min(steps, int((now - started) / job.run_s * steps))
-            lines.append((min(now, job.finished_at()), f"{done}/{steps} steps"))
+            lines += [
+                (started + step * job.run_s / steps, f"{step}/{steps} steps")
+                for step in range(done + 1)
+            ]
         wall = time.time() - now
         return [
             {
