@@ -6,6 +6,10 @@ that share a pipeline call (`MicroBatcher`); the call runs in a worker thread un
 pipeline's lock, and its measured time is the cost, shared among the jobs by image count.
 An edit is a job on the model's image-to-image or inpainting pipeline (the same weights),
 with its input image (and mask) among the options, so it shares a call with no other.
+
+While a call runs, each of its requests is told of every denoising step on its own stream
+(`Progress`), and gets the previews it asked for (`PartialImage`, decoded from its latents);
+when every request of the call has gone (its caller cancelled), the call stops early.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import itertools
 import json
 import re
 import secrets
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import util
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ from imagegate.backend import Capabilities
 from imagegate.catalog.models import CatalogPriced, ModelSpec
 from imagegate.catalog.pricing import GpuTimePrice
 from imagegate.errors import CapabilityError, ConfigError, InvalidRequestError
+from imagegate.events import PartialImage, Progress, Report, reporter
 from imagegate.extras import require
 from imagegate.images.formats import MEDIA_TYPES
 from imagegate.providers.local.batching import MicroBatcher
@@ -44,6 +51,7 @@ from imagegate.providers.local.pipelines import (
     release_pipeline,
     run_pipeline,
 )
+from imagegate.providers.local.previews import decode_preview, preview_steps
 from imagegate.providers.sizing import fit_size
 from imagegate.request import ImageRequest
 from imagegate.result import Cost, GeneratedImage, ImageResult, ImageWarning, Timings
@@ -53,6 +61,8 @@ __all__ = ["LocalBackend"]
 _HOLDERS = itertools.count(1)
 _BATCHES = itertools.count(1)
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+_PREVIEWS = 3
+"""Previews a request may have: decoded from its latents after evenly spaced steps."""
 
 # Pipeline arguments imagegate sets from the request (the capabilities' reserved options):
 # provider_options may not override them.
@@ -78,6 +88,10 @@ class _Job:
     seeds: tuple[int, ...]
     warnings: tuple[ImageWarning, ...]
     submitted: float
+    report: Callable[[Report], None] | None
+    """Where its steps and previews go (its stream, captured when it was submitted), if any."""
+    abandoned: threading.Event = field(default_factory=threading.Event)
+    """Set when its caller has gone: its batch need not finish for it."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +137,11 @@ class LocalBackend(CatalogPriced):
                 }
             )
         capabilities = spec.capabilities.model_copy(
-            update={"runs_locally": True, "reserved_options": _FROM_REQUEST}
+            update={
+                "runs_locally": True,
+                "reserved_options": _FROM_REQUEST,
+                "partial_images": _PREVIEWS,
+            }
         )
         self.spec = spec.model_copy(update={"pricing": price, "capabilities": capabilities})
         self._rate = price.usd_per_hour
@@ -197,7 +215,11 @@ class LocalBackend(CatalogPriced):
         if edit is not None:
             loaded = self._editor(loaded, edit)
         job = self._job(request, loaded, edit=edit is not None)
-        share = await self._batcher.submit(job.settings, job, len(job.seeds))
+        try:
+            share = await self._batcher.submit(job.settings, job, len(job.seeds))
+        except asyncio.CancelledError:
+            job.abandoned.set()  # read by its running batch, which may stop for want of callers
+            raise
         return self._result(job, share, started)
 
     def _editor(self, loaded: LoadedPipeline, kind: EditKind) -> LoadedPipeline:
@@ -267,6 +289,8 @@ class LocalBackend(CatalogPriced):
             seeds=tuple(base + index for index in range(request.n)),
             warnings=tuple(warnings),
             submitted=time.perf_counter(),
+            # Captured here, in the request's own context: its batch runs in another.
+            report=reporter(),
         )
 
     @staticmethod
@@ -350,6 +374,7 @@ class LocalBackend(CatalogPriced):
             seeds,
             max_batch=self.config.max_batch,
             backend=self.name,
+            watch=_BatchWatch(jobs),
         )
         batch_id = next(_BATCHES)
         shares, offset = [], 0
@@ -388,6 +413,49 @@ class LocalBackend(CatalogPriced):
             provider_request_ids=(f"local-batch-{share.batch_id}",),
             warnings=job.warnings,
         )
+
+
+class _BatchWatch:
+    """Reports a batch's steps to each of its jobs' streams, with their previews; stops the
+    batch once every job in it has been abandoned."""
+
+    def __init__(self, jobs: list[_Job]) -> None:
+        self._jobs: list[tuple[_Job, range]] = []
+        offset = 0
+        for job in jobs:
+            self._jobs.append((job, range(offset, offset + len(job.seeds))))
+            offset += len(job.seeds)
+        self._previews: dict[int, dict[int, list[int]]] = {}
+
+    def __call__(self, pipeline: Any, done: int, steps: int, latents: Any, images: range) -> bool:
+        if all(job.abandoned.is_set() for job, _ in self._jobs):
+            return True
+        for job, mine in self._jobs:
+            if job.report is None or job.abandoned.is_set() or not _overlap(mine, images):
+                continue
+            # A job split over calls (after running out of memory) is told each call's steps.
+            job.report(Progress(step=done, steps=steps, fraction=done / steps))
+            if job.request.previews and mine.start in images:
+                self._preview(job, pipeline, done, steps, latents[mine.start - images.start :])
+        return False
+
+    def _preview(self, job: _Job, pipeline: Any, done: int, steps: int, latents: Any) -> None:
+        assert job.report is not None
+        due = self._previews.setdefault(id(job), preview_steps(job.request.previews, steps))
+        indices = due.get(done)
+        if not indices:
+            return
+        size = job.settings.height, job.settings.width
+        picture = decode_preview(pipeline, latents[:1], *size)
+        if picture is None:  # a latent layout previews are not made from
+            return
+        image = _encoded(picture, job.request, job.seeds[0])
+        for index in indices:
+            job.report(PartialImage(index=index, image=image))
+
+
+def _overlap(first: range, second: range) -> bool:
+    return first.start < second.stop and second.start < first.stop
 
 
 def _scale(options: dict[str, Any], name: str, default: float | None) -> float | None:

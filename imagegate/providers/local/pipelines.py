@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from imagegate.errors import (
     ConfigError,
@@ -35,6 +35,7 @@ __all__ = [
     "LoadedPipeline",
     "PipelineKey",
     "PipelineRun",
+    "StepWatch",
     "describe_source",
     "get_pipeline",
     "loaded_pipeline",
@@ -169,6 +170,16 @@ class PipelineRun:
     images: list[Any]
     started: float
     seconds: float
+
+
+class StepWatch(Protocol):
+    """Told after each denoising step of a pipeline call; answers whether to stop the call."""
+
+    def __call__(self, pipeline: Any, done: int, steps: int, latents: Any, images: range) -> bool:
+        """`done` of `steps` steps are done for `images` (their indices among the batch's
+        prompts; their latents, in the pipeline's layout, are `latents` in that order).
+        True: stop the call (its images are not wanted)."""
+        ...
 
 
 @dataclass
@@ -337,10 +348,13 @@ def run_pipeline(
     *,
     max_batch: int,
     backend: str,
+    watch: StepWatch | None = None,
 ) -> PipelineRun:
     """Make one image per prompt (with seed of the same index) in as few calls as fit.
 
     Waits for the pipeline's lock; applies the LoRA set for the calls and removes it after.
+    `watch` is told of every denoising step, where the pipeline takes a step callback; when it
+    answers to stop, the call skips its remaining steps (its images are then unfinished).
 
     Raises:
         InvalidRequestError: a LoRA could not be loaded.
@@ -353,7 +367,7 @@ def run_pipeline(
         started = time.perf_counter()
         _apply_loras(loaded.pipeline, settings.loras, backend)
         try:
-            images = _generate(torch, settings, options, prompts, seeds, max_batch, backend)
+            images = _generate(torch, settings, options, prompts, seeds, max_batch, backend, watch)
         finally:
             if settings.loras:
                 # Unloading restores the base weights exactly: no style leaks into later calls.
@@ -387,6 +401,7 @@ def _generate(
     seeds: Sequence[int],
     max_batch: int,
     backend: str,
+    watch: StepWatch | None,
 ) -> list[Any]:
     images: list[Any] = []
     chunk, halved = max_batch, False
@@ -394,7 +409,7 @@ def _generate(
         start = len(images)
         end = min(start + chunk, len(prompts))
         try:
-            images.extend(_call(torch, settings, options, prompts[start:end], seeds[start:end]))
+            images.extend(_call(torch, settings, options, prompts, seeds, range(start, end), watch))
         except Exception as exc:
             if not _is_out_of_memory(exc, torch):
                 raise JobFailedError(
@@ -420,15 +435,18 @@ def _call(
     options: dict[str, Any],
     prompts: Sequence[str],
     seeds: Sequence[int],
+    images: range,
+    watch: StepWatch | None,
 ) -> list[Any]:
+    """The images of `prompts[images]` (with their `seeds`), in one pipeline call."""
     loaded = settings.pipeline
     arguments: dict[str, Any] = {
-        "prompt": list(prompts),
+        "prompt": [prompts[index] for index in images],
         "height": settings.height,
         "width": settings.width,
         # One generator per image, on the CPU: image i depends only on its own seed, and the
         # same seed gives the same noise on every device.
-        "generator": [torch.Generator("cpu").manual_seed(seed) for seed in seeds],
+        "generator": [torch.Generator("cpu").manual_seed(seeds[index]) for index in images],
         "output_type": "pil",
     }
     if settings.steps is not None:
@@ -436,10 +454,26 @@ def _call(
     if settings.guidance is not None and loaded.accepts("guidance_scale"):
         arguments["guidance_scale"] = settings.guidance
     if settings.negative_prompt is not None:
-        arguments["negative_prompt"] = [settings.negative_prompt] * len(prompts)
+        arguments["negative_prompt"] = [settings.negative_prompt] * len(images)
+    if watch is not None and loaded.accepts("callback_on_step_end"):
+        arguments["callback_on_step_end"] = _on_step(watch, images, settings.steps)
+        arguments["callback_on_step_end_tensor_inputs"] = ["latents"]
     arguments.update(options)
-    images: list[Any] = list(loaded.pipeline(**arguments).images)
-    return images
+    made: list[Any] = list(loaded.pipeline(**arguments).images)
+    return made
+
+
+def _on_step(watch: StepWatch, images: range, asked: int | None) -> Callable[..., Any]:
+    """A diffusers ``callback_on_step_end`` that tells `watch` of each step."""
+
+    def on_step(pipeline: Any, step: int, _: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        # num_timesteps: the steps this call runs (an image-to-image call runs fewer than asked).
+        steps = getattr(pipeline, "num_timesteps", None) or asked or step + 1
+        if watch(pipeline, step + 1, steps, tensors.get("latents"), images):
+            pipeline._interrupt = True  # diffusers skips the remaining steps
+        return tensors
+
+    return on_step
 
 
 def _is_out_of_memory(exc: BaseException, torch: Any) -> bool:
