@@ -3,8 +3,8 @@
 Runs over five labelled sets in ``tests/data``: ours (``text_prompts.jsonl``), the templated
 multilingual set (13 languages; ``held_out`` is whole templates), the independent set (420
 prompts in 15 languages written by someone who had not seen the rules; ``dev`` and
-``held_out`` halves by a hash of the prompt), the written set (7,000 prompts in some 35
-languages to thirteen briefs, written for training the scorer without sight of the rules;
+``held_out`` halves by a hash of the prompt), the written set (8,600 prompts in some 35
+languages to fifteen briefs, written for training the scorer without sight of the rules;
 ``held_out`` is a fifth of it by a hash of the prompt) and the judge set (700 prompts in 20
 languages, written the same way once the scorer was built, all held out). The learned scorer
 (``bench/train_text_scorer.py``) is trained on everything but the held-out splits.
