@@ -26,7 +26,7 @@ from imagegate.catalog.models import Catalog, ModelSpec
 from imagegate.catalog.native import parse_native_name
 from imagegate.decision import RouteDecision
 from imagegate.errors import InvalidRequestError, NoRouteError, UnknownModelError
-from imagegate.events import ImageEvent, Queued, report, streamed
+from imagegate.events import ImageEvent, Queued, report, reporting, streamed
 from imagegate.guards import Admission, Gate, Guarded, gated, guard
 from imagegate.guards.admission import close_backend, require_operation
 from imagegate.providers import HOSTED_PROVIDERS, ProviderConfig, build_backend
@@ -269,9 +269,7 @@ class Client:
             InvalidRequestError: the request is malformed (at once); the errors of `generate`
                 and `edit` while iterating.
         """
-        req = _as_request(request, options)
-        require_operation(req, edit=req.is_edit)
-        return streamed(functools.partial(self._run, req))
+        return streamed(functools.partial(self._run, _as_request(request, options)))
 
     def batch_preview(
         self,
@@ -428,7 +426,8 @@ class Client:
                 await self.discover(name)
         backend = self.backend_for(request)
         admission = self._admit(request, backend)
-        report(Queued(backend=admission.backend, estimate=admission.estimate))
+        if reporting():  # a stream listens: built only then, this is every request's path
+            report(Queued(backend=admission.backend, estimate=admission.estimate))
         with gated(gate):
             result = await backend.run(admission)
         if result.route is None:

@@ -35,7 +35,7 @@ from imagegate.errors import (
     NoRouteError,
     ProviderError,
 )
-from imagegate.events import Queued, report
+from imagegate.events import Queued, report, reporting
 from imagegate.guards import Admission, Budgets, Guarded, guard, stages
 from imagegate.guards.admission import Admitting, close_backend
 from imagegate.images.sizes import SizeRule
@@ -264,7 +264,7 @@ class Router(Admitting):
         fallbacks: list[FallbackAttempt] = []
         last_error: ImagegateError | None = None
         for chain, candidate in admission.candidates[: self.policy.fallbacks.max_tries]:
-            if fallbacks:
+            if fallbacks and reporting():
                 # A stream hears where its request went next (`Client` reported the first).
                 report(Queued(backend=candidate.backend, estimate=candidate.estimate))
             try:

@@ -14,7 +14,8 @@ recent decisions) come with it.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import anyio
 from starlette.applications import Starlette
@@ -26,7 +27,7 @@ from starlette.routing import Route
 from imagegate.client import Client
 from imagegate.errors import ConfigError, ImagegateError, InvalidRequestError
 from imagegate.events import Completed, ImageEvent
-from imagegate.images.b64 import keeping_base64
+from imagegate.images.b64 import Base64Kept, keeping_base64
 from imagegate.request import AUTO, ImageRequest
 from imagegate.routing.allowed import allowed_models
 from imagegate.server import idempotency, passthrough
@@ -51,6 +52,16 @@ from imagegate.server.wire import (
 from imagegate.state.journal import caller_scope
 
 __all__ = ["create_app"]
+
+
+@contextmanager
+def acting_for(who: Tenant) -> Iterator[Base64Kept]:
+    """The scopes a caller's request runs in, streamed or not: a request_id is the caller's
+    (another key reusing it is refused, not served), only the caller's models are served, and
+    the images' base64 from the provider is kept to be sent on as it came (checked, not
+    re-encoded)."""
+    with caller_scope(who.name), allowed_models(who.models), keeping_base64() as kept:
+        yield kept
 
 
 def create_app(
@@ -157,9 +168,7 @@ def create_app(
 
     async def run(who: Tenant, image_request: ImageRequest, *, edit: bool) -> Response:
         try:
-            # A request_id is the caller's: another key reusing it is refused, not served. The
-            # images' base64 from the provider is sent on as it came (checked, not re-encoded).
-            with caller_scope(who.name), allowed_models(who.models), keeping_base64() as kept:
+            with acting_for(who) as kept:
                 result = await (client.edit if edit else client.generate)(image_request)
                 body = openai_body(result, kept)
         except ImagegateError as error:
@@ -174,7 +183,7 @@ def create_app(
         away cancels the request as a cancelled call would be."""
         try:
             # The stream's task takes a copy of this context, scopes and all, when it starts.
-            with caller_scope(who.name), allowed_models(who.models), keeping_base64() as kept:
+            with acting_for(who) as kept:
                 events = client.stream(image_request)
                 first = await anext(events)
         except ImagegateError as error:

@@ -37,7 +37,6 @@ from imagegate.errors import (
     UnsafeOutputURLError,
 )
 from imagegate.events import ImageEvent, PartialImage, Progress, Queued
-from imagegate.images import b64
 from imagegate.images.b64 import Base64Kept
 from imagegate.request import ImageRequest
 from imagegate.result import ImageResult, TokenUsage
@@ -327,18 +326,18 @@ def stream_event(
         done = "" if event.fraction is None else f" {event.fraction:.0%}"
         return f": progress{done}\n\n".encode()
     prefix = "image_edit" if edit else "image_generation"
+    base64 = kept or Base64Kept()
     if isinstance(event, PartialImage):
         image = event.image
         body: dict[str, Any] = {
             "type": f"{prefix}.partial_image",
-            "b64_json": b64.encoded(image.data),
+            "b64_json": base64.of(image.data),
             "partial_image_index": event.index,
             "background": request.background,
             "quality": request.quality,
         }
     else:
         result = event.result
-        base64 = kept or Base64Kept()
         image = result.image
         body = {
             "type": f"{prefix}.completed",
@@ -359,7 +358,7 @@ def stream_event(
 
 def error_event(error: ImagegateError) -> bytes:
     """A failure after a streamed answer began, as an error event (OpenAI's SDKs raise it)."""
-    body = orjson.loads(typed_error(error).body)
+    _, body, _ = _typed(error)
     return b"event: error\ndata: " + orjson.dumps({"type": "error", **body}) + b"\n\n"
 
 
@@ -389,6 +388,13 @@ def typed_error(error: ImagegateError) -> Response:
     the server's own misconfiguration (no credentials, nothing usable to route to) is a 500
     ``server_error`` that keeps the server's details (environment variables, paths) in its log.
     """
+    status, body, headers = _typed(error)
+    return FastJSONResponse(body, status_code=status, headers=headers)
+
+
+def _typed(error: ImagegateError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """The status, OpenAI-shaped body and headers of the answer to `error` (see
+    `typed_error`)."""
     status, kind, code = next((s, k, c) for cls, s, k, c in _STATUS if isinstance(error, cls))
     message = str(error)
     headers = {}
@@ -411,7 +417,7 @@ def typed_error(error: ImagegateError) -> Response:
     if isinstance(error, RateLimitedError) and error.retry_after_s is not None:
         headers["retry-after"] = f"{error.retry_after_s:g}"
     param = getattr(error, "field", None)
-    return error_response(status, kind, code, message, param=param, headers=headers)
+    return status, _error_body(kind, code, message, param), headers
 
 
 def error_response(
@@ -424,8 +430,14 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """An error answer in OpenAI's shape."""
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return FastJSONResponse(body, status_code=status, headers=headers)
+    return FastJSONResponse(
+        _error_body(kind, code, message, param), status_code=status, headers=headers
+    )
+
+
+def _error_body(kind: str, code: str, message: str, param: str | None) -> dict[str, Any]:
+    """An error in OpenAI's shape."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
