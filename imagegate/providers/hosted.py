@@ -94,6 +94,20 @@ class HostedBackend(CatalogPriced, ABC):
             )
         return self._http
 
+    async def send(self, request: httpx.Request, default_base_url: str) -> httpx.Response:
+        """`request` sent as built, its answer read whole: on the backend's transport, with
+        nothing added (no client's cookies, auth or redirects: its headers are all it
+        carries), or behind a proxy through `http`'s client. Raises httpx's errors."""
+        if self.transport is None:
+            return await self.http(default_base_url).send(request)
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
     def _timeout(self, request_s: float) -> httpx.Timeout:
         """A call's timeouts: `request_s` on the network; and a wait for one of the backend's
         own connections of up to the job deadline, since waiting behind this process's own

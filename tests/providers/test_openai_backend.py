@@ -116,6 +116,25 @@ async def test_every_field_reaches_the_wire(openai_emulator: OpenAIEmulator) -> 
     }
 
 
+async def test_a_generation_carries_the_headers_the_sdk_client_sends(
+    openai_emulator: OpenAIEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Posted without the SDK's request machinery, a generation still goes out as the SDK
+    # client is configured: its organisation and project (read by the SDK from the
+    # environment), its user agent and JSON headers.
+    import openai
+
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-bench")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-bench")
+    await backend(openai_emulator).generate(ImageRequest(prompt="a fox", quality="low"))
+    sent = {k.lower(): v for k, v in openai_emulator.log.for_route("generate")[0].headers.items()}
+    assert sent["openai-organization"] == "org-bench"
+    assert sent["openai-project"] == "proj-bench"
+    assert sent["user-agent"] == f"AsyncOpenAI/Python {openai.__version__}"
+    assert sent["content-type"] == "application/json"
+    assert sent["authorization"] != ""
+
+
 async def test_rate_limit_is_retried_after_retry_after_and_billed_once(
     openai_emulator: OpenAIEmulator,
 ) -> None:
