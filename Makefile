@@ -81,6 +81,7 @@ bench: $(STAMP_DEV) $(STAMP_BENCH) bench-peers
 	$(BIN)/python bench/routing_decision.py --baseline $(ROUTING_BASELINE)
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/polling.py
+	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/batch_throughput.py
 	$(BIN)/python bench/text_detection.py

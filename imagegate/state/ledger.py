@@ -38,6 +38,9 @@ __all__ = [
 Period = Literal["day", "month", "total"]
 """A budget's period: the calendar day or month in UTC, or all time."""
 
+PERIODS: tuple[Period, ...] = ("day", "month", "total")
+"""Every period: settled spend counts in one bucket of each (`period_bucket`)."""
+
 _PERIOD_WORDS = {"day": "today", "month": "this month", "total": "in all"}
 _SCOPE_KINDS = ("tag", "user", "backend")
 
@@ -181,6 +184,16 @@ def period_start(period: Period | None, now: datetime) -> float:
     if period == "month":
         return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
     return -math.inf
+
+
+def period_bucket(period: Period, now: datetime) -> str:
+    """The name of the period `now` (in UTC) falls in, under which a ledger adds up the spend
+    settled in it: 'day:2026-03-14', 'month:2026-03' or 'total'."""
+    if period == "day":
+        return f"day:{now:%Y-%m-%d}"
+    if period == "month":
+        return f"month:{now:%Y-%m}"
+    return "total"
 
 
 def _aware(moment: datetime) -> datetime:

@@ -20,7 +20,16 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
-from imagegate.state.ledger import Budget, LedgerBase, Period, Reservation, SpendTotals, utc_now
+from imagegate.state.ledger import (
+    PERIODS,
+    Budget,
+    LedgerBase,
+    Period,
+    Reservation,
+    SpendTotals,
+    period_bucket,
+    utc_now,
+)
 from imagegate.state.redis.connection import state_errors
 
 if TYPE_CHECKING:
@@ -109,17 +118,7 @@ end
 return 0
 """
 
-_PERIODS: tuple[Period, ...] = ("day", "month", "total")
 _READ_BATCH = 500  # entries read per round trip by the reports
-
-
-def _bucket(period: Period, now: datetime) -> str:
-    """The name of the UTC day or month `now` falls in, for the counter of that period."""
-    if period == "day":
-        return f"day:{now:%Y-%m-%d}"
-    if period == "month":
-        return f"month:{now:%Y-%m}"
-    return "total"
 
 
 def _score(timestamp: float) -> str:
@@ -212,7 +211,7 @@ class RedisLedger(LedgerBase):
                 actual,
                 repr(now.timestamp()),
                 f"{self._keys}spent:",
-                *(_bucket(period, now) for period in _PERIODS),
+                *(period_bucket(period, now) for period in PERIODS),
             ],
         )
         return bool(settled)
@@ -269,4 +268,4 @@ class RedisLedger(LedgerBase):
         return f"{self._keys}entry:{reservation_id}"
 
     def _counter(self, period: Period, now: datetime, scope: str) -> str:
-        return f"{self._keys}spent:{_bucket(period, now)}:{scope}"
+        return f"{self._keys}spent:{period_bucket(period, now)}:{scope}"

@@ -1,5 +1,14 @@
 """The budget ledger in the SQLite state database, shared by the threads and processes on one
 machine; in memory (`MemoryLedger`) when no state is configured.
+
+Each reservation is a row of `ledger_entries`, outstanding until it is settled. Settled spend
+is also added up as it is settled, per period and scope, in `ledger_spent` (as the Redis
+ledger does: buckets `day:2026-03-14`, `month:2026-03` and `total` by the UTC settle time;
+scopes `all`, `backend:<b>`, `tag:<t>`, `user:<u>`), so a budget check, which runs inside every
+reservation's write transaction, reads one counter and the outstanding reservations rather
+than every request of the period: its cost no longer grows with the day's traffic. The reports
+(`spent`, `summary`) read the entries. A database written before the counters existed gets them
+from its settled entries when it is first opened.
 """
 
 from __future__ import annotations
@@ -10,11 +19,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from imagegate.state.ledger import (
+    PERIODS,
     Budget,
     LedgerBase,
     Reservation,
     SpendTotals,
-    period_start,
+    period_bucket,
     utc_now,
 )
 from imagegate.state.sqlite.database import StateDatabase
@@ -41,8 +51,40 @@ CREATE TABLE IF NOT EXISTS ledger_tags (
     PRIMARY KEY (entry_id, tag)
 );
 CREATE INDEX IF NOT EXISTS ledger_tags_tag ON ledger_tags (tag);
+CREATE TABLE IF NOT EXISTS ledger_spent (
+    scope TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    micros INTEGER NOT NULL,
+    PRIMARY KEY (scope, bucket)
+) WITHOUT ROWID;
+-- Every settlement adds to the counters, so settled entries without any counter are a
+-- database of an imagegate from before them: its counters are added up once, here.
+INSERT INTO ledger_spent (scope, bucket, micros)
+WITH settled (id, backend, user_id, actual, second) AS (
+    -- The bucket is named by the whole second, floored (CAST truncates towards zero, so
+    -- times before 1970 step down one): SQLite rounds a fraction to the millisecond, which
+    -- would put 23:59:59.9996 in the next day.
+    SELECT id, backend, user_id, actual_micros,
+        CAST(settled_at AS INTEGER) - (settled_at < CAST(settled_at AS INTEGER))
+    -- CROSS JOIN makes the guard the outer loop: with counters, no entry is read at all.
+    FROM (SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM ledger_spent)) CROSS JOIN ledger_entries
+    WHERE settled_at IS NOT NULL
+), scoped (scope, actual, second) AS (
+    SELECT 'all', actual, second FROM settled
+    UNION ALL SELECT 'backend:' || backend, actual, second FROM settled
+    UNION ALL SELECT 'user:' || user_id, actual, second FROM settled WHERE user_id IS NOT NULL
+    UNION ALL SELECT 'tag:' || g.tag, actual, second
+        FROM settled JOIN ledger_tags g ON g.entry_id = settled.id
+)
+SELECT scope, bucket, SUM(actual) FROM (
+    SELECT scope, 'total' AS bucket, actual FROM scoped
+    UNION ALL SELECT scope, strftime('day:%Y-%m-%d', second, 'unixepoch'), actual FROM scoped
+    UNION ALL SELECT scope, strftime('month:%Y-%m', second, 'unixepoch'), actual FROM scoped
+)
+GROUP BY scope, bucket;
 """
-"""One row per reservation: outstanding while `settled_at` is NULL, then settled spend."""
+"""One row per reservation in `ledger_entries`: outstanding while `settled_at` is NULL, then
+settled spend; `ledger_spent` adds up the settled spend by scope and period (`period_bucket`)."""
 
 _FILTERS = {
     "backend": "e.backend = ?",
@@ -125,10 +167,26 @@ class SQLiteLedger(LedgerBase):
         with self._db.transaction(write=True) as db:
             settled = db.execute(
                 "UPDATE ledger_entries SET actual_micros = ?, settled_at = ?"
-                " WHERE id = ? AND settled_at IS NULL",
+                " WHERE id = ? AND settled_at IS NULL RETURNING backend, user_id",
                 (actual, now.timestamp(), reservation_id),
-            ).rowcount
-        return bool(settled)
+            ).fetchall()
+            if not settled:
+                return False
+            [(backend, user)] = settled
+            tags = db.execute("SELECT tag FROM ledger_tags WHERE entry_id = ?", (reservation_id,))
+            scopes = ["all", f"backend:{backend}", *(f"tag:{tag}" for (tag,) in tags)]
+            if user is not None:
+                scopes.append(f"user:{user}")
+            db.executemany(
+                "INSERT INTO ledger_spent VALUES (?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET micros = micros + excluded.micros",
+                [
+                    (scope, period_bucket(period, now), actual)
+                    for scope in scopes
+                    for period in PERIODS
+                ],
+            )
+        return True
 
     def _settled(
         self, after: float, *, backend: str | None, tag: str | None, user: str | None
@@ -160,11 +218,24 @@ class SQLiteLedger(LedgerBase):
         """`_used` within a transaction already open on `db`."""
         kind, _, target = budget.scope.partition(":")
         scope, params = _scope_filter(**({kind: target} if budget.scope != "all" else {}))
+        # The counters of this period and of any later one (spend settled while the clock read
+        # later than now, and then was set back), as a scan of the settled entries would count:
+        # a bucket is named `<period>` or `<period>:<date>`, and ';' sorts right after ':'.
+        # The outstanding reservations that still count are a range of their partial index,
+        # which the planner would pass over for `settled_at`'s (and every expired one in it).
         (used,) = db.execute(
-            "SELECT COALESCE(SUM(COALESCE(actual_micros, reserved_micros)), 0)"
-            " FROM ledger_entries e WHERE (settled_at >= ?"
-            f" OR (settled_at IS NULL AND reserved_at >= ?)){scope}",
-            [period_start(budget.period, now), self._held_since(now), *params],
+            "SELECT (SELECT COALESCE(SUM(micros), 0) FROM ledger_spent"
+            "        WHERE scope = ? AND bucket >= ? AND bucket < ?)"
+            " + (SELECT COALESCE(SUM(reserved_micros), 0)"
+            "    FROM ledger_entries e INDEXED BY ledger_entries_outstanding"
+            f"       WHERE settled_at IS NULL AND reserved_at >= ?{scope})",
+            [
+                budget.scope,
+                period_bucket(budget.period, now),
+                f"{budget.period};",
+                self._held_since(now),
+                *params,
+            ],
         ).fetchone()
         return int(used)
 
