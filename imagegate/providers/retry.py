@@ -68,6 +68,23 @@ async def call_with_retry(call: Callable[[], Awaitable[T]], policy: RetryPolicy)
         over_budget = state.idle_for + state.upcoming_sleep > policy.max_total_wait_s
         return state.attempt_number >= policy.max_attempts or too_long or over_budget
 
+    # Most calls succeed at once: the first attempt is made before tenacity's loop is built
+    # (tens of microseconds a call). Its error, when retryable, is the loop's first attempt,
+    # so the waits and the count of attempts are tenacity's as if it had made it.
+    try:
+        return await call()
+    except BaseException as error:
+        if not _retryable(error):
+            raise
+        first: BaseException | None = error
+
+    async def attempt_after_the_first() -> T:
+        nonlocal first
+        if first is not None:
+            error, first = first, None
+            raise error
+        return await call()
+
     retrying = AsyncRetrying(
         retry=retry_if_exception(_retryable),
         wait=wait,
@@ -77,5 +94,5 @@ async def call_with_retry(call: Callable[[], Awaitable[T]], policy: RetryPolicy)
     )
     async for attempt in retrying:
         with attempt:
-            return await call()
+            return await attempt_after_the_first()
     raise AssertionError("unreachable: tenacity either returns or re-raises")
