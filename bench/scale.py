@@ -3,11 +3,11 @@
 The emulators run in a second process with job times drawn around each model's catalog
 latency (OpenAI ~12 s, Replicate ~6 s, fal ~1.5 s, WaveSpeed ~2 s; log-normal), serving one
 image per size and format (`Emulator.reuse_images`: drawing each would make them the limit).
-This process starts every job at once through one `Client` and samples, every 50 ms, its
-resident memory, open sockets and threads. Prints its CPU time per job, the requests the
-emulators served and their CPU time, the wall time against the ideal (the longest job, as the
-emulators timed it: no client can finish sooner), peak RSS, and whether issue 17's goals are
-met (ratio <= 1.2, peak RSS <= 300 MiB).
+This process starts every job at once through one `Client`; a third process samples, every
+50 ms, its resident memory and threads, and every 2 s its open sockets. Prints its CPU time
+per job, the requests the emulators served and their CPU time, the wall time against the
+ideal (the longest job, as the emulators timed it: no client can finish sooner), peak RSS,
+and whether issue 17's goals are met (ratio <= 1.2, peak RSS <= 300 MiB).
 
     python bench/scale.py [--jobs 10000] [--scale 1.0]
 """
@@ -67,28 +67,55 @@ def serve_emulators(ready: multiprocessing.Queue[object], stop: Event, scale: fl
 
 
 class Peaks:
-    """Highest RSS, open sockets and threads of this process seen while sampling."""
+    """Highest RSS, open sockets and threads of a process seen while sampling."""
 
-    def __init__(self) -> None:
-        self.process = psutil.Process(os.getpid())
-        self.rss = self.sockets = self.threads = 0
+    def __init__(self, rss: int = 0, sockets: int = 0, threads: int = 0) -> None:
+        self.rss, self.sockets, self.threads = rss, sockets, threads
 
-    async def sample(self, every_s: float) -> None:
-        for tick in itertools.count():
-            self.rss = max(self.rss, self.process.memory_info().rss)
-            self.threads = max(self.threads, self.process.num_threads())
-            # Listing thousands of sockets takes the loop ~20 ms (parsing /proc/net/tcp): every
-            # 2 s, so that the sampling is not what the client spends its time on.
-            if tick % 40 == 0:
-                self.sockets = max(self.sockets, len(self.process.net_connections("tcp")))
-            await asyncio.sleep(every_s)
+
+def watch(channel: multiprocessing.Queue[object], stop: Event, pid: int) -> None:
+    """The sampling process: `pid`'s peaks, sampled until `stop` is set, then put on `channel`.
+
+    Sampling from another process keeps its cost off the client: listing thousands of
+    sockets (parsing /proc/net/tcp) takes ~20 ms, which in the client's own loop stalled
+    every job and counted as the client's CPU.
+    """
+    process = psutil.Process(pid)
+    peaks = Peaks()
+    channel.put("ready")
+    for tick in itertools.count():
+        if stop.wait(0.05):
+            break
+        peaks.rss = max(peaks.rss, process.memory_info().rss)
+        peaks.threads = max(peaks.threads, process.num_threads())
+        if tick % 40 == 0:  # every 2 s: the listing takes this process's CPU from the others
+            peaks.sockets = max(peaks.sockets, len(process.net_connections("tcp")))
+    channel.put((peaks.rss, peaks.sockets, peaks.threads))
 
 
 async def run(args: argparse.Namespace, configs: dict[str, HostedConfig]) -> tuple[float, Peaks]:
-    peaks = Peaks()
-    baseline_rss = peaks.process.memory_info().rss
+    process = psutil.Process(os.getpid())
+    baseline_rss = process.memory_info().rss
+    with OtherProcess(watch, os.getpid()) as watcher:
+        watcher.receive()
+        wall, cpu_s, outcomes, first_messages = await _jobs(args, configs, process)
+        watcher.stop()
+        peaks = Peaks(*watcher.receive())
+    print(f"{args.jobs} jobs: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    for outcome, message in sorted(first_messages.items()):
+        print(f"  first {outcome}: {message[:300]}")
+    print(f"client CPU {cpu_s:.1f} s ({cpu_s / args.jobs * 1000:.2f} ms a job)")
+    print(f"peak RSS {peaks.rss / 2**20:.0f} MiB ({(peaks.rss - baseline_rss) / 2**20:+.0f} MiB)")
+    print(f"peak open TCP sockets {peaks.sockets}, peak threads {peaks.threads}")
+    return wall, peaks
+
+
+async def _jobs(
+    args: argparse.Namespace, configs: dict[str, HostedConfig], process: psutil.Process
+) -> tuple[float, float, Counter[str], dict[str, str]]:
+    """Run every job at once: the wall time, this process's CPU time, the outcomes and the
+    first message of each failure."""
     async with Client(providers=configs) as client:
-        sampler = asyncio.create_task(peaks.sample(0.05))
         providers = list(MODELS)
         plan = [providers[index % len(providers)] for index in range(args.jobs)]
 
@@ -105,19 +132,11 @@ async def run(args: argparse.Namespace, configs: dict[str, HostedConfig]) -> tup
             return f"{provider}: ok"
 
         started = time.perf_counter()
-        cpu_before = peaks.process.cpu_times()
+        cpu_before = process.cpu_times()
         outcomes = Counter(await asyncio.gather(*(job(provider) for provider in plan)))
         wall = time.perf_counter() - started
-        cpu_after = peaks.process.cpu_times()
-        sampler.cancel()
-    cpu_s = sum(cpu_after[:2]) - sum(cpu_before[:2])
-    print(f"{args.jobs} jobs: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
-    for outcome, message in sorted(first_messages.items()):
-        print(f"  first {outcome}: {message[:300]}")
-    print(f"client CPU {cpu_s:.1f} s ({cpu_s / args.jobs * 1000:.2f} ms a job)")
-    print(f"peak RSS {peaks.rss / 2**20:.0f} MiB ({(peaks.rss - baseline_rss) / 2**20:+.0f} MiB)")
-    print(f"peak open TCP sockets {peaks.sockets}, peak threads {peaks.threads}")
-    return wall, peaks
+        cpu_after = process.cpu_times()
+    return wall, sum(cpu_after[:2]) - sum(cpu_before[:2]), outcomes, first_messages
 
 
 def main() -> None:

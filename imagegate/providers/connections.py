@@ -10,16 +10,17 @@ transport and httpcore (bench/gateway_servers.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import time
 import urllib.request
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-import anyio
 import httpx
 
 from imagegate.providers.http1 import Connection, Origin, connect
@@ -104,7 +105,12 @@ class ConnectionPool(httpx.AsyncBaseTransport):
             raise ValueError("a connection pool needs at least one connection")
         self.max_connections = max_connections
         self._keepalive_expiry_s = keepalive_expiry_s
-        self._slots = anyio.Semaphore(max_connections)
+        # Free slots, and the calls waiting for one, first come first served. A waiter that
+        # gave up (timed out, cancelled) stays in the queue, done, and is skipped: removing
+        # it would cost its place in a queue of thousands. A future and a timer each rather
+        # than anyio's semaphore and cancel scope: thousands of calls wait here at once.
+        self._free = max_connections
+        self._waiting: deque[asyncio.Future[None]] = deque()
         # Per origin, its idle connections, oldest first (a dict: ordered, O(1) removal).
         self._idle: dict[Origin, dict[Connection, None]] = {}
         self._open: set[Connection] = set()
@@ -126,9 +132,9 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         if watch is not None:
             watch.note(sent=False)
         timeouts = request.extensions.get("timeout", {})
-        try:
-            self._slots.acquire_nowait()
-        except anyio.WouldBlock:
+        if self._free:
+            self._free -= 1
+        else:
             await self._wait_for_slot(request, timeouts.get("pool"))
         self._in_flight += 1
         connection: Connection | None = None
@@ -158,13 +164,24 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         )
 
     async def _wait_for_slot(self, request: httpx.Request, timeout: float | None) -> None:
-        with anyio.move_on_after(timeout) as waited:
-            await self._slots.acquire()
-        if waited.cancelled_caught:
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiting.append(waiter)
+        expiry = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+        try:
+            await waiter
+        except TimeoutError:
             raise httpx.PoolTimeout(
                 f"no connection free within {timeout:g} s ({self.max_connections} in use)",
                 request=request,
-            )
+            ) from None
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._hand_on()  # given a slot as it was cancelled: the next caller's
+            raise
+        finally:
+            if expiry is not None:
+                expiry.cancel()
 
     def _reused(self, origin: Origin) -> Connection | None:
         """The origin's idle connection used last, dropping those that expired."""
@@ -220,13 +237,28 @@ class ConnectionPool(httpx.AsyncBaseTransport):
 
     def _release(self) -> None:
         self._in_flight -= 1
-        self._slots.release()
+        self._hand_on()
+
+    def _hand_on(self) -> None:
+        """Give a slot to the longest waiting call still waiting, or free it."""
+        waiting = self._waiting
+        while waiting:
+            waiter = waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
 
     async def aclose(self) -> None:
         """Close every connection."""
         for connection in list(self._open):
             self._drop(connection)
         self._idle.clear()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 def _origin(request: httpx.Request) -> Origin:
