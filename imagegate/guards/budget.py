@@ -4,10 +4,12 @@ with what it cost after, counting money that may have been spent as spent."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from imagegate.catalog.models import UNPRICED_HINT
 from imagegate.errors import BudgetExceededError, ProviderError, UnpricedModelError
@@ -20,6 +22,8 @@ from imagegate.state.writer import write
 
 __all__ = ["Budgeted", "Budgets", "all_cover", "short_among"]
 
+T = TypeVar("T")
+
 # Most distinct (backend, tags, user) whose budgets are remembered.
 _APPLYING = 4096
 # What a budget may be short of an estimate and still cover it: float rounding.
@@ -31,7 +35,10 @@ class Budgets:
 
     Admitting a request reads what its budgets have left; a figure up to `refresh_s` old only
     sharpens a guess, because the reservation made before each call is atomic and is what
-    enforces the budget. Every backend of a router shares one `Budgets`.
+    enforces the budget. This process's own reservations, settlements and releases (made
+    through `changing`) adjust the figures as read, so that none needs reading again after
+    each; other processes' spend shows once a figure is `refresh_s` old. Every backend of a
+    router shares one `Budgets`.
     """
 
     def __init__(
@@ -47,6 +54,11 @@ class Budgets:
         self.refresh_s = refresh_s
         self._clock = clock
         self._left: dict[str, tuple[float, float]] = {}
+        # The changes being made on the writer thread, and how many were made: a read that
+        # overlapped one may or may not hold it, so it is used but not kept.
+        self._lock = threading.Lock()
+        self._changing = 0
+        self._changes = 0
         self._applying: dict[tuple[str, tuple[str, ...], str | None], tuple[Budget, ...]] = {}
         self._scoped = _Scopes.of(self.budgets)
 
@@ -88,16 +100,47 @@ class Budgets:
         for budget in budgets:
             cached = last.get(budget.name)
             if cached is not None and now - cached[0] < refresh_s:
-                left[budget.name] = cached[1]
+                left[budget.name] = max(cached[1], 0.0)
             else:
                 left[budget.name] = self._read(budget, now)
         return left
 
     def _read(self, budget: Budget, now: float) -> float:
-        """What `budget` has left, read from the ledger now and kept as read at `now`."""
+        """What `budget` has left, read from the ledger now and kept as read at `now` unless
+        a change of this process's was being made meanwhile."""
+        with self._lock:
+            busy, changes = self._changing, self._changes
         left = self.ledger.remaining(budget)
-        self._left[budget.name] = (now, left)
+        with self._lock:
+            if not busy and not self._changing and changes == self._changes:
+                self._left[budget.name] = (now, left)
         return left
+
+    def changing(
+        self, applying: Iterable[Budget], usd: float, step: Callable[..., T], *args: Any
+    ) -> T:
+        """`step(*args)`: a change to the ledger that leaves each of `applying` with `usd` less
+        (a reservation; a settlement, by what it differs from the reservation; a release, by
+        minus the reservation). The figures as read are adjusted once it is made, and dropped
+        if it fails (what it did is not known)."""
+        with self._lock:
+            self._changing += 1
+        made = False
+        try:
+            value = step(*args)
+            made = True
+            return value
+        finally:
+            with self._lock:
+                self._changing -= 1
+                self._changes += 1
+                if not made:
+                    self._left.clear()
+                elif usd:
+                    for budget in applying:
+                        cached = self._left.get(budget.name)
+                        if cached is not None:
+                            self._left[budget.name] = (cached[0], cached[1] - usd)
 
     def add(self, budgets: Sequence[Budget]) -> None:
         """Enforce `budgets` too, from the next request on (the gateway adds its tenants'); one
@@ -119,8 +162,9 @@ class Budgets:
         self.changed()
 
     def changed(self) -> None:
-        """This process reserved or settled: read the budgets again next time."""
-        self._left.clear()
+        """Read the budgets again next time."""
+        with self._lock:
+            self._left.clear()
 
 
 class _Scopes(NamedTuple):
@@ -200,52 +244,58 @@ class Budgeted(Wrapper):
     async def run(self, admission: Admission) -> ImageResult:
         """Reserve the estimate, run, then settle the cost (or release what was not spent)."""
         request = admission.request
-        ledger = self.budgets.ledger
-        self.budgets.changed()
+        budgets, ledger, estimate = self.budgets, self.budgets.ledger, admission.estimate.usd
+        applying = budgets.applying(self._name, request)
         # Made on the state writer thread, and awaited: it is made before the provider is called.
         pending = write(
-            ledger.reserve,
-            self.name,
-            admission.estimate.usd,
-            tags=request.tags,
-            user=request.user,
-            budgets=self.budgets.budgets,
-            request_id=request.request_id,
+            budgets.changing,
+            applying,
+            estimate,
+            functools.partial(
+                ledger.reserve,
+                self.name,
+                estimate,
+                tags=request.tags,
+                user=request.user,
+                budgets=budgets.budgets,
+                request_id=request.request_id,
+            ),
         )
         try:
             reservation = await asyncio.shield(asyncio.wrap_future(pending))
         except asyncio.CancelledError:
             # Cancelled before the provider was called, nothing spent: the reservation, made
             # all the same, is released once made.
-            pending.add_done_callback(lambda made: _release(ledger, made))
+            pending.add_done_callback(lambda made: _release(budgets, applying, estimate, made))
             raise
+        settle = (budgets.changing, applying)
         try:
             result = await self.inner.run(admission)
         except ProviderError as error:
             if error.may_be_billed:
-                await bookkept("the spend", ledger.settle, reservation.id, admission.estimate.usd)
+                await bookkept("the spend", *settle, 0.0, ledger.settle, reservation.id, estimate)
             else:
-                await bookkept("the release", ledger.release, reservation.id)
+                await bookkept("the release", *settle, -estimate, ledger.release, reservation.id)
             raise
         except asyncio.CancelledError:
             # Cancelled while the provider had the request: it may have done (and billed)
             # the work, so it counts as spent.
-            await bookkept("the spend", ledger.settle, reservation.id, admission.estimate.usd)
+            await bookkept("the spend", *settle, 0.0, ledger.settle, reservation.id, estimate)
             raise
         except BaseException:
             # Unreleased, the reservation still lapses after its time-to-live.
-            await bookkept("the release", ledger.release, reservation.id)
+            await bookkept("the release", *settle, -estimate, ledger.release, reservation.id)
             raise
-        finally:
-            self.budgets.changed()
+        actual = result.cost.usd
+        spend = (*settle, actual - estimate, ledger.settle, reservation.id, actual)
         later = pending_after_call()
         if later is not None:
             # Made with the guard outside's own steps, in one job it awaits: the spend is
             # recorded before the result is handed back all the same.
-            later.add("the spend", ledger.settle, reservation.id, result.cost.usd)
+            later.add("the spend", *spend)
             return result
         # Awaited: the spend is recorded before the result is handed back.
-        unsettled = await bookkept("the spend", ledger.settle, reservation.id, result.cost.usd)
+        unsettled = await bookkept("the spend", *spend)
         if unsettled is None:
             return result
         return result.model_copy(update={"warnings": (*result.warnings, unsettled)})
@@ -268,7 +318,10 @@ def all_cover(left: Mapping[str, float], usd: float) -> bool:
     return not left or min(left.values()) + _SLACK >= usd
 
 
-def _release(ledger: Ledger, made: Future[Reservation]) -> None:
-    """Release the reservation `made` holds, once made (nothing, if it failed)."""
+def _release(
+    budgets: Budgets, applying: tuple[Budget, ...], usd: float, made: Future[Reservation]
+) -> None:
+    """Release the reservation of `usd` that `made` holds, once made (nothing, if it failed)."""
     if not made.cancelled() and made.exception() is None:
-        write(bookkeep, "the release", ledger.release, made.result().id)
+        release = budgets.ledger.release
+        write(bookkeep, "the release", budgets.changing, applying, -usd, release, made.result().id)

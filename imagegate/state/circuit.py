@@ -53,6 +53,7 @@ class CircuitBreakers(Protocol):
 @dataclass
 class _Circuit:
     calls: deque[tuple[float, bool]] = field(default_factory=deque)
+    failed: int = 0  # of `calls`: kept as they come and go, not counted on every call
     consecutive_failures: int = 0
     opened_at: float | None = None
     probing_since: float | None = None
@@ -106,14 +107,15 @@ class MemoryCircuitBreakers:
                 else:
                     circuit.opened_at = now
                 return
-            circuit.calls.append((now, ok))
-            while circuit.calls and circuit.calls[0][0] < now - self.policy.window_s:
-                circuit.calls.popleft()
+            calls = circuit.calls
+            calls.append((now, ok))
+            circuit.failed += not ok
+            while calls and calls[0][0] < now - self.policy.window_s:
+                circuit.failed -= not calls.popleft()[1]
             circuit.consecutive_failures = 0 if ok else circuit.consecutive_failures + 1
-            failed = sum(1 for _, good in circuit.calls if not good)
             rate_tripped = (
-                len(circuit.calls) >= self.policy.min_calls
-                and failed / len(circuit.calls) >= self.policy.failure_rate
+                len(calls) >= self.policy.min_calls
+                and circuit.failed / len(calls) >= self.policy.failure_rate
             )
             if circuit.consecutive_failures >= self.policy.failures or rate_tripped:
                 circuit.opened_at = now

@@ -189,10 +189,11 @@ def period_start(period: Period | None, now: datetime) -> float:
 def period_bucket(period: Period, now: datetime) -> str:
     """The name of the period `now` (in UTC) falls in, under which a ledger adds up the spend
     settled in it: 'day:2026-03-14', 'month:2026-03' or 'total'."""
+    # Fields, not strftime: a settlement names three buckets per scope it counts in.
     if period == "day":
-        return f"day:{now:%Y-%m-%d}"
+        return f"day:{now.year:04d}-{now.month:02d}-{now.day:02d}"
     if period == "month":
-        return f"month:{now:%Y-%m}"
+        return f"month:{now.year:04d}-{now.month:02d}"
     return "total"
 
 

@@ -177,14 +177,11 @@ class SQLiteLedger(LedgerBase):
             scopes = ["all", f"backend:{backend}", *(f"tag:{tag}" for (tag,) in tags)]
             if user is not None:
                 scopes.append(f"user:{user}")
+            buckets = [period_bucket(period, now) for period in PERIODS]
             db.executemany(
                 "INSERT INTO ledger_spent VALUES (?, ?, ?)"
                 " ON CONFLICT DO UPDATE SET micros = micros + excluded.micros",
-                [
-                    (scope, period_bucket(period, now), actual)
-                    for scope in scopes
-                    for period in PERIODS
-                ],
+                [(scope, bucket, actual) for scope in scopes for bucket in buckets],
             )
         return True
 
