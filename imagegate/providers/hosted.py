@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
+import orjson
 
 from imagegate.backend import Capabilities
 from imagegate.catalog.models import CatalogPriced, ModelSpec
@@ -32,7 +33,13 @@ from imagegate.result import (
     TokenUsage,
 )
 
-__all__ = ["HostedBackend"]
+__all__ = ["HostedBackend", "answer_json"]
+
+
+def answer_json(response: httpx.Response) -> Any:
+    """A provider's answer parsed as JSON (orjson: an answer may carry MBs of base64); raises
+    ValueError when it is not JSON."""
+    return orjson.loads(response.content)
 
 
 class HostedBackend(CatalogPriced, ABC):

@@ -49,7 +49,7 @@ from imagegate.providers.failures import (
     status_error,
     transport_error,
 )
-from imagegate.providers.hosted import HostedBackend
+from imagegate.providers.hosted import HostedBackend, answer_json
 from imagegate.providers.retry import call_with_retry
 from imagegate.providers.sizing import fit_size
 from imagegate.request import ImageRequest
@@ -173,7 +173,7 @@ class OpenAIBackend(HostedBackend):
                     raise _answered_error(
                         response, {"backend": self.name, "provider_request_id": request_id}
                     )
-                answer = response.json()
+                answer = answer_json(response)
             except ImagegateError:
                 raise
             except Exception as exc:
@@ -396,7 +396,7 @@ def _answered_error(response: httpx.Response, where: dict[str, Any]) -> Imagegat
     """The imagegate error for an error answer to a POST made without the SDK, read as the
     SDK reads one: the ``error`` object of the JSON body, else the body's text."""
     try:
-        body = response.json()
+        body = answer_json(response)
     except ValueError:
         body = None
     error = body.get("error") if isinstance(body, dict) else None

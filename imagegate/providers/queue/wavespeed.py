@@ -25,6 +25,7 @@ from imagegate.providers.failures import (
     status_error,
     transport_error,
 )
+from imagegate.providers.hosted import answer_json
 from imagegate.providers.native import native_payload
 from imagegate.providers.queue.backend import QueueBackend
 from imagegate.providers.queue.jobs import JobAPI, JobStatus
@@ -138,7 +139,7 @@ class _Tasks:
                 exc, provider="WaveSpeed", submitting=submitting, **where
             ) from exc
         try:
-            body = response.json()
+            body = answer_json(response)
         except ValueError:
             raise malformed_answer(
                 "WaveSpeed",
