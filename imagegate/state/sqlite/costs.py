@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from imagegate.state.costs import CachedCostRatios, ratio_of
-from imagegate.state.sqlite.database import StateDatabase
+from imagegate.state.sqlite.database import StateDatabase, Trims
 
 __all__ = ["SQLiteCostRatios"]
 
@@ -50,20 +50,24 @@ class SQLiteCostRatios(CachedCostRatios):
             window=window, min_samples=min_samples, refresh_s=refresh_s, monotonic=monotonic
         )
         self._db = StateDatabase(path, _SCHEMA, busy_timeout_s)
+        self._trims = Trims()
 
     def record(self, backend: str, estimated_usd: float, actual_usd: float) -> None:
-        """Store one call's ratio, keeping only the backend's most recent `window`."""
+        """Store one call's ratio; older ones than the backend's most recent `window` are
+        dropped from time to time (`Trims`)."""
         ratio = ratio_of(estimated_usd, actual_usd)
         if ratio is None:
             return
+        trim = self._trims.due(backend)
         with self._db.transaction(write=True) as db:
             db.execute("INSERT INTO cost_ratios (backend, ratio) VALUES (?, ?)", (backend, ratio))
-            db.execute(
-                "DELETE FROM cost_ratios WHERE backend = ? AND id <= ("
-                " SELECT id FROM cost_ratios WHERE backend = ?"
-                " ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                (backend, backend, self._window),
-            )
+            if trim:
+                db.execute(
+                    "DELETE FROM cost_ratios WHERE backend = ? AND id <= ("
+                    " SELECT id FROM cost_ratios WHERE backend = ?"
+                    " ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (backend, backend, self._window),
+                )
         self._recorded(backend, ratio)
 
     def close(self) -> None:

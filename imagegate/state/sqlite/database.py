@@ -14,7 +14,28 @@ from contextlib import contextmanager
 
 from imagegate.errors import StateUnavailableError
 
-__all__ = ["StateDatabase"]
+__all__ = ["StateDatabase", "Trims"]
+
+# Records between trims of one key's rows to its window (`Trims`).
+TRIM_EVERY = 64
+
+
+class Trims:
+    """When to trim a store's rows of one key (a backend) to its window: every `TRIM_EVERY`th
+    record of that key in this process, rather than on every record (finding the row to trim
+    from scans the window: more than half of a latency record's cost). A key holds at most
+    the window plus `TRIM_EVERY` rows per process writing it; reads take the window only."""
+
+    def __init__(self) -> None:
+        self._since: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def due(self, key: str) -> bool:
+        """Count a record of `key`; whether its rows are to be trimmed now."""
+        with self._lock:
+            count = self._since.get(key, 0) + 1
+            self._since[key] = 0 if count >= TRIM_EVERY else count
+        return count >= TRIM_EVERY
 
 
 class StateDatabase:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from imagegate.state.latency import CachedLatencyStats, check_duration
-from imagegate.state.sqlite.database import StateDatabase
+from imagegate.state.sqlite.database import StateDatabase, Trims
 
 __all__ = ["SQLiteLatencyStats"]
 
@@ -61,22 +61,26 @@ class SQLiteLatencyStats(CachedLatencyStats):
             monotonic=monotonic,
         )
         self._db = StateDatabase(path, _SCHEMA, busy_timeout_s)
+        self._trims = Trims()
 
     def record(self, backend: str, seconds: float, *, ok: bool = True) -> None:
-        """Store one call's duration, keeping only the most recent `window` per outcome."""
+        """Store one call's duration; older ones than the most recent `window` per outcome are
+        dropped from time to time (`Trims`)."""
         check_duration(seconds)
+        trim = self._trims.due(f"{backend} {ok}")
         with self._db.transaction(write=True) as db:
             db.execute(
                 "INSERT INTO latency_samples (backend, seconds, ok, recorded_at)"
                 " VALUES (?, ?, ?, ?)",
                 (backend, seconds, ok, self._now().timestamp()),
             )
-            db.execute(
-                "DELETE FROM latency_samples WHERE backend = ? AND ok = ? AND id <= ("
-                " SELECT id FROM latency_samples WHERE backend = ? AND ok = ?"
-                " ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                (backend, ok, backend, ok, self._window),
-            )
+            if trim:
+                db.execute(
+                    "DELETE FROM latency_samples WHERE backend = ? AND ok = ? AND id <= ("
+                    " SELECT id FROM latency_samples WHERE backend = ? AND ok = ?"
+                    " ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (backend, ok, backend, ok, self._window),
+                )
         self._recorded(backend, seconds, ok=ok)
 
     def close(self) -> None:
