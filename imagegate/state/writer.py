@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from imagegate.state.forks import this_process
 
 __all__ = ["write", "written"]
 
@@ -28,13 +29,13 @@ _writer: tuple[int, ThreadPoolExecutor] | None = None
 def _executor() -> ThreadPoolExecutor:
     """This process's writer thread (a forked child starts its own: it has no threads)."""
     global _writer
-    pid = os.getpid()
+    process = this_process()
     writer = _writer
-    if writer is not None and writer[0] == pid:
+    if writer is not None and writer[0] == process:
         return writer[1]
     with _lock:
-        if _writer is None or _writer[0] != pid:
-            _writer = (pid, ThreadPoolExecutor(1, thread_name_prefix="imagegate-state"))
+        if _writer is None or _writer[0] != process:
+            _writer = (process, ThreadPoolExecutor(1, thread_name_prefix="imagegate-state"))
         return _writer[1]
 
 

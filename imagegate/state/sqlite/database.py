@@ -9,10 +9,12 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from imagegate.errors import StateUnavailableError
+from imagegate.state.forks import this_process
 
 __all__ = ["StateDatabase", "Trims"]
 
@@ -38,27 +40,105 @@ class Trims:
         return count >= TRIM_EVERY
 
 
-class StateDatabase:
-    """A SQLite database opened by each process once and shared by its threads.
+class _File:
+    """One process's connection to one database file, shared by every store on that file:
+    one connection rather than one per store, so that each store's write does not leave the
+    others' page caches stale (each of their next transactions would read its pages again),
+    and behind one lock, since a connection serves one thread at a time."""
 
-    One connection behind a lock, rather than one per thread, so that ':memory:' databases are
-    shared by the threads too. Write transactions start with BEGIN IMMEDIATE: the write lock is
-    taken before the first read, so a read-check-write sequence cannot interleave with another
-    process's, and a busy database is waited for (up to the busy timeout) instead of failing.
+    def __init__(self, path: str, busy_timeout_s: float) -> None:
+        self.path = path
+        self.busy_timeout_s = busy_timeout_s
+        self.lock = threading.Lock()
+        self.connection: sqlite3.Connection | None = None
+        self.process = 0
+        self.schemas: set[str] = set()  # the stores' schemas made on this connection
+        # SQLite forbids using or closing a connection inherited through fork(); a forked
+        # child keeps the parent's objects here, untouched, and opens its own.
+        self.inherited: list[sqlite3.Connection] = []
+
+    def connect(self, schema: str) -> sqlite3.Connection:
+        """This process's connection, with `schema` made on it (under `lock`)."""
+        connection = self.connection
+        if connection is None or self.process != this_process():
+            if connection is not None:
+                self.inherited.append(connection)
+            connection = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout_s,
+                isolation_level=None,  # transactions are begun and ended explicitly
+                check_same_thread=False,  # the lock serialises the threads
+            )
+            self._use_wal(connection)
+            # In WAL mode NORMAL loses no committed transaction when the process crashes,
+            # only (maybe) the last ones on power loss, and spares an fsync per transaction.
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self.connection, self.process, self.schemas = connection, this_process(), set()
+        if schema not in self.schemas:
+            connection.executescript(f"BEGIN IMMEDIATE; {schema} COMMIT;")
+            self.schemas.add(schema)
+        return connection
+
+    def close(self) -> None:
+        """Close this process's connection (under `lock`)."""
+        if self.connection is not None and self.process == this_process():
+            self.connection.close()
+        self.connection = None
+
+    def _use_wal(self, connection: sqlite3.Connection) -> None:
+        """Switch the file to WAL, waiting up to the busy timeout for other processes.
+
+        Switching needs the file to itself, and SQLite answers "database is locked" at once,
+        without its busy handler, while another process opens the same new file.
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        pause = 0.005
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.1)
+
+
+# The files open in this process, by real path and busy timeout, for as long as a store uses
+# them (a file no store holds is closed with its last store).
+_files: weakref.WeakValueDictionary[tuple[str, float], _File] = weakref.WeakValueDictionary()
+_files_lock = threading.Lock()
+
+
+def _file(path: str, busy_timeout_s: float) -> _File:
+    if path == ":memory:" or path == "" or path.startswith("file:"):
+        return _File(path, busy_timeout_s)  # a database of this store's own
+    key = (os.path.realpath(path), busy_timeout_s)
+    with _files_lock:
+        file = _files.get(key)
+        if file is None:
+            file = _files[key] = _File(path, busy_timeout_s)
+        return file
+
+
+class StateDatabase:
+    """A store's tables in a SQLite database, which each process opens once and shares among
+    its threads and the stores on the same file.
+
+    One connection per file behind a lock, rather than one per thread, so that ':memory:'
+    databases are shared by the threads too (each ':memory:' store has a database of its
+    own). Write transactions start with BEGIN IMMEDIATE: the write lock is taken before the
+    first read, so a read-check-write sequence cannot interleave with another process's, and a
+    busy database is waited for (up to the busy timeout) instead of failing.
     """
 
     def __init__(self, path: str | os.PathLike[str], schema: str, busy_timeout_s: float) -> None:
         self._path = os.fspath(path)
         self._schema = schema
-        self._busy_timeout_s = busy_timeout_s
-        self.lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
-        self._pid = 0
-        # SQLite forbids using or closing a connection inherited through fork(); a forked
-        # child keeps the parent's objects here, untouched, and opens its own.
-        self._inherited: list[sqlite3.Connection] = []
+        self._file = _file(self._path, busy_timeout_s)
+        self.lock = self._file.lock
         with self.lock:
-            self._connect()  # fail now, not on first use, if the file cannot be opened
+            self._file.connect(schema)  # fail now, not on first use, if it cannot be opened
 
     @contextmanager
     def transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
@@ -70,7 +150,7 @@ class StateDatabase:
         """
         with self.lock:
             try:
-                connection = self._connect()
+                connection = self._file.connect(self._schema)
                 connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
                     yield connection
@@ -83,45 +163,7 @@ class StateDatabase:
                 raise StateUnavailableError(f"state database {self._path}: {exc}") from exc
 
     def close(self) -> None:
-        """Close this process's connection; the next transaction opens a new one."""
+        """Close this process's connection to the file (every store on it reopens it when
+        next used)."""
         with self.lock:
-            if self._connection is not None and self._pid == os.getpid():
-                self._connection.close()
-            self._connection = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._connection is not None and self._pid == os.getpid():
-            return self._connection
-        if self._connection is not None:
-            self._inherited.append(self._connection)
-        connection = sqlite3.connect(
-            self._path,
-            timeout=self._busy_timeout_s,
-            isolation_level=None,  # transactions are begun and ended explicitly
-            check_same_thread=False,  # the lock serialises the threads
-        )
-        self._use_wal(connection)
-        # In WAL mode NORMAL loses no committed transaction when the process crashes, only
-        # (maybe) the last ones on power loss, and spares an fsync per transaction.
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.executescript(f"BEGIN IMMEDIATE; {self._schema} COMMIT;")
-        self._connection, self._pid = connection, os.getpid()
-        return connection
-
-    def _use_wal(self, connection: sqlite3.Connection) -> None:
-        """Switch the file to WAL, waiting up to the busy timeout for other processes.
-
-        Switching needs the file to itself, and SQLite answers "database is locked" at once,
-        without its busy handler, while another process opens the same new file.
-        """
-        deadline = time.monotonic() + self._busy_timeout_s
-        pause = 0.005
-        while True:
-            try:
-                connection.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() + pause > deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(2 * pause, 0.1)
+            self._file.close()
