@@ -108,11 +108,13 @@ class Budgets:
     def _read(self, budget: Budget, now: float) -> float:
         """What `budget` has left, read from the ledger now and kept as read at `now` unless
         a change of this process's was being made meanwhile."""
+        # A change under way at the end shows in `_changing`; one that ended meanwhile, even
+        # if it began before, in `_changes`.
         with self._lock:
-            busy, changes = self._changing, self._changes
+            changes = self._changes
         left = self.ledger.remaining(budget)
         with self._lock:
-            if not busy and not self._changing and changes == self._changes:
+            if not self._changing and changes == self._changes:
                 self._left[budget.name] = (now, left)
         return left
 

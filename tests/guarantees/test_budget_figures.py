@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -115,3 +116,40 @@ def test_another_process_spend_shows_once_the_figure_is_refresh_s_old() -> None:
     assert budgets.left([DAILY]) == {"daily": 1.0}
     now[0] = 0.5
     assert budgets.left([DAILY]) == {"daily": pytest.approx(0.7)}
+
+
+class HookedLedger(CountingLedger):
+    """A counting ledger that runs `during_read`, once, after a read and before it returns."""
+
+    during_read: Callable[[], None] | None = None
+
+    def remaining(self, budget: Budget) -> float:
+        left = super().remaining(budget)
+        hook, self.during_read = self.during_read, None
+        if hook is not None:
+            hook()
+        return left
+
+
+def test_a_figure_read_while_a_change_ends_is_not_kept() -> None:
+    ledger = HookedLedger()
+    budgets = budgets_on(ledger)
+    started, go = threading.Event(), threading.Event()
+
+    def slow_reservation() -> Reservation:
+        started.set()
+        go.wait(5)
+        return ledger.reserve("fake/model", 0.2, budgets=[DAILY], request_id="r")
+
+    writer = threading.Thread(target=budgets.changing, args=([DAILY], 0.2, slow_reservation))
+    writer.start()
+    started.wait(5)
+
+    def reservation_ends() -> None:
+        go.set()
+        writer.join(5)
+
+    ledger.during_read = reservation_ends
+    assert budgets.left([DAILY]) == {"daily": 1.0}  # read before the reservation was made
+    assert budgets.left([DAILY]) == {"daily": pytest.approx(0.8)}
+    assert ledger.reads == 2
