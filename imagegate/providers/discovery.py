@@ -46,6 +46,7 @@ from imagegate.errors import (
 from imagegate.extras import require
 from imagegate.providers import adapter_class
 from imagegate.providers.config import HostedConfig
+from imagegate.providers.hosted import answer_json
 from imagegate.state.schemas import DEFAULT_SCHEMA_TTL_S, MemorySchemaCache, SchemaCache
 
 __all__ = ["ModelResolver", "discover"]
@@ -253,7 +254,7 @@ async def _get_json(
     if response.status_code == 404:
         raise _not_served(native)
     try:
-        body = response.json()
+        body = answer_json(response)
     except ValueError:
         body = None
     if response.status_code != 200 or not isinstance(body, dict):

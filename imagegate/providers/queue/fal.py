@@ -26,6 +26,7 @@ from imagegate.providers.failures import (
     status_error,
     transport_error,
 )
+from imagegate.providers.hosted import answer_json
 from imagegate.providers.native import native_payload
 from imagegate.providers.queue.backend import QueueBackend
 from imagegate.providers.queue.jobs import JobAPI, JobStatus
@@ -120,7 +121,7 @@ class _Queue:
         if response.status_code != 200:
             raise self._status_error(response, submitting=True)
         try:
-            return str(response.json()["request_id"])
+            return str(answer_json(response)["request_id"])
         except (ValueError, KeyError, TypeError) as exc:
             raise malformed_answer(
                 "fal", f"no request_id: {exc}", submitting=True, backend=self.backend
@@ -176,7 +177,7 @@ class _Queue:
         fal_client = require("fal_client", purpose=f"the {self.backend} backend")
         response = await self.http.get(f"{self.requests_url}/{job_id}")
         fal_client.client._raise_for_status(response)
-        return response.json()
+        return answer_json(response)
 
     async def _sdk(self, call: Any, job_id: str, *, completed: bool = False) -> Any:
         fal_client = require("fal_client", purpose=f"the {self.backend} backend")
