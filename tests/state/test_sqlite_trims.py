@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from imagegate.state.sqlite.costs import SQLiteCostRatios
 from imagegate.state.sqlite.database import TRIM_EVERY
 from imagegate.state.sqlite.latency import SQLiteLatencyStats
@@ -22,14 +24,22 @@ def rows(path: Path, table: str, backend: str) -> int:
     return int(count)
 
 
-def test_latency_rows_of_a_backend_stay_within_the_window_and_one_trim_interval(
-    tmp_path: Path,
+RECORDS = {
+    "latency_samples": lambda path: SQLiteLatencyStats(path, window=10).record,
+    "cost_ratios": lambda path: SQLiteCostRatios(path, window=10).record,
+}
+ARGS = {"latency_samples": (1.0,), "cost_ratios": (0.01, 0.02)}
+
+
+@pytest.mark.parametrize("table", RECORDS)
+def test_a_backend_s_rows_stay_within_the_window_and_one_trim_interval(
+    table: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "state.db"
-    stats = SQLiteLatencyStats(path, window=10)
+    record = RECORDS[table](path)
     for _ in range(10 * TRIM_EVERY):
-        stats.record(FLUX, 1.0)
-        assert rows(path, "latency_samples", FLUX) <= 10 + TRIM_EVERY
+        record(FLUX, *ARGS[table])
+        assert rows(path, table, FLUX) <= 10 + TRIM_EVERY
 
 
 def test_a_backend_that_records_seldom_is_trimmed_on_its_own_records(tmp_path: Path) -> None:
@@ -51,13 +61,3 @@ def test_estimates_take_only_the_window_while_older_rows_wait_for_a_trim(tmp_pat
         stats.record(FLUX, 1.0)
     fresh = SQLiteLatencyStats(tmp_path / "state.db", window=4, min_samples=4)
     assert fresh.estimate(FLUX, 2.0, 4.0).p50_s == 1.0
-
-
-def test_cost_ratio_rows_of_a_backend_stay_within_the_window_and_one_trim_interval(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "state.db"
-    ratios = SQLiteCostRatios(path, window=10)
-    for _ in range(10 * TRIM_EVERY):
-        ratios.record(FLUX, 0.01, 0.02)
-        assert rows(path, "cost_ratios", FLUX) <= 10 + TRIM_EVERY
