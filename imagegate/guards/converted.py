@@ -15,7 +15,10 @@ class Converted(Layer):
 
     async def call(self, request: ImageRequest) -> ImageResult:
         """Serve, then convert what is not in ``request.output_format``."""
-        result = await self.forward(request)
+        return self._delivered(request, await self.forward(request))
+
+    def _delivered(self, request: ImageRequest, result: ImageResult) -> ImageResult:
+        """`result` with its images in ``request.output_format``."""
         converted = [
             to_format(image, request.output_format, request.output_compression, result.backend)
             for image in result.images

@@ -11,7 +11,7 @@ from typing import Any
 
 from imagegate.backend import Backend
 from imagegate.errors import ProviderError
-from imagegate.guards.admission import Layer
+from imagegate.guards.admission import Layer, Serving
 from imagegate.request import ImageRequest
 from imagegate.result import Cost, CostEstimate, ImageResult, ImageWarning, Timings, TokenUsage
 
@@ -29,11 +29,14 @@ class FanOut(Layer):
         super().__init__(inner)
         self._clock = clock
 
-    async def call(self, request: ImageRequest) -> ImageResult:
+    def call(self, request: ImageRequest) -> Serving:
         """One call, or several run at once and merged."""
         parts = split(request, self.inner.capabilities.max_images_per_call)
         if len(parts) == 1:
-            return await self.forward(request)
+            return self.forward(request)
+        return self._fanned(request, parts)
+
+    async def _fanned(self, request: ImageRequest, parts: Sequence[ImageRequest]) -> ImageResult:
         started = self._clock()
         outcomes = await asyncio.gather(
             *(self.forward(part) for part in parts), return_exceptions=True

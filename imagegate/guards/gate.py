@@ -4,10 +4,15 @@ provider slot there, and pauses a provider that throttles)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    contextmanager,
+    nullcontext,
+)
 from contextvars import ContextVar
 
-from imagegate.guards.admission import Admission, Wrapper
+from imagegate.guards.admission import Admission, Serving, Wrapper
 from imagegate.result import ImageResult
 
 __all__ = ["Gate", "Gated", "gated"]
@@ -20,9 +25,18 @@ Gate = Callable[[str], AbstractAsyncContextManager[None]]
 _GATE: ContextVar[Gate | None] = ContextVar("imagegate_gate", default=None)
 
 
-@contextmanager
-def gated(gate: Gate | None) -> Iterator[None]:
+_UNCHANGED = nullcontext()
+
+
+def gated(gate: Gate | None) -> AbstractContextManager[None]:
     """Enter `gate` around every backend attempt the calls made inside this block make."""
+    if gate is _GATE.get():
+        return _UNCHANGED  # every call has this path: no context manager made for nothing
+    return _gating(gate)
+
+
+@contextmanager
+def _gating(gate: Gate | None) -> Iterator[None]:
     token = _GATE.set(gate)
     try:
         yield
@@ -33,10 +47,13 @@ def gated(gate: Gate | None) -> Iterator[None]:
 class Gated(Wrapper):
     """Runs each attempt inside the gate set by `gated`, when one is."""
 
-    async def run(self, admission: Admission) -> ImageResult:
+    def run(self, admission: Admission) -> Serving:
         """Pass the gate, then run."""
         gate = _GATE.get()
         if gate is None:
-            return await self.inner.run(admission)
+            return self.inner.run(admission)
+        return self._through(gate, admission)
+
+    async def _through(self, gate: Gate, admission: Admission) -> ImageResult:
         async with gate(self.name):
             return await self.inner.run(admission)

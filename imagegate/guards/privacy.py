@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from imagegate.errors import PrivacyError
-from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
+from imagegate.guards.admission import Admission, Guarded, Refusal, Serving, Wrapper
 from imagegate.request import ImageRequest
-from imagegate.result import ImageResult
 
 __all__ = ["NOT_PRIVATE", "PrivateOnly"]
 
@@ -31,11 +30,11 @@ class PrivateOnly(Wrapper):
             return self._refusal
         return self._inner_assess(request)
 
-    async def run(self, admission: Admission) -> ImageResult:
+    def run(self, admission: Admission) -> Serving:
         """Run, refusing again: an admission made elsewhere must not carry a private request
         out of the machine."""
         self._refuse(admission.request)
-        return await self.inner.run(admission)
+        return self.inner.run(admission)
 
     def _refuse(self, request: ImageRequest) -> None:
         if request.private and not self.private:

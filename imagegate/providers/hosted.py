@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -160,7 +160,7 @@ class HostedBackend(CatalogPriced, ABC):
             return error.message
         return None
 
-    async def generate(self, request: ImageRequest) -> ImageResult:
+    def generate(self, request: ImageRequest) -> Coroutine[Any, Any, ImageResult]:
         """Make images from the prompt.
 
         Raises:
@@ -168,12 +168,12 @@ class HostedBackend(CatalogPriced, ABC):
                 may serve private requests; nothing is sent.
         """
         self._check_sendable(request)
-        return await self._run(request, edit=False)
+        return self._run(request, edit=False)  # passed on, not awaited: no frame of its own
 
-    async def edit(self, request: ImageRequest) -> ImageResult:
+    def edit(self, request: ImageRequest) -> Coroutine[Any, Any, ImageResult]:
         """Edit ``request.images`` as the prompt says (raises as `generate`)."""
         self._check_sendable(request)
-        return await self._run(request, edit=True)
+        return self._run(request, edit=True)
 
     def _check_sendable(self, request: ImageRequest) -> None:
         """Refuse, before anything is sent, a private request (the last line of the privacy
@@ -249,5 +249,6 @@ class _Borrowed(httpx.AsyncBaseTransport):
     def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
         self._transport = transport
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._transport.handle_async_request(request)
+    def handle_async_request(self, request: httpx.Request) -> Coroutine[Any, Any, httpx.Response]:
+        # Passed on, not awaited here: no frame of its own while the request is under way.
+        return self._transport.handle_async_request(request)

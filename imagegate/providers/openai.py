@@ -23,6 +23,7 @@ the result. Once the stream has begun the generation is billed: nothing after th
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import time
 from typing import Any
@@ -153,41 +154,9 @@ class OpenAIBackend(HostedBackend):
     async def _run(self, request: ImageRequest, *, edit: bool) -> ImageResult:
         started = time.perf_counter()
         params, warnings = self.params(request, edit=edit)
-        sdk = self._sdk()
-        body = {k: v for k, v in params.items() if k != "extra_body"}
-        extra = params.get("extra_body")
-
         previews = min(request.previews, self.capabilities.partial_images)
-
-        async def attempt() -> tuple[dict[str, Any], str | None]:
-            if previews:
-                return await self._streamed(sdk, params, previews, edit=edit)
-            try:
-                if edit:
-                    raw = await sdk.images.with_raw_response.edit(**params)
-                    response: httpx.Response = raw.http_response
-                else:
-                    response = await self._post_generation({**body, **extra} if extra else body)
-                request_id = response.headers.get("x-request-id")
-                if response.status_code >= 400:
-                    raise _answered_error(
-                        response, {"backend": self.name, "provider_request_id": request_id}
-                    )
-                answer = answer_json(response)
-            except ImagegateError:
-                raise
-            except Exception as exc:
-                raise self._typed(exc) from exc
-            if not isinstance(answer, dict):
-                raise malformed_answer(
-                    "OpenAI",
-                    f"the answer is a JSON {type(answer).__name__}, not an object",
-                    submitting=True,
-                    backend=self.name,
-                    provider_request_id=request_id,
-                )
-            return answer, request_id
-
+        # A partial, not a closure: no cells in this frame for as long as the call runs.
+        attempt = functools.partial(self._attempt, self._sdk(), params, previews, edit)
         answer, request_id = await call_with_retry(attempt, self.config.retry_policy())
         items = [item for item in answer.get("data") or [] if isinstance(item, dict)]
         images = tuple(
@@ -214,6 +183,40 @@ class OpenAIBackend(HostedBackend):
             quality=_reported(answer, "quality"),
             background=_reported(answer, "background"),
         )
+
+    async def _attempt(
+        self, sdk: Any, params: dict[str, Any], previews: int, edit: bool
+    ) -> tuple[dict[str, Any], str | None]:
+        """One call to OpenAI: its answer and request id."""
+        if previews:
+            return await self._streamed(sdk, params, previews, edit=edit)
+        body = {k: v for k, v in params.items() if k != "extra_body"}
+        extra = params.get("extra_body")
+        try:
+            if edit:
+                raw = await sdk.images.with_raw_response.edit(**params)
+                response: httpx.Response = raw.http_response
+            else:
+                response = await self._post_generation({**body, **extra} if extra else body)
+            request_id = response.headers.get("x-request-id")
+            if response.status_code >= 400:
+                raise _answered_error(
+                    response, {"backend": self.name, "provider_request_id": request_id}
+                )
+            answer = answer_json(response)
+        except ImagegateError:
+            raise
+        except Exception as exc:
+            raise self._typed(exc) from exc
+        if not isinstance(answer, dict):
+            raise malformed_answer(
+                "OpenAI",
+                f"the answer is a JSON {type(answer).__name__}, not an object",
+                submitting=True,
+                backend=self.name,
+                provider_request_id=request_id,
+            )
+        return answer, request_id
 
     async def _post_generation(self, payload: dict[str, Any]) -> httpx.Response:
         """The answer to POST /images/generations of `payload`, read whole."""

@@ -56,6 +56,25 @@ async def call_with_retry(call: Callable[[], Awaitable[T]], policy: RetryPolicy)
         ProviderError: the last error, once retries are exhausted or not allowed.
     """
 
+    # Most calls succeed at once: the first attempt is made before tenacity's loop (and its
+    # closures) is built: tens of microseconds a call, and objects that thousands of calls in
+    # flight would keep for the collector to walk. Its error, when retryable, is the loop's
+    # first attempt, so the waits and the count of attempts are tenacity's as if it had made it.
+    try:
+        return await call()
+    except BaseException as error:
+        if not _retryable(error):
+            raise
+        failed = error
+    return await _retried(call, policy, failed)
+
+
+async def _retried(
+    call: Callable[[], Awaitable[T]], policy: RetryPolicy, failed: BaseException
+) -> T:
+    """`call` retried under `policy`, its first attempt having failed with `failed`."""
+    first: BaseException | None = failed
+
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RateLimitedError) and error.retry_after_s is not None:
@@ -67,16 +86,6 @@ async def call_with_retry(call: Callable[[], Awaitable[T]], policy: RetryPolicy)
         too_long = state.upcoming_sleep > policy.max_retry_after_s
         over_budget = state.idle_for + state.upcoming_sleep > policy.max_total_wait_s
         return state.attempt_number >= policy.max_attempts or too_long or over_budget
-
-    # Most calls succeed at once: the first attempt is made before tenacity's loop is built
-    # (tens of microseconds a call). Its error, when retryable, is the loop's first attempt,
-    # so the waits and the count of attempts are tenacity's as if it had made it.
-    try:
-        return await call()
-    except BaseException as error:
-        if not _retryable(error):
-            raise
-        first: BaseException | None = error
 
     async def attempt_after_the_first() -> T:
         nonlocal first

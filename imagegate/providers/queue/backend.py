@@ -12,7 +12,7 @@ import statistics
 import time
 from abc import abstractmethod
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
@@ -25,7 +25,7 @@ from imagegate.providers.config import HostedConfig
 from imagegate.providers.hosted import HostedBackend
 from imagegate.providers.queue.jobs import FinishedJob, JobAPI, JobRun, run_job
 from imagegate.request import ImageRequest
-from imagegate.result import Cost, ImageResult, ImageWarning, Timings
+from imagegate.result import Cost, GeneratedImage, ImageResult, ImageWarning, Timings
 from imagegate.state.journal import JobJournal, MemoryJournal
 
 __all__ = ["QueueBackend"]
@@ -102,11 +102,7 @@ class QueueBackend(HostedBackend):
         finished = await run_job(self.api(), payload, run, self.downloader)
         if not finished.resumed:  # a resumed job's wait says nothing of its duration
             self._job_seconds.append(self._clock() - started - finished.download_s)
-        seed = finished.status.detail.get("seed")
-        images = [
-            image.model_copy(update={"seed": seed}) if isinstance(seed, int) else image
-            for image in finished.images
-        ]
+        images = _seeded(finished.images, finished.status.detail.get("seed"))
         if finished.resumed:
             warnings.append(
                 ImageWarning(
@@ -154,3 +150,10 @@ class QueueBackend(HostedBackend):
             actual_usd=usd,
             actual_basis=f"{len(finished.images)} delivered: {basis}",
         )
+
+
+def _seeded(images: Sequence[GeneratedImage], seed: object) -> list[GeneratedImage]:
+    """`images`, each with the seed the provider reports, when it reports one."""
+    if not isinstance(seed, int):
+        return list(images)
+    return [image.model_copy(update={"seed": seed}) for image in images]

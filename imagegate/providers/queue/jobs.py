@@ -25,6 +25,7 @@ each time it says something new.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -267,7 +268,7 @@ async def _submit_claimed(api: JobAPI, payload: dict[str, Any], run: JobRun, dig
     to pay again; after it, a retry submits anew.
     """
     try:
-        job_id = await call_with_retry(lambda: _submit(api, payload, run), run.retry)
+        job_id = await call_with_retry(functools.partial(_submit, api, payload, run), run.retry)
     except BaseException as error:
         if isinstance(error, ProviderError) and error.may_be_billed:
             _settle_claim(run, run.journal.in_doubt, hold_s=run.claim_ttl)
