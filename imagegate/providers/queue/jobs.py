@@ -336,21 +336,10 @@ async def _wait(api: JobAPI, job_id: str, run: JobRun, *, submitted: bool) -> Jo
     """The job's final status. A caller that gives up cancels the job only when this attempt
     `submitted` it: a job it joined or resumed may be another attempt's, still collecting it.
     Each poll's progress is reported when it differs from the last one reported."""
-    reported: Progress | None = None
-
-    async def poll() -> JobStatus:
-        nonlocal reported
-        status = await api.status(job_id)
-        news = status.progress
-        if status.state == "pending" and news is not None and news != reported:
-            reported = news
-            report(news)
-        return status
-
     try:
         return await poll_until(
-            poll,
-            lambda status: status.state != "pending",
+            _Poll(api, job_id),
+            _finished,
             expected_s=run.expected_s,
             deadline_s=run.deadline_s,
             backend=run.backend,
@@ -367,6 +356,29 @@ async def _wait(api: JobAPI, job_id: str, run: JobRun, *, submitted: bool) -> Jo
             with anyio.CancelScope(shield=True):
                 await _cancel(api, job_id, run)
         raise
+
+
+class _Poll:
+    """One poll of a job's status, its progress reported when it differs from the last one
+    reported (an object, not a closure and its cells: thousands of jobs wait at once)."""
+
+    __slots__ = ("_api", "_job_id", "_reported")
+
+    def __init__(self, api: JobAPI, job_id: str) -> None:
+        self._api, self._job_id = api, job_id
+        self._reported: Progress | None = None
+
+    async def __call__(self) -> JobStatus:
+        status = await self._api.status(self._job_id)
+        news = status.progress
+        if status.state == "pending" and news is not None and news != self._reported:
+            self._reported = news
+            report(news)
+        return status
+
+
+def _finished(status: JobStatus) -> bool:
+    return status.state != "pending"
 
 
 async def _cancel(api: JobAPI, job_id: str, run: JobRun) -> None:

@@ -48,15 +48,23 @@ class PollSchedule:
     def intervals(self, expected_s: float) -> Callable[[], float]:
         """A source of successive intervals for a job expected to take `expected_s`."""
         ceiling = min(self.max_s, max(self.min_ceiling_s, expected_s * self.ceiling_fraction))
-        current = min(ceiling, max(self.first_s, ceiling * self.first_fraction))
+        first = min(ceiling, max(self.first_s, ceiling * self.first_fraction))
+        return _Intervals(first, ceiling, self.growth)
 
-        def next_interval() -> float:
-            nonlocal current
-            interval = current
-            current = min(ceiling, current * self.growth)
-            return interval
 
-        return next_interval
+class _Intervals:
+    """Intervals growing by `growth` from `first` up to `ceiling`: one object per job polled,
+    not a closure and its cells (thousands of jobs wait at once)."""
+
+    __slots__ = ("_ceiling", "_current", "_growth")
+
+    def __init__(self, first: float, ceiling: float, growth: float) -> None:
+        self._current, self._ceiling, self._growth = first, ceiling, growth
+
+    def __call__(self) -> float:
+        interval = self._current
+        self._current = min(self._ceiling, interval * self._growth)
+        return interval
 
 
 async def poll_until(
