@@ -7,7 +7,8 @@ the client, never by the backend.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Coroutine
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,7 +16,7 @@ from imagegate.images.sizes import SizeRule
 from imagegate.request import ImageRequest, OutputFormat
 from imagegate.result import CostEstimate, ImageResult
 
-__all__ = ["Backend", "Capabilities"]
+__all__ = ["Backend", "Capabilities", "Serving"]
 
 
 class Capabilities(BaseModel):
@@ -56,6 +57,12 @@ class Capabilities(BaseModel):
         "2 short words usually, 3 a short line reliably, 4 paragraphs mostly right, "
         "5 near-perfect dense text.",
     )
+
+
+Serving = Coroutine[Any, Any, ImageResult]
+"""A call under way, to await for its result. A layer that only passes a call on returns the
+inner one rather than awaiting it itself: it then keeps no frame of its own for as long as the
+call runs (with thousands in flight, that many objects fewer for the collector to walk)."""
 
 
 @runtime_checkable

@@ -9,10 +9,10 @@ request runs — and then run the one it chose without checking or pricing it ag
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
-from imagegate.backend import Backend, Capabilities
+from imagegate.backend import Backend, Capabilities, Serving
 from imagegate.errors import (
     CircuitOpenError,
     ImagegateError,
@@ -34,7 +34,6 @@ __all__ = [
     "Guarded",
     "Layer",
     "Refusal",
-    "Serving",
     "Wrapper",
     "assessor",
     "close_backend",
@@ -42,12 +41,6 @@ __all__ = [
     "priced_by",
     "require_operation",
 ]
-
-
-Serving = Coroutine[Any, Any, ImageResult]
-"""A call under way, to await for its result. A layer that only passes a call on returns the
-inner one rather than awaiting it itself: it then keeps no frame of its own for as long as the
-call runs (with thousands in flight, that many objects fewer for the collector to walk)."""
 
 
 # A named tuple rather than a frozen dataclass, which takes three times as long to build: the

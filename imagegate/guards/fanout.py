@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from imagegate.backend import Backend
+from imagegate.backend import Backend, Serving
 from imagegate.errors import ProviderError
-from imagegate.guards.admission import Layer, Serving
+from imagegate.guards.admission import Layer
 from imagegate.request import ImageRequest
 from imagegate.result import Cost, CostEstimate, ImageResult, ImageWarning, Timings, TokenUsage
 

@@ -12,7 +12,8 @@ from contextlib import (
 )
 from contextvars import ContextVar
 
-from imagegate.guards.admission import Admission, Serving, Wrapper
+from imagegate.backend import Serving
+from imagegate.guards.admission import Admission, Wrapper
 from imagegate.result import ImageResult
 
 __all__ = ["Gate", "Gated", "gated"]

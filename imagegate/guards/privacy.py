@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from imagegate.backend import Serving
 from imagegate.errors import PrivacyError
-from imagegate.guards.admission import Admission, Guarded, Refusal, Serving, Wrapper
+from imagegate.guards.admission import Admission, Guarded, Refusal, Wrapper
 from imagegate.request import ImageRequest
 
 __all__ = ["NOT_PRIVATE", "PrivateOnly"]

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
-from imagegate.backend import Capabilities
+from imagegate.backend import Capabilities, Serving
 from imagegate.catalog.models import CatalogPriced, ModelSpec
 from imagegate.errors import InvalidRequestError, MissingCredentialsError, PrivacyError
 from imagegate.providers.config import HostedConfig
@@ -160,7 +160,7 @@ class HostedBackend(CatalogPriced, ABC):
             return error.message
         return None
 
-    def generate(self, request: ImageRequest) -> Coroutine[Any, Any, ImageResult]:
+    def generate(self, request: ImageRequest) -> Serving:
         """Make images from the prompt.
 
         Raises:
@@ -168,9 +168,9 @@ class HostedBackend(CatalogPriced, ABC):
                 may serve private requests; nothing is sent.
         """
         self._check_sendable(request)
-        return self._run(request, edit=False)  # passed on, not awaited: no frame of its own
+        return self._run(request, edit=False)
 
-    def edit(self, request: ImageRequest) -> Coroutine[Any, Any, ImageResult]:
+    def edit(self, request: ImageRequest) -> Serving:
         """Edit ``request.images`` as the prompt says (raises as `generate`)."""
         self._check_sendable(request)
         return self._run(request, edit=True)
