@@ -2,10 +2,12 @@
 
 Every step costs the same whatever the load: a call waits for a slot in a first-come queue,
 then takes the idle connection to its origin used last (or opens one), over `http1`'s
-connections. httpcore's own pool, which this replaces, did work in proportion to its waiting
-requests times its connections each time a request started or ended (quadratic with thousands
-of calls: bench/scale.py), and about half of a gateway's CPU a request went to httpx's
-transport and httpcore (bench/gateway_servers.py).
+connections. A caller may wait for its slot before it builds its request
+(`ConnectionPool.turn`): queue jobs do, so that thousands waiting hold no request. httpcore's
+own pool, which this replaces, did work in proportion to its waiting requests times its
+connections each time a request started or ended (quadratic with thousands of calls:
+bench/scale.py), and about half of a gateway's CPU a request went to httpx's transport and
+httpcore (bench/gateway_servers.py).
 """
 
 from __future__ import annotations
@@ -16,16 +18,16 @@ import ssl
 import time
 import urllib.request
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 import httpx
 
 from imagegate.providers.http1 import Connection, Origin, connect
 
-__all__ = ["ConnectionPool", "Sending", "proxied", "watching_send"]
+__all__ = ["ConnectionPool", "Sending", "Turn", "proxied", "watching_send"]
 
 # What each request did on the wire, at DEBUG (never its headers or body: they hold keys).
 _log = logging.getLogger(__name__)
@@ -132,10 +134,20 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         if watch is not None:
             watch.note(sent=False)
         timeouts = request.extensions.get("timeout", {})
-        if self._free:
+        turn = _TURN.get()
+        if turn is not None and turn.taken_by(self):
+            pass  # the slot the turn waited for
+        elif self._free:
             self._free -= 1
         else:
-            await self._wait_for_slot(request, timeouts.get("pool"))
+            timeout = timeouts.get("pool")
+            try:
+                await self._wait_for_slot(timeout)
+            except TimeoutError:
+                raise httpx.PoolTimeout(
+                    f"no connection free within {timeout:g} s ({self.max_connections} in use)",
+                    request=request,
+                ) from None
         self._in_flight += 1
         connection: Connection | None = None
         try:
@@ -163,18 +175,28 @@ class ConnectionPool(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
         )
 
-    async def _wait_for_slot(self, request: httpx.Request, timeout: float | None) -> None:
+    def turn(self, timeout_s: float | None, timed_out: Callable[[], BaseException]) -> Turn:
+        """A turn on this pool: entering it waits, in the same first-come queue as requests,
+        for a free slot, which the next request that the task (or a task it starts) sends
+        through this pool takes instead of waiting again; leaving it frees the slot if no
+        request took it.
+
+        A caller that has a request to build (an SDK's: headers, URL, body, several frames)
+        waits for its turn first, so that thousands of calls waiting hold nothing but the
+        wait. Raises `timed_out()` when no slot is free within `timeout_s`. A turn is not taken
+        inside another on the same pool: holding one slot while waiting for a second would
+        deadlock once every slot is held that way.
+        """
+        return Turn(self, timeout_s, timed_out)
+
+    async def _wait_for_slot(self, timeout: float | None) -> None:
+        """Wait for a slot to be handed on; TimeoutError after `timeout` s."""
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         self._waiting.append(waiter)
         expiry = None if timeout is None else loop.call_later(timeout, _expire, waiter)
         try:
             await waiter
-        except TimeoutError:
-            raise httpx.PoolTimeout(
-                f"no connection free within {timeout:g} s ({self.max_connections} in use)",
-                request=request,
-            ) from None
         except BaseException:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._hand_on()  # given a slot as it was cancelled: the next caller's
@@ -254,6 +276,55 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         for connection in list(self._open):
             self._drop(connection)
         self._idle.clear()
+
+
+class Turn:
+    """A slot of a `ConnectionPool` waited for ahead of the request that will use it (see
+    `ConnectionPool.turn`)."""
+
+    __slots__ = ("_held", "_pool", "_timed_out", "_timeout_s", "_token")
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        timeout_s: float | None,
+        timed_out: Callable[[], BaseException],
+    ) -> None:
+        self._pool, self._timeout_s, self._timed_out = pool, timeout_s, timed_out
+        self._held = False
+        self._token: Token[Turn | None] | None = None
+
+    async def __aenter__(self) -> None:
+        pool = self._pool
+        watch = _WATCH.get()
+        if watch is not None:
+            watch.note(sent=False)  # waiting on the pool, as a request would: nothing sent
+        if pool._free:
+            pool._free -= 1
+        else:
+            try:
+                await pool._wait_for_slot(self._timeout_s)
+            except TimeoutError:
+                raise self._timed_out() from None
+        self._held = True
+        self._token = _TURN.set(self)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _TURN.reset(self._token)
+        if self._held:
+            self._held = False
+            self._pool._hand_on()
+
+    def taken_by(self, pool: ConnectionPool) -> bool:
+        """Whether a request through `pool` takes this turn's slot (the first one does)."""
+        if self._held and pool is self._pool:
+            self._held = False
+            return True
+        return False
+
+
+_TURN: ContextVar[Turn | None] = ContextVar("imagegate_turn", default=None)
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:

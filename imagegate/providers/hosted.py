@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, ClassVar
 
 import httpx
@@ -19,7 +20,12 @@ import orjson
 
 from imagegate.backend import Capabilities, Serving
 from imagegate.catalog.models import CatalogPriced, ModelSpec
-from imagegate.errors import InvalidRequestError, MissingCredentialsError, PrivacyError
+from imagegate.errors import (
+    InvalidRequestError,
+    MissingCredentialsError,
+    PrivacyError,
+    ProviderTimeoutError,
+)
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.connections import ConnectionPool, proxied
 from imagegate.providers.download import DOWNLOAD_TIMEOUT, Downloader
@@ -114,6 +120,30 @@ class HostedBackend(CatalogPriced, ABC):
         finally:
             await response.aclose()
         return response
+
+    def turn(self) -> AbstractAsyncContextManager[object]:
+        """Wait for one of the backend's own connections to be free, and keep it for the
+        next request the call sends (`ConnectionPool.turn`), for a call that builds its
+        request only once it has a connection to send it on; where the backend sends through
+        another transport, there is nothing to wait for.
+
+        Raises:
+            ProviderTimeoutError: none was free within the job deadline (nothing was sent:
+                retryable).
+        """
+        if self._sockets is None:
+            return _NO_TURN
+        return self._sockets.turn(self.config.job_deadline_s, self._no_connection)
+
+    def _no_connection(self) -> ProviderTimeoutError:
+        return ProviderTimeoutError(
+            f"no connection to {self.spec.provider} was free within "
+            f"{self.config.job_deadline_s:g} s ({self.max_connections} in use by this process; "
+            "nothing was sent)",
+            backend=self.name,
+            retryable=True,
+            may_be_billed=False,
+        )
 
     def _timeout(self, request_s: float) -> httpx.Timeout:
         """A call's timeouts: `request_s` on the network; and a wait for one of the backend's
@@ -239,6 +269,9 @@ class HostedBackend(CatalogPriced, ABC):
             quality=quality,
             background=background,
         )
+
+
+_NO_TURN: AbstractAsyncContextManager[object] = nullcontext()
 
 
 class _Borrowed(httpx.AsyncBaseTransport):

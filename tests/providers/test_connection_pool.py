@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import anyio
 import httpx
@@ -211,7 +211,9 @@ async def test_a_replicate_create_that_timed_out_waiting_for_a_connection_made_n
     server: HeldServer,
 ) -> None:
     with ReplicateEmulator() as emulator:
-        config = emulator.backend_config(request_timeout_s=0.1, max_attempts=1)
+        # A job's calls wait their turn for a connection up to its deadline, as the pool's
+        # requests do: waiting behind this process's own calls is not the provider failing.
+        config = emulator.backend_config(job_deadline_s=0.1, max_attempts=1)
         backend = OneConnection(get_model("replicate/flux-schnell"), config)
         async with httpx.AsyncClient(transport=backend.transport) as other:
             held = asyncio.create_task(other.get(server.url))  # the backend's one connection
@@ -223,3 +225,78 @@ async def test_a_replicate_create_that_timed_out_waiting_for_a_connection_made_n
         await backend.aclose()
         assert emulator.log.count("submit") == 0
     assert (timed_out.value.retryable, timed_out.value.may_be_billed) == (True, False)
+
+
+class TimedOut(Exception):
+    """What the turns below raise when no slot comes in time."""
+
+
+async def test_a_turn_holds_a_slot_for_the_next_request_sent_in_it(server: HeldServer) -> None:
+    pool = ConnectionPool(1)
+    async with httpx.AsyncClient(transport=pool) as client:
+        async with pool.turn(5.0, TimedOut):
+            other = asyncio.create_task(client.get(server.url))
+            mine = asyncio.create_task(client.get(server.url))  # a task started in the turn
+            await until(lambda: server.holding == 1, what="one request is held")
+            await asyncio.sleep(0.05)  # time for the other to get through, were it let
+            assert (server.holding, other.done(), mine.done()) == (1, False, False)
+            server.release.set()
+            assert (await mine).text == "ok"
+        assert (await other).text == "ok"
+    assert pool.in_flight == 0
+
+
+async def test_a_turn_that_sent_nothing_frees_its_slot_on_leaving(server: HeldServer) -> None:
+    server.release.set()
+    pool = ConnectionPool(1)
+    async with pool.turn(5.0, TimedOut):
+        pass
+    async with httpx.AsyncClient(transport=pool) as client:
+        answer = await client.get(server.url, timeout=httpx.Timeout(5.0, pool=0.5))
+    assert answer.text == "ok"
+
+
+async def test_a_turn_waits_behind_requests_in_flight_and_times_out_unsent(
+    server: HeldServer,
+) -> None:
+    pool = ConnectionPool(1)
+    async with httpx.AsyncClient(transport=pool) as client:
+        held = asyncio.create_task(client.get(server.url))
+        await until(lambda: server.holding == 1, what="the first request is held")
+        with watching_send() as sending, pytest.raises(TimedOut):
+            async with pool.turn(0.05, TimedOut):
+                raise AssertionError("given a slot that was in use")
+        server.release.set()
+        await held
+    assert (sending.pooled, sending.may_have_gone_out) == (True, False)
+    assert pool.in_flight == 0
+
+
+async def test_queue_jobs_waiting_for_a_connection_have_built_no_request(
+    server: HeldServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests: list[str] = []
+    handle = ConnectionPool.handle_async_request
+
+    def counted(pool: ConnectionPool, request: httpx.Request) -> Awaitable[httpx.Response]:
+        requests.append(request.url.path)
+        return handle(pool, request)
+
+    monkeypatch.setattr(ConnectionPool, "handle_async_request", counted)
+    with ReplicateEmulator() as emulator:
+        backend = OneConnection(get_model("replicate/flux-schnell"), emulator.backend_config())
+        async with httpx.AsyncClient(transport=backend.transport) as other:
+            held = asyncio.create_task(other.get(server.url))  # the backend's one connection
+            await until(lambda: server.holding == 1, what="the connection is taken")
+            jobs = [
+                asyncio.create_task(backend.generate(ImageRequest(prompt=f"a lighthouse {i}")))
+                for i in range(3)
+            ]
+            await asyncio.sleep(0.05)  # time for the jobs to build their creates, were they let
+            assert requests == ["/"]
+            server.release.set()
+            await held
+            results = await asyncio.gather(*jobs)
+        await backend.aclose()
+        assert emulator.log.count("submit") == 3
+    assert [len(result.images) for result in results] == [1, 1, 1]

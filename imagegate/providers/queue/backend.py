@@ -13,6 +13,7 @@ import time
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
@@ -23,7 +24,7 @@ from imagegate.catalog.pricing import PricedJob
 from imagegate.images.sizes import Size
 from imagegate.providers.config import HostedConfig
 from imagegate.providers.hosted import HostedBackend
-from imagegate.providers.queue.jobs import FinishedJob, JobAPI, JobRun, run_job
+from imagegate.providers.queue.jobs import FinishedJob, JobAPI, JobRun, JobStatus, run_job
 from imagegate.request import ImageRequest
 from imagegate.result import Cost, GeneratedImage, ImageResult, ImageWarning, Timings
 from imagegate.state.journal import JobJournal, MemoryJournal
@@ -99,7 +100,7 @@ class QueueBackend(HostedBackend):
             sleep=self._sleep,
             clock=self._clock,
         )
-        finished = await run_job(self.api(), payload, run, self.downloader)
+        finished = await run_job(_InTurn(self.api(), self.turn), payload, run, self.downloader)
         if not finished.resumed:  # a resumed job's wait says nothing of its duration
             self._job_seconds.append(self._clock() - started - finished.download_s)
         images = _seeded(finished.images, finished.status.detail.get("seed"))
@@ -150,6 +151,29 @@ class QueueBackend(HostedBackend):
             actual_usd=usd,
             actual_basis=f"{len(finished.images)} delivered: {basis}",
         )
+
+
+class _InTurn:
+    """A job API whose every call first waits its `turn` for a connection: a job waiting
+    behind thousands of others holds no SDK request (headers, URL, body and the frames that
+    send it), and costs little to start."""
+
+    __slots__ = ("_api", "_turn")
+
+    def __init__(self, api: JobAPI, turn: Callable[[], AbstractAsyncContextManager[object]]):
+        self._api, self._turn = api, turn
+
+    async def submit(self, payload: dict[str, Any]) -> str:
+        async with self._turn():
+            return await self._api.submit(payload)
+
+    async def status(self, job_id: str) -> JobStatus:
+        async with self._turn():
+            return await self._api.status(job_id)
+
+    async def cancel(self, job_id: str) -> bool:
+        async with self._turn():
+            return await self._api.cancel(job_id)
 
 
 def _seeded(images: Sequence[GeneratedImage], seed: object) -> list[GeneratedImage]:

@@ -140,7 +140,8 @@ class _Predictions:
         with watching_send() as sending:
             try:
                 # Without Prefer: wait the SDK sends the create with no timeout at all. The
-                # deadline also covers waiting for a connection: a create cancelled before it
+                # deadline also covers connecting (and waiting for a connection, where the
+                # create was not given one by its job's turn): a create cancelled before it
                 # was written made no prediction, so it is not counted as maybe billed.
                 with anyio.fail_after(self.timeout_s):
                     prediction = await self._call(create, submitting=True)
