@@ -418,6 +418,7 @@ def serve(
     from imagegate.server.app import create_app
     from imagegate.server.connections import uvicorn_options
     from imagegate.server.idempotency import Idempotency
+    from imagegate.server.logs import logging_config
     from imagegate.server.tenants import Tenant, Tenants, load_keys_file
 
     uvicorn = require("uvicorn", purpose="imagegate serve")
@@ -446,7 +447,14 @@ def serve(
                 idempotency_keys=Idempotency(idempotency_ttl),
                 limits=limits,
             )
-            uvicorn.run(gateway, host=host, port=port, log_level="info", **uvicorn_options(limits))
+            uvicorn.run(
+                gateway,
+                host=host,
+                port=port,
+                log_level="info",
+                log_config=logging_config(),
+                **uvicorn_options(limits),
+            )
 
 
 @app.command()

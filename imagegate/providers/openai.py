@@ -26,6 +26,7 @@ import binascii
 import functools
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -81,7 +82,7 @@ class OpenAIBackend(HostedBackend):
     ) -> None:
         super().__init__(spec, config, transport=transport)
         self._client: Any = None
-        self._generations: tuple[str, httpx.Headers] | None = None
+        self._generations: _Endpoint | None = None
 
     async def aclose(self) -> None:
         """Close the SDK client."""
@@ -220,25 +221,37 @@ class OpenAIBackend(HostedBackend):
 
     async def _post_generation(self, payload: dict[str, Any]) -> httpx.Response:
         """The answer to POST /images/generations of `payload`, read whole."""
-        url, headers = self._generations_endpoint()
+        endpoint = self._generations_endpoint()
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        # Every header but the body's length made once: httpx would parse the URL and merge
+        # its default headers into the SDK's anew for every request.
         request = httpx.Request(
             "POST",
-            url,
-            headers=headers,
-            content=json.dumps(payload, separators=(",", ":")).encode(),
-            extensions={"timeout": self._timeout(self.config.request_timeout_s).as_dict()},
+            endpoint.url,
+            headers=[*endpoint.headers, (b"Content-Length", b"%d" % len(body))],
+            stream=httpx.ByteStream(body),
+            extensions=endpoint.extensions,
         )
+        request.read()
         return await self.send(request, _DEFAULT_BASE_URL)
 
-    def _generations_endpoint(self) -> tuple[str, httpx.Headers]:
+    def _generations_endpoint(self) -> _Endpoint:
         """Where the SDK client posts generations, and the headers it sends with every call."""
         if self._generations is None:
             sdk = self._sdk()
             sent = {**sdk.default_headers, **sdk.auth_headers}
             # The SDK leaves out a header whose value is its `Omit` marker (no project set).
-            # httpx's Headers, whose repr hides the key.
-            headers = httpx.Headers({k: v for k, v in sent.items() if isinstance(v, str)})
-            self._generations = f"{str(sdk.base_url).rstrip('/')}/images/generations", headers
+            # Built as httpx builds a request's headers: Host first, then the client's.
+            url = httpx.URL(f"{str(sdk.base_url).rstrip('/')}/images/generations")
+            headers = httpx.Request(
+                "POST", url, headers={k: v for k, v in sent.items() if isinstance(v, str)}
+            ).headers.raw
+            timeout = self._timeout(self.config.request_timeout_s).as_dict()
+            self._generations = _Endpoint(
+                url,
+                tuple(header for header in headers if header[0].lower() != b"content-length"),
+                {"timeout": timeout},
+            )
         return self._generations
 
     async def _streamed(
@@ -345,6 +358,16 @@ class OpenAIBackend(HostedBackend):
         if isinstance(exc, json.JSONDecodeError):
             return malformed_answer("OpenAI", str(exc), submitting=True, **where)
         return ProviderError(f"OpenAI call failed: {type(exc).__name__}: {exc}", **where)
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """A POST made without the SDK, all but its body: where, its headers (raw, whose repr
+    shows the key: kept out of any message) and its timeouts."""
+
+    url: httpx.URL
+    headers: tuple[tuple[bytes, bytes], ...] = field(repr=False)
+    extensions: dict[str, Any]
 
 
 def _tokens(usage: Any) -> TokenUsage | None:

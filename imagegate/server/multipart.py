@@ -140,7 +140,7 @@ async def read_parts(request: Request, limits: Limits) -> list[Part]:
     collector = _Collector(limits)
     try:
         parser = MultipartParser(boundary, collector.callbacks())
-        with body_deadline(limits):
+        async with body_deadline(limits):
             async for chunk in body_chunks(request, limits.max_body_bytes):
                 parser.write(chunk)
         parser.finalize()
