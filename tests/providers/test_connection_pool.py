@@ -16,10 +16,15 @@ from imagegate.providers.config import HostedConfig
 from imagegate.providers.connections import ConnectionPool, watching_send
 from imagegate.providers.failures import transport_error
 from imagegate.providers.hosted import HostedBackend
+from imagegate.providers.queue.backend import QueueBackend
+from imagegate.providers.queue.fal import FalBackend
 from imagegate.providers.queue.replicate import ReplicateBackend
+from imagegate.providers.queue.wavespeed import WaveSpeedBackend
 from imagegate.request import ImageRequest
+from imagegate.testing.emulators.base import Emulator
 from imagegate.testing.emulators.fal import FalEmulator
 from imagegate.testing.emulators.replicate import ReplicateEmulator
+from imagegate.testing.emulators.wavespeed import WaveSpeedEmulator
 
 
 class HeldServer:
@@ -272,8 +277,30 @@ async def test_a_turn_waits_behind_requests_in_flight_and_times_out_unsent(
     assert pool.in_flight == 0
 
 
+class OneFalConnection(FalBackend):
+    max_connections = 1
+
+
+class OneWaveSpeedConnection(WaveSpeedBackend):
+    max_connections = 1
+
+
+QUEUES = [
+    pytest.param(OneConnection, ReplicateEmulator, "replicate/flux-schnell", id="replicate"),
+    pytest.param(OneFalConnection, FalEmulator, "fal/flux-schnell", id="fal"),
+    pytest.param(
+        OneWaveSpeedConnection, WaveSpeedEmulator, "wavespeed/z-image-turbo", id="wavespeed"
+    ),
+]
+
+
+@pytest.mark.parametrize(("backend_class", "emulator_class", "model"), QUEUES)
 async def test_queue_jobs_waiting_for_a_connection_have_built_no_request(
-    server: HeldServer, monkeypatch: pytest.MonkeyPatch
+    server: HeldServer,
+    monkeypatch: pytest.MonkeyPatch,
+    backend_class: type[QueueBackend],
+    emulator_class: type[Emulator],
+    model: str,
 ) -> None:
     requests: list[str] = []
     handle = ConnectionPool.handle_async_request
@@ -283,8 +310,8 @@ async def test_queue_jobs_waiting_for_a_connection_have_built_no_request(
         return handle(pool, request)
 
     monkeypatch.setattr(ConnectionPool, "handle_async_request", counted)
-    with ReplicateEmulator() as emulator:
-        backend = OneConnection(get_model("replicate/flux-schnell"), emulator.backend_config())
+    with emulator_class() as emulator:
+        backend = backend_class(get_model(model), emulator.backend_config())
         async with httpx.AsyncClient(transport=backend.transport) as other:
             held = asyncio.create_task(other.get(server.url))  # the backend's one connection
             await until(lambda: server.holding == 1, what="the connection is taken")
@@ -292,7 +319,7 @@ async def test_queue_jobs_waiting_for_a_connection_have_built_no_request(
                 asyncio.create_task(backend.generate(ImageRequest(prompt=f"a lighthouse {i}")))
                 for i in range(3)
             ]
-            await asyncio.sleep(0.05)  # time for the jobs to build their creates, were they let
+            await asyncio.sleep(0.05)  # time for the jobs to build their submits, were they let
             assert requests == ["/"]
             server.release.set()
             await held
@@ -300,3 +327,21 @@ async def test_queue_jobs_waiting_for_a_connection_have_built_no_request(
         await backend.aclose()
         assert emulator.log.count("submit") == 3
     assert [len(result.images) for result in results] == [1, 1, 1]
+
+
+async def test_a_wavespeed_cancel_which_sends_nothing_waits_for_no_connection(
+    server: HeldServer,
+) -> None:
+    with WaveSpeedEmulator() as emulator:
+        backend = OneWaveSpeedConnection(
+            get_model("wavespeed/z-image-turbo"), emulator.backend_config()
+        )
+        async with httpx.AsyncClient(transport=backend.transport) as other:
+            held = asyncio.create_task(other.get(server.url))  # the backend's one connection
+            await until(lambda: server.holding == 1, what="the connection is taken")
+            with anyio.fail_after(1):
+                cancelled = await backend.in_turn(backend.api()).cancel("a-task")
+            server.release.set()
+            await held
+        await backend.aclose()
+    assert cancelled is False

@@ -100,7 +100,7 @@ class QueueBackend(HostedBackend):
             sleep=self._sleep,
             clock=self._clock,
         )
-        finished = await run_job(_InTurn(self.api(), self.turn), payload, run, self.downloader)
+        finished = await run_job(self.in_turn(self.api()), payload, run, self.downloader)
         if not finished.resumed:  # a resumed job's wait says nothing of its duration
             self._job_seconds.append(self._clock() - started - finished.download_s)
         images = _seeded(finished.images, finished.status.detail.get("seed"))
@@ -126,6 +126,11 @@ class QueueBackend(HostedBackend):
             job_ids=[finished.job_id],
             warnings=warnings,
         )
+
+    def in_turn(self, api: JobAPI) -> JobAPI:
+        """`api` with each of its calls first waiting its `turn` for a connection (an adapter
+        whose API answers some calls without sending anything takes its turns itself)."""
+        return _InTurn(api, self.turn)
 
     def _delivered_cost(self, request: ImageRequest, finished: FinishedJob) -> Cost:
         """The catalog price of what was delivered: each image at its real size (an unpriced

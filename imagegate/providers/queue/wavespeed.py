@@ -13,6 +13,8 @@ A pending task's answer has no progress figures (no queue position, no logs): it
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar
 
 import httpx
@@ -91,14 +93,25 @@ class WaveSpeedBackend(QueueBackend):
 
     def api(self) -> JobAPI:
         """WaveSpeed's task API, authenticated."""
-        return _Tasks(self.http(_DEFAULT_BASE), self.spec.provider_model, self.name)
+        return _Tasks(self.http(_DEFAULT_BASE), self.spec.provider_model, self.name, self.turn)
+
+    def in_turn(self, api: JobAPI) -> JobAPI:
+        """`api` as it is: a sync-mode task's first status and every cancel send nothing, so
+        its calls take their turn for a connection only where they send a request."""
+        return api
 
 
 class _Tasks:
     """Submit and read WaveSpeed tasks, errors made typed."""
 
-    def __init__(self, http: httpx.AsyncClient, model: str, backend: str) -> None:
-        self.http, self.model, self.backend = http, model, backend
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        model: str,
+        backend: str,
+        turn: Callable[[], AbstractAsyncContextManager[object]],
+    ) -> None:
+        self.http, self.model, self.backend, self.turn = http, model, backend, turn
         self._finished: dict[str, JobStatus] = {}
 
     async def submit(self, payload: dict[str, Any]) -> str:
@@ -133,7 +146,8 @@ class _Tasks:
         """The answer's ``data``; its errors typed, naming the task `job_id` when given."""
         where: dict[str, Any] = {"backend": self.backend, "provider_request_id": job_id}
         try:
-            response = await self.http.request(method, path, json=json)
+            async with self.turn():
+                response = await self.http.request(method, path, json=json)
         except httpx.HTTPError as exc:
             raise transport_error(
                 exc, provider="WaveSpeed", submitting=submitting, **where
